@@ -1,0 +1,1 @@
+//! `gapfill decode`: binlog events rendered for people (text) and tools (JSON).

@@ -1,0 +1,12 @@
+//! gapfill closes the binlog gap on a MySQL or MariaDB failover.
+//!
+//! It captures every master's binlog as a fake replica, keeps it in a durable spool, and when a
+//! failover hook calls it, replays onto the new master every committed transaction that master
+//! lacks, with the original GTIDs. The same engine replays binlog files offline and decodes them
+//! for people.
+//!
+//! Data flows one way: [`binlog`] (the format, sans-IO) is the ground floor everything else
+//! stands on.
+
+pub mod binlog;
+pub mod decode;
