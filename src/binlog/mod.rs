@@ -16,6 +16,8 @@ pub mod cursor;
 pub mod error;
 pub mod event;
 pub mod event_type;
+pub mod file_reader;
+pub mod file_writer;
 pub mod format;
 pub mod gtid_event;
 pub mod header;
