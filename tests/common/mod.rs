@@ -1,0 +1,156 @@
+//! Helpers shared by the live-server tests: finding the sandbox servers the test command
+//! started, running SQL on them as root over their unix sockets (no passwords on argv), and
+//! collecting the binlog files a workload wrote.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Read a variable `scripts/test` exports; a missing one is a hard failure, never a skip.
+pub fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: live tests need the real servers; run scripts/test (it starts them)")
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    MySql,
+    MariaDb,
+}
+
+/// One sandbox server.
+#[derive(Debug, Clone)]
+pub struct Server {
+    pub kind: Kind,
+    /// `127.0.0.1:PORT`
+    pub addr: String,
+    pub socket: PathBuf,
+    pub datadir: PathBuf,
+}
+
+impl Server {
+    fn from_env(kind: Kind, prefix: &str) -> Server {
+        Server {
+            kind,
+            addr: env(prefix),
+            socket: env(&format!("{prefix}_SOCKET")).into(),
+            datadir: env(&format!("{prefix}_DATADIR")).into(),
+        }
+    }
+
+    pub fn mysql_master() -> Server {
+        Self::from_env(Kind::MySql, "GAPFILL_MYSQL_MASTER")
+    }
+
+    pub fn mariadb_master() -> Server {
+        Self::from_env(Kind::MariaDb, "GAPFILL_MARIADB_MASTER")
+    }
+
+    fn client(&self) -> Command {
+        let mut c = match self.kind {
+            Kind::MySql => Command::new(env("GAPFILL_MYSQL_CLIENT")),
+            Kind::MariaDb => {
+                let mut c = Command::new(env("GAPFILL_MARIADB_CLIENT"));
+                c.arg("--no-defaults").arg("--default-character-set=utf8mb4");
+                c
+            }
+        };
+        c.arg("-uroot").arg("-S").arg(&self.socket);
+        c
+    }
+
+    /// Run statements; return the batch output (tab-separated, no headers).
+    pub fn sql(&self, sql: &str) -> String {
+        let out = self
+            .client()
+            .args(["-N", "-B", "-e", sql])
+            .output()
+            .expect("run the SQL client");
+        assert!(
+            out.status.success(),
+            "SQL failed on {:?}: {sql}\n{}",
+            self.kind,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Run a SQL script file.
+    pub fn sql_file(&self, path: &Path) {
+        let f = std::fs::File::open(path).expect("open SQL file");
+        let out = self
+            .client()
+            .stdin(Stdio::from(f))
+            .output()
+            .expect("run the SQL client");
+        assert!(
+            out.status.success(),
+            "SQL script {} failed on {:?}:\n{}",
+            path.display(),
+            self.kind,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The binlog file the server is writing now.
+    pub fn current_binlog(&self) -> String {
+        let q = match self.kind {
+            Kind::MySql => "SHOW BINARY LOG STATUS",
+            Kind::MariaDb => "SHOW MASTER STATUS",
+        };
+        self.sql(q)
+            .split('\t')
+            .next()
+            .expect("binlog status row")
+            .to_string()
+    }
+
+    /// Rotate the binlog and copy every file from `first` up to the one just closed into `dir`.
+    pub fn rotate_and_copy(&self, first: &str, dir: &Path) -> Vec<PathBuf> {
+        self.sql("FLUSH BINARY LOGS");
+        let current = self.current_binlog();
+        let mut files = Vec::new();
+        let listing = self.sql("SHOW BINARY LOGS");
+        for line in listing.lines() {
+            let name = line.split('\t').next().unwrap_or_default();
+            if name >= first && name < current.as_str() {
+                let dst = dir.join(name);
+                std::fs::copy(self.datadir.join(name), &dst).expect("copy binlog file");
+                files.push(dst);
+            }
+        }
+        assert!(!files.is_empty(), "no binlog files between {first} and {current}");
+        files
+    }
+}
+
+/// Run a reference decoder (`mysqlbinlog` 9.7 or `mariadb-binlog`) with `-vv` on a file.
+pub fn reference_decode(kind: Kind, file: &Path) -> Vec<u8> {
+    let tool = match kind {
+        Kind::MySql => env("GAPFILL_MYSQLBINLOG"),
+        Kind::MariaDb => env("GAPFILL_MARIADB_BINLOG"),
+    };
+    let mut c = Command::new(tool);
+    if kind == Kind::MariaDb {
+        c.arg("--no-defaults");
+    }
+    let out = c
+        .args(["-vv", "--base64-output=decode-rows"])
+        .arg(file)
+        .output()
+        .expect("run the reference binlog decoder");
+    assert!(
+        out.status.success(),
+        "reference decoder failed on {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// A serial lock so live tests that reconfigure a server globally do not interleave.
+pub fn server_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
