@@ -994,3 +994,324 @@ pub(crate) fn write_varlen_int(out: &mut Vec<u8>, v: i64) {
     let sign = (v >> 63) as u64; // 0 or all ones
     write_varlen_uint(out, ((v as u64) ^ sign) << 1 | (sign & 1));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    const U1: &str = "3e11fa47-71ca-11e1-9e33-c80aa9429562";
+    const U2: &str = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
+
+    fn set(s: &str) -> GtidSet {
+        GtidSet::parse(s).unwrap_or_else(|e| panic!("{s:?}: {e}"))
+    }
+
+    #[test]
+    fn uuid_and_tag() {
+        let u = Uuid::parse("3E11FA47-71CA-11E1-9E33-C80AA9429562").unwrap();
+        assert_eq!(u.to_string(), U1);
+        assert!(Uuid::parse("3e11fa47-71ca-11e1-9e33-c80aa942956").is_err());
+        assert!(Uuid::parse("3e11fa47071ca-11e1-9e33-c80aa9429562").is_err());
+        assert!(Uuid::parse("3e11fa47-71ca-11e1-9e33-c80aa942956g").is_err());
+        assert_eq!(Tag::new("My_Tag9").unwrap().as_str(), "my_tag9");
+        assert!(Tag::new("_x").is_ok());
+        assert!(Tag::new("").is_err());
+        assert!(Tag::new("9a").is_err());
+        assert!(Tag::new("a-b").is_err());
+        assert!(Tag::new("é").is_err());
+        assert!(Tag::new(&"a".repeat(32)).is_ok());
+        assert!(Tag::new(&"a".repeat(33)).is_err());
+    }
+
+    #[test]
+    fn gtid_parse_print() {
+        let g = Gtid::parse(&format!("{U1}:5")).unwrap();
+        assert_eq!(g.to_string(), format!("{U1}:5"));
+        let t = Gtid::parse(&format!("{U1}:TaG:7")).unwrap();
+        assert_eq!(t.to_string(), format!("{U1}:tag:7"));
+        assert!(Gtid::parse(&format!("{U1}:0")).is_err());
+        assert!(Gtid::parse(&format!("{U1}:9223372036854775807")).is_err());
+        assert!(Gtid::parse(&format!("{U1}:9223372036854775806")).is_ok());
+        assert!(Gtid::parse(U1).is_err());
+        assert!(Gtid::parse(&format!("{U1}:1-2")).is_err());
+    }
+
+    #[test]
+    fn parse_and_print_mysql_forms() {
+        assert!(set("").is_empty());
+        assert!(set("  \n ,, ").is_empty());
+        let s = set(&format!("{U1}:1-5:11-18,{U2}:1-27"));
+        assert_eq!(s.to_string(), format!("{U1}:1-5:11-18,{U2}:1-27"));
+        // Server form with newlines, unsorted, overlapping and repeated entries.
+        let s = set(&format!(
+            " {U2}:20-27:1-19 ,\n{U1}:11-18:3 : 1-4 ,\n{U1}:5 ,\n"
+        ));
+        assert_eq!(s.to_string(), format!("{U1}:1-5:11-18,{U2}:1-27"));
+        assert_eq!(s.to_server_string(), format!("{U1}:1-5:11-18,\n{U2}:1-27"));
+        assert_eq!(s.count(), 5 + 8 + 27);
+        // Tags: untagged first, then tags in order, tags lowercased.
+        let s = set(&format!("{U1}:Zeta:1,{U1}:1-3:alpha:1-2:4"));
+        assert_eq!(s.to_string(), format!("{U1}:1-3:alpha:1-2:4:zeta:1"));
+        assert!(s.has_tags());
+        let s = set(&format!("{U1}:tag_1:1-2"));
+        assert_eq!(s.to_string(), format!("{U1}:tag_1:1-2"));
+        // A uuid or tag without ranges adds nothing.
+        assert!(set(U1).is_empty());
+        assert!(set(&format!("{U1}:t")).is_empty());
+        // Adjacent ranges merge.
+        assert_eq!(set(&format!("{U1}:1-2:3-4:6")).to_string(), format!("{U1}:1-4:6"));
+        let max = format!("{U1}:9223372036854775806");
+        assert_eq!(set(&max).to_string(), max);
+    }
+
+    #[test]
+    fn parse_errors() {
+        for bad in [
+            format!("{U1}:0"),
+            format!("{U1}:1-0"),
+            format!("{U1}:5-3"),
+            format!("{U1}:1-9223372036854775807"),
+            format!("{U1}:01"),
+            format!("{U1}:0x10"),
+            format!("{U1}:1:"),
+            format!("{U1}::1"),
+            format!("{U1}:1x"),
+            format!("{U1}:-1"),
+            format!("{U1}:1 2"),
+            format!("{U1} x"),
+            format!("{U1}:{}:1", "a".repeat(33)),
+            "garbage".to_string(),
+            "3e11fa47-71ca-11e1-9e33-c80aa942956:1".to_string(),
+            format!("{U1}:1;{U2}:1"),
+        ] {
+            let e = GtidSet::parse(&bad).expect_err(&bad);
+            assert!(matches!(e, BinlogError::Invalid { .. }), "{bad}: {e}");
+        }
+        let e = GtidSet::parse(&format!("{U1}:1-3,{U2}:0")).unwrap_err();
+        assert!(e.to_string().contains("character"), "{e}");
+    }
+
+    #[test]
+    fn arithmetic_examples() {
+        let a = set(&format!("{U1}:1-10:20-30,{U2}:1-5:t:1-3"));
+        let b = set(&format!("{U1}:5-25,{U2}:t:2"));
+        assert_eq!(
+            a.subtract(&b).to_string(),
+            format!("{U1}:1-4:26-30,{U2}:1-5:t:1:3")
+        );
+        assert_eq!(
+            a.intersection(&b).to_string(),
+            format!("{U1}:5-10:20-25,{U2}:t:2")
+        );
+        assert_eq!(
+            a.union(&b).to_string(),
+            format!("{U1}:1-30,{U2}:1-5:t:1-3")
+        );
+        assert!(b.subtract(&a).intervals_of(&Uuid::parse(U1).unwrap(), None).is_some());
+        assert!(set(&format!("{U1}:2-3")).is_subset(&a));
+        assert!(!b.is_subset(&a));
+        assert!(GtidSet::new().is_subset(&a));
+        let g = Gtid::parse(&format!("{U2}:t:3")).unwrap();
+        assert!(a.contains_gtid(&g));
+        assert!(!b.contains_gtid(&g));
+        let listed: Vec<String> = set(&format!("{U1}:1-2:x:5")).iter().map(|g| g.to_string()).collect();
+        assert_eq!(listed, [format!("{U1}:1"), format!("{U1}:2"), format!("{U1}:x:5")]);
+    }
+
+    #[test]
+    fn binary_round_trips() {
+        let a = set(&format!("{U1}:1-10:20-30,{U2}:7"));
+        let enc = a.encode_sid_block();
+        assert_eq!(enc.len(), a.sid_block_len(GtidFormat::Untagged));
+        assert_eq!(&enc[..8], &2u64.to_le_bytes());
+        assert_eq!(GtidSet::decode_sid_block(&enc).unwrap(), a);
+        // Untagged set in the tagged format still decodes.
+        let enc_t = a.encode_sid_block_as(GtidFormat::Tagged).unwrap();
+        assert_eq!(enc_t.len(), a.sid_block_len(GtidFormat::Tagged));
+        assert_eq!(GtidSet::decode_sid_block(&enc_t).unwrap(), a);
+
+        let t = set(&format!("{U1}:1-14:mytag:1-3,{U2}:5"));
+        let enc = t.encode_sid_block();
+        assert_eq!(&enc[..8], &[1, 3, 0, 0, 0, 0, 0, 1]);
+        assert_eq!(enc.len(), t.sid_block_len(GtidFormat::Tagged));
+        assert_eq!(GtidSet::decode_sid_block(&enc).unwrap(), t);
+        assert!(t.encode_sid_block_as(GtidFormat::Untagged).is_err());
+        assert_eq!(
+            GtidSet::decode_sid_block(&GtidSet::new().encode_sid_block()).unwrap(),
+            GtidSet::new()
+        );
+        // Every prefix fails cleanly; trailing bytes are refused; the prefix form reports use.
+        for n in 0..enc.len() {
+            assert!(GtidSet::decode_sid_block(&enc[..n]).is_err(), "prefix {n}");
+        }
+        let mut long = enc.clone();
+        long.push(0);
+        assert!(GtidSet::decode_sid_block(&long).is_err());
+        assert_eq!(
+            GtidSet::decode_sid_block_prefix(&long).unwrap(),
+            (t.clone(), enc.len())
+        );
+    }
+
+    #[test]
+    fn binary_rejects_what_the_server_rejects() {
+        let mk = |ivs: &[(i64, i64)]| {
+            let mut b = 1u64.to_le_bytes().to_vec();
+            b.extend_from_slice(&[7; 16]);
+            b.extend_from_slice(&(ivs.len() as u64).to_le_bytes());
+            for (s, e) in ivs {
+                b.extend_from_slice(&s.to_le_bytes());
+                b.extend_from_slice(&e.to_le_bytes());
+            }
+            b
+        };
+        assert!(GtidSet::decode_sid_block(&mk(&[(1, 3), (5, 6)])).is_ok());
+        for bad in [
+            &[(0, 3)][..],
+            &[(3, 3)],
+            &[(4, 3)],
+            &[(1, 3), (3, 5)],
+            &[(5, 6), (1, 3)],
+            &[(-5, 3)],
+        ] {
+            assert!(GtidSet::decode_sid_block(&mk(bad)).is_err(), "{bad:?}");
+        }
+        // Unknown format code; absurd interval count.
+        let mut b = mk(&[(1, 2)]);
+        b[7] = 2;
+        assert!(GtidSet::decode_sid_block(&b).is_err());
+        let mut b = mk(&[(1, 2)]);
+        b[24..32].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(GtidSet::decode_sid_block(&b).is_err());
+        // Huge sid count with no data.
+        assert!(GtidSet::decode_sid_block(&u64::MAX.wrapping_shr(8).to_le_bytes()).is_err());
+    }
+
+    #[test]
+    fn varlen_integers() {
+        for v in [0u64, 1, 127, 128, 16383, 16384, 1 << 56, (1 << 56) - 1, u64::MAX, 65535] {
+            let mut b = Vec::new();
+            write_varlen_uint(&mut b, v);
+            assert_eq!(b.len(), varlen_uint_size(v), "{v}");
+            let mut c = Cursor::new(&b);
+            assert_eq!(read_varlen_uint(&mut c, "t").unwrap(), v);
+            assert!(c.is_empty());
+        }
+        // The serialization library's documented examples (65535 unsigned: 3 bytes).
+        let mut b = Vec::new();
+        write_varlen_uint(&mut b, 65535);
+        assert_eq!(b, [0b1111_1011, 0xff, 0b0000_0111]);
+        for v in [0i64, 1, -1, 65535, -65535, -65536, i64::MAX, i64::MIN] {
+            let mut b = Vec::new();
+            write_varlen_int(&mut b, v);
+            assert_eq!(read_varlen_int(&mut Cursor::new(&b), "t").unwrap(), v);
+        }
+        let mut b = Vec::new();
+        write_varlen_int(&mut b, -65535);
+        assert_eq!(b, [0b1110_1011, 0xff, 0b0000_1111]);
+        assert!(read_varlen_uint(&mut Cursor::new(&[0xff, 1, 2]), "t").is_err());
+        assert!(read_varlen_uint(&mut Cursor::new(&[]), "t").is_err());
+    }
+
+    // ----- property tests against a brute-force model -------------------------------------
+
+    struct XorShift(u64);
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            let mut x = self.0;
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            self.0 = x;
+            x
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    type Model = BTreeSet<(Uuid, Option<Tag>, u64)>;
+
+    fn sources() -> Vec<(Uuid, Option<Tag>)> {
+        let u1 = Uuid::parse(U1).unwrap();
+        let u2 = Uuid::parse(U2).unwrap();
+        let a = Some(Tag::new("a").unwrap());
+        let b = Some(Tag::new("b").unwrap());
+        vec![(u1, None), (u1, a.clone()), (u2, None), (u2, b), (u2, a)]
+    }
+
+    fn random_set(rng: &mut XorShift) -> (GtidSet, Model) {
+        let srcs = sources();
+        let mut s = GtidSet::new();
+        let mut m = Model::new();
+        for _ in 0..rng.below(8) {
+            let (u, t) = &srcs[rng.below(srcs.len() as u64) as usize];
+            let first = 1 + rng.below(40);
+            let last = first + rng.below(6);
+            if rng.below(2) == 0 {
+                s.add_range(*u, t.clone(), first, last).unwrap();
+            } else {
+                for g in first..=last {
+                    s.add(&Gtid { uuid: *u, tag: t.clone(), gno: g }).unwrap();
+                }
+            }
+            for g in first..=last {
+                m.insert((*u, t.clone(), g));
+            }
+        }
+        (s, m)
+    }
+
+    fn model_of(s: &GtidSet) -> Model {
+        s.iter().map(|g| (g.uuid, g.tag, g.gno)).collect()
+    }
+
+    fn check_invariants(s: &GtidSet) {
+        for (_, _, list) in s.sources() {
+            assert!(!list.is_empty());
+            for w in list.windows(2) {
+                assert!(w[0].end < w[1].start, "{s}");
+            }
+            assert!(list.iter().all(|iv| iv.start >= 1 && iv.start < iv.end));
+        }
+    }
+
+    #[test]
+    fn set_operations_match_model() {
+        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..2000 {
+            let (a, ma) = random_set(&mut rng);
+            let (b, mb) = random_set(&mut rng);
+            assert_eq!(model_of(&a), ma);
+            check_invariants(&a);
+
+            let u = a.union(&b);
+            check_invariants(&u);
+            assert_eq!(model_of(&u), &ma | &mb);
+            let d = a.subtract(&b);
+            check_invariants(&d);
+            assert_eq!(model_of(&d), &ma - &mb);
+            let i = a.intersection(&b);
+            check_invariants(&i);
+            assert_eq!(model_of(&i), &ma & &mb);
+            assert_eq!(a.is_subset(&b), ma.is_subset(&mb));
+            assert_eq!(d.is_subset(&a), true);
+            assert_eq!(a.count(), ma.len() as u64);
+            let mut w = a.clone();
+            w.union_with(&b);
+            assert_eq!(w, u);
+
+            for (uu, t) in sources() {
+                for g in 1..50 {
+                    let key = (uu, t.clone(), g);
+                    assert_eq!(a.contains(&uu, t.as_ref(), g), ma.contains(&key));
+                }
+            }
+            // Text and binary round trips.
+            assert_eq!(GtidSet::parse(&a.to_string()).unwrap(), a);
+            assert_eq!(GtidSet::parse(&a.to_server_string()).unwrap(), a);
+            assert_eq!(GtidSet::decode_sid_block(&a.encode_sid_block()).unwrap(), a);
+        }
+    }
+}
