@@ -1060,7 +1060,10 @@ mod tests {
         assert!(set(U1).is_empty());
         assert!(set(&format!("{U1}:t")).is_empty());
         // Adjacent ranges merge.
-        assert_eq!(set(&format!("{U1}:1-2:3-4:6")).to_string(), format!("{U1}:1-4:6"));
+        assert_eq!(
+            set(&format!("{U1}:1-2:3-4:6")).to_string(),
+            format!("{U1}:1-4:6")
+        );
         let max = format!("{U1}:9223372036854775806");
         assert_eq!(set(&max).to_string(), max);
     }
@@ -1104,19 +1107,26 @@ mod tests {
             a.intersection(&b).to_string(),
             format!("{U1}:5-10:20-25,{U2}:t:2")
         );
-        assert_eq!(
-            a.union(&b).to_string(),
-            format!("{U1}:1-30,{U2}:1-5:t:1-3")
+        assert_eq!(a.union(&b).to_string(), format!("{U1}:1-30,{U2}:1-5:t:1-3"));
+        assert!(
+            b.subtract(&a)
+                .intervals_of(&Uuid::parse(U1).unwrap(), None)
+                .is_some()
         );
-        assert!(b.subtract(&a).intervals_of(&Uuid::parse(U1).unwrap(), None).is_some());
         assert!(set(&format!("{U1}:2-3")).is_subset(&a));
         assert!(!b.is_subset(&a));
         assert!(GtidSet::new().is_subset(&a));
         let g = Gtid::parse(&format!("{U2}:t:3")).unwrap();
         assert!(a.contains_gtid(&g));
         assert!(!b.contains_gtid(&g));
-        let listed: Vec<String> = set(&format!("{U1}:1-2:x:5")).iter().map(|g| g.to_string()).collect();
-        assert_eq!(listed, [format!("{U1}:1"), format!("{U1}:2"), format!("{U1}:x:5")]);
+        let listed: Vec<String> = set(&format!("{U1}:1-2:x:5"))
+            .iter()
+            .map(|g| g.to_string())
+            .collect();
+        assert_eq!(
+            listed,
+            [format!("{U1}:1"), format!("{U1}:2"), format!("{U1}:x:5")]
+        );
     }
 
     #[test]
@@ -1190,7 +1200,18 @@ mod tests {
 
     #[test]
     fn varlen_integers() {
-        for v in [0u64, 1, 127, 128, 16383, 16384, 1 << 56, (1 << 56) - 1, u64::MAX, 65535] {
+        for v in [
+            0u64,
+            1,
+            127,
+            128,
+            16383,
+            16384,
+            1 << 56,
+            (1 << 56) - 1,
+            u64::MAX,
+            65535,
+        ] {
             let mut b = Vec::new();
             write_varlen_uint(&mut b, v);
             assert_eq!(b.len(), varlen_uint_size(v), "{v}");
@@ -1253,7 +1274,12 @@ mod tests {
                 s.add_range(*u, t.clone(), first, last).unwrap();
             } else {
                 for g in first..=last {
-                    s.add(&Gtid { uuid: *u, tag: t.clone(), gno: g }).unwrap();
+                    s.add(&Gtid {
+                        uuid: *u,
+                        tag: t.clone(),
+                        gno: g,
+                    })
+                    .unwrap();
                 }
             }
             for g in first..=last {
