@@ -924,3 +924,306 @@ impl MariadbGtidListEvent {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const U: &str = "3e11fa47-71ca-11e1-9e33-c80aa9429562";
+
+    fn gtid(s: &str) -> Gtid {
+        Gtid::parse(s).unwrap()
+    }
+
+    fn full(g: &Gtid) -> GtidEvent<'static> {
+        let mut e = GtidEvent::for_gtid(g);
+        e.flags = 1;
+        e.logical_clock = Some(LogicalClock {
+            last_committed: 4,
+            sequence_number: 5,
+        });
+        e.immediate_commit_timestamp = Some(1_700_000_000_000_001);
+        e.original_commit_timestamp = Some(1_700_000_000_000_000);
+        e.transaction_length = Some(70_000);
+        e.immediate_server_version = Some(90_700);
+        e.original_server_version = Some(80_036);
+        e.commit_group_ticket = Some(3);
+        e
+    }
+
+    fn reparse<'a>(e: &GtidEvent<'_>, body: &'a [u8]) -> GtidEvent<'a> {
+        let mut back = GtidEvent::parse(e.event_type, body).unwrap();
+        assert_eq!(back.raw, body);
+        back.raw = &[];
+        back
+    }
+
+    #[test]
+    fn untagged_round_trip_at_every_server_generation() {
+        let g = gtid(&format!("{U}:42"));
+        let e = full(&g);
+        let body = e.encode_body().unwrap();
+        // flags 1 + uuid 16 + gno 8 + clock 17 + ts 14 + len 4 + versions 8 + ticket 8
+        assert_eq!(body.len(), 25 + 17 + 14 + 4 + 8 + 8);
+        assert_eq!(reparse(&e, &body), e);
+        assert_eq!(e.gtid(), Some(g.clone()));
+        assert!(e.may_have_sbr());
+
+        // Older servers: cut the optional tail field by field.
+        let mut older = e.clone();
+        older.commit_group_ticket = None;
+        assert_eq!(reparse(&older, &older.encode_body().unwrap()), older);
+        older.original_server_version = None; // equal to immediate: one 4-byte field
+        let b = older.encode_body().unwrap();
+        let mut expect = older.clone();
+        expect.original_server_version = expect.immediate_server_version;
+        assert_eq!(reparse(&older, &b), expect);
+        older.immediate_server_version = None;
+        older.original_server_version = None;
+        assert_eq!(reparse(&older, &older.encode_body().unwrap()), older);
+        older.transaction_length = None;
+        assert_eq!(reparse(&older, &older.encode_body().unwrap()), older);
+        older.immediate_commit_timestamp = None;
+        older.original_commit_timestamp = None;
+        let b57 = older.encode_body().unwrap();
+        assert_eq!(b57.len(), 42);
+        assert_eq!(reparse(&older, &b57), older);
+        older.logical_clock = None;
+        let b56 = older.encode_body().unwrap();
+        assert_eq!(b56.len(), 25);
+        assert_eq!(reparse(&older, &b56), older);
+
+        // 5.7.4 and earlier: another clock type code, the rest ignored.
+        let mut old = b57.clone();
+        old[25] = 1;
+        assert_eq!(
+            GtidEvent::parse(EventType::Gtid, &old)
+                .unwrap()
+                .logical_clock,
+            None
+        );
+        // A short tail after the clock (fewer than 7 bytes) is ignored as MySQL does.
+        let mut short = b57.clone();
+        short.extend_from_slice(&[1, 2, 3]);
+        assert_eq!(
+            GtidEvent::parse(EventType::Gtid, &short)
+                .unwrap()
+                .immediate_commit_timestamp,
+            None
+        );
+    }
+
+    #[test]
+    fn untagged_rules() {
+        let e = full(&gtid(&format!("{U}:1")));
+        let body = e.encode_body().unwrap();
+        for n in 0..body.len() {
+            let r = GtidEvent::parse(EventType::Gtid, &body[..n]);
+            // Cutting inside the 25 fixed bytes, the 16 clock bytes or a flagged second
+            // timestamp/version is an error; elsewhere the event reads as an older one.
+            if n < 25 || (26..42).contains(&n) {
+                assert!(r.is_err(), "prefix {n}");
+            }
+        }
+        // GNO rules per type.
+        let mut b = body.clone();
+        b[17..25].copy_from_slice(&0u64.to_le_bytes());
+        assert!(GtidEvent::parse(EventType::Gtid, &b).is_err());
+        let anon = GtidEvent::parse(EventType::AnonymousGtid, &b).unwrap();
+        assert!(anon.is_anonymous() && anon.gtid().is_none());
+        assert!(GtidEvent::parse(EventType::AnonymousGtid, &body).is_err());
+        b[17..25].copy_from_slice(&i64::MAX.to_le_bytes());
+        assert!(GtidEvent::parse(EventType::Gtid, &b).is_err());
+        b[17..25].copy_from_slice(&(-1i64).to_le_bytes());
+        assert!(GtidEvent::parse(EventType::Gtid, &b).is_err());
+        assert!(GtidEvent::parse(EventType::Xid, &body).is_err());
+
+        // Encoder consistency checks.
+        let mut bad = e.clone();
+        bad.logical_clock = None;
+        assert!(bad.encode_body().is_err());
+        let mut bad = e.clone();
+        bad.transaction_length = None;
+        assert!(bad.encode_body().is_err());
+        let mut bad = e.clone();
+        bad.immediate_commit_timestamp = Some(1 << 55);
+        assert!(bad.encode_body().is_err());
+        let mut bad = e.clone();
+        bad.immediate_server_version = Some(1 << 31);
+        assert!(bad.encode_body().is_err());
+        let mut bad = e.clone();
+        bad.tag = Some(Tag::new("t").unwrap());
+        assert!(bad.encode_body().is_err());
+        let mut a = GtidEvent::anonymous();
+        assert_eq!(a.encode_body().unwrap().len(), 25);
+        a.gno = 3;
+        assert!(a.encode_body().is_err());
+    }
+
+    #[test]
+    fn tagged_round_trip_and_rules() {
+        let g = gtid(&format!("{U}:Backup_1:9"));
+        let e = full(&g);
+        assert_eq!(e.event_type, EventType::GtidTagged);
+        let body = e.encode_body().unwrap();
+        assert_eq!(body[0], 0x02, "format version 1, varlen-encoded");
+        assert_eq!(reparse(&e, &body), e);
+        assert_eq!(e.gtid().unwrap().to_string(), format!("{U}:backup_1:9"));
+
+        // Defaults: unset fields come back as MySQL writes them.
+        let bare = GtidEvent::for_gtid(&g);
+        let bare_body = bare.encode_body().unwrap();
+        let back = reparse(&bare, &bare_body);
+        assert_eq!(
+            back.immediate_server_version,
+            Some(UNDEFINED_SERVER_VERSION)
+        );
+        assert_eq!(back.original_commit_timestamp, Some(0));
+        assert_eq!(back.commit_group_ticket, None);
+
+        for n in 0..body.len() {
+            assert!(
+                GtidEvent::parse(EventType::GtidTagged, &body[..n]).is_err(),
+                "{n}"
+            );
+        }
+        // Bytes after the message are ignored (the event may be longer than the message).
+        let mut longer = body.clone();
+        longer.push(0);
+        assert!(GtidEvent::parse(EventType::GtidTagged, &longer).is_ok());
+
+        // Rebuild messages by hand.
+        let msg = |lnif: u64, fields: &[u8]| {
+            let mut out = vec![0x02];
+            let size = 1 + 1 + 1 + fields.len() as u64;
+            assert!(size < 128);
+            write_varlen_uint(&mut out, size);
+            write_varlen_uint(&mut out, lnif);
+            out.extend_from_slice(fields);
+            out
+        };
+        let mut base = Vec::new();
+        write_varlen_uint(&mut base, field::UUID);
+        for b in [7u8; 16] {
+            write_varlen_uint(&mut base, b as u64);
+        }
+        write_varlen_uint(&mut base, field::GNO);
+        write_varlen_int(&mut base, 5);
+        let ok_body = msg(0, &base);
+        let ok = GtidEvent::parse(EventType::GtidTagged, &ok_body).unwrap();
+        assert_eq!((ok.gno, ok.tag.clone(), ok.flags), (5, None, 0));
+        // An unknown ignorable field stops decoding without error.
+        let mut unknown = base.clone();
+        write_varlen_uint(&mut unknown, 30);
+        unknown.extend_from_slice(&[1, 2, 3]);
+        assert!(GtidEvent::parse(EventType::GtidTagged, &msg(0, &unknown)).is_ok());
+        // Declared non-ignorable fields beyond id 11 are refused.
+        assert!(GtidEvent::parse(EventType::GtidTagged, &msg(12, &base)).is_ok());
+        assert!(GtidEvent::parse(EventType::GtidTagged, &msg(13, &base)).is_err());
+        // Out-of-order ids, missing gno, negative gno, unknown version.
+        let mut swapped = Vec::new();
+        write_varlen_uint(&mut swapped, field::GNO);
+        write_varlen_int(&mut swapped, 5);
+        swapped.extend_from_slice(&base[..17]);
+        assert!(GtidEvent::parse(EventType::GtidTagged, &msg(0, &swapped)).is_err());
+        assert!(GtidEvent::parse(EventType::GtidTagged, &msg(0, &base[..17])).is_err());
+        let mut neg = base[..17].to_vec();
+        write_varlen_uint(&mut neg, field::GNO);
+        write_varlen_int(&mut neg, -5);
+        assert!(GtidEvent::parse(EventType::GtidTagged, &msg(0, &neg)).is_err());
+        let mut v2 = msg(0, &base);
+        v2[0] = 0x04;
+        assert!(matches!(
+            GtidEvent::parse(EventType::GtidTagged, &v2),
+            Err(BinlogError::Unsupported { .. })
+        ));
+        // A size smaller than the header, or larger than the body.
+        let mut small = msg(0, &base);
+        small[1] = 2 << 1;
+        assert!(GtidEvent::parse(EventType::GtidTagged, &small).is_err());
+        let mut big = msg(0, &base);
+        big[1] = 100 << 1;
+        assert!(GtidEvent::parse(EventType::GtidTagged, &big).is_err());
+    }
+
+    #[test]
+    fn previous_gtids() {
+        let set = GtidSet::parse(&format!("{U}:1-10:t:1-2")).unwrap();
+        let body = PreviousGtidsEvent::encode_body(&set);
+        let e = PreviousGtidsEvent::parse(&body).unwrap();
+        assert_eq!(e.gtids, set);
+        assert_eq!(e.format, GtidFormat::Tagged);
+        let e = PreviousGtidsEvent::parse(&0u64.to_le_bytes()).unwrap();
+        assert!(e.gtids.is_empty());
+        assert_eq!(e.format, GtidFormat::Untagged);
+        assert!(PreviousGtidsEvent::parse(&[0; 7]).is_err());
+    }
+
+    #[test]
+    fn mariadb_gtid_round_trips() {
+        type E = MariadbGtidEvent;
+        let g = MariadbGtid::new(3, 7, 99);
+        let plain = E::new(&g, E::FL_STANDALONE | E::FL_DDL);
+        let b = plain.encode_body().unwrap();
+        assert_eq!(b.len(), 19);
+        let back = E::parse(&b, 7, 0).unwrap();
+        assert_eq!(back, plain);
+        assert!(back.is_standalone() && back.is_ddl());
+        assert_eq!(back.gtid(), g);
+
+        let mut all = E::new(&g, E::FL_GROUP_COMMIT_ID | E::FL_PREPARED_XA);
+        all.commit_id = Some(77);
+        all.xid = Some(MariadbXid {
+            format_id: 1,
+            gtrid: b"g".to_vec(),
+            bqual: vec![],
+        });
+        all.flags_extra = E::FL_EXTRA_MULTI_ENGINE | E::FL_ROLLBACK_ALTER | E::FL_EXTRA_THREAD_ID;
+        all.extra_engines = Some(1);
+        all.sa_seq_no = Some(98);
+        all.thread_id = Some(12345);
+        let b = all.encode_body().unwrap();
+        assert_eq!(E::parse(&b, 7, 0).unwrap(), all);
+        for n in 0..b.len() {
+            let r = E::parse(&b[..n], 7, 0);
+            // A body may legitimately end after the XID (no flags_extra: older servers), and
+            // the thread id is read only when present; any other cut is an error.
+            if n != 28 && n < b.len() - 4 {
+                assert!(r.is_err(), "prefix {n}");
+            }
+        }
+        // Flag/field mismatches are refused by the encoder.
+        let mut bad = all.clone();
+        bad.commit_id = None;
+        assert!(bad.encode_body().is_err());
+        let mut bad = all.clone();
+        bad.flags_extra = 0;
+        assert!(bad.encode_body().is_err());
+        let mut bad = all.clone();
+        bad.xid.as_mut().unwrap().gtrid = vec![0; 65];
+        assert!(bad.encode_body().is_err());
+        // XID parts longer than 64 bytes are refused by the parser.
+        let mut b = E::new(&g, 0).encode_body().unwrap();
+        b.truncate(13);
+        b[12] = E::FL_COMPLETED_XA;
+        b.extend_from_slice(&[1, 0, 0, 0, 65, 0]);
+        b.extend_from_slice(&[0; 65]);
+        assert!(E::parse(&b, 7, 0).is_err());
+    }
+
+    #[test]
+    fn mariadb_gtid_list() {
+        let e = MariadbGtidListEvent {
+            flags: MariadbGtidListEvent::FLAG_IGN_GTIDS,
+            gtids: vec![MariadbGtid::new(5, 7, 1), MariadbGtid::new(3, 7, 10)],
+        };
+        let b = e.encode_body().unwrap();
+        assert_eq!(MariadbGtidListEvent::parse(&b).unwrap(), e);
+        assert_eq!(e.to_binlog_state().to_string(), "3-7-10,5-7-1");
+        for n in 0..b.len() {
+            assert!(MariadbGtidListEvent::parse(&b[..n]).is_err(), "{n}");
+        }
+        // A count far beyond the body.
+        assert!(MariadbGtidListEvent::parse(&[0xff, 0xff, 0xff, 0x0f]).is_err());
+    }
+}
