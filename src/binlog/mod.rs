@@ -9,10 +9,12 @@
 //!
 //! It does not know about sockets (see `protocol`), durable storage (`spool`) or SQL (`apply`).
 
+pub mod bitmap;
 pub mod checksum;
 pub mod column_type;
 pub mod control;
 pub mod cursor;
+pub mod decimal;
 pub mod error;
 pub mod event;
 pub mod event_type;
@@ -22,12 +24,16 @@ pub mod format;
 pub mod gtid_event;
 pub mod gtid_set;
 pub mod header;
+pub mod json_binary;
+pub mod json_diff;
 pub mod mariadb_compressed;
 pub mod mariadb_gtid;
 pub mod payload;
 pub mod query;
+pub mod row_decoder;
 pub mod rows_event;
 pub mod table_map;
+pub mod temporal;
 pub mod value;
 
 pub use error::{BinlogError, Result};
