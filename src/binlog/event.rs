@@ -66,6 +66,17 @@ pub fn split_body<'a>(
     header: &EventHeader,
     fde: &FormatDescription,
 ) -> Result<&'a [u8]> {
+    split_body_with(bytes, header, fde, fde.checksum)
+}
+
+/// As [`split_body`], with the checksum algorithm given explicitly (events inside a
+/// TRANSACTION_PAYLOAD have no trailer whatever the description says).
+pub fn split_body_with<'a>(
+    bytes: &'a [u8],
+    header: &EventHeader,
+    fde: &FormatDescription,
+    checksum: ChecksumAlg,
+) -> Result<&'a [u8]> {
     let size = header.event_size as usize;
     if bytes.len() < size {
         return Err(BinlogError::Truncated {
@@ -78,7 +89,7 @@ pub fn split_body<'a>(
     let trailer = if header.event_type == EventType::FormatDescription {
         0 // the FORMAT_DESCRIPTION parser locates its own trailer
     } else {
-        fde.checksum.trailer_len()
+        checksum.trailer_len()
     };
     if size < header_len + trailer {
         return Err(BinlogError::invalid(
@@ -96,8 +107,22 @@ impl<'a> Event<'a> {
     /// Decode one event from the start of `bytes` under `fde`, verifying its CRC32 when
     /// `verify` is set and the description declares checksums.
     pub fn parse(bytes: &'a [u8], fde: &FormatDescription, verify: bool) -> Result<Event<'a>> {
+        Self::parse_with(bytes, fde, fde.checksum, verify)
+    }
+
+    /// Decode an event from inside a TRANSACTION_PAYLOAD: no checksum trailer.
+    pub fn parse_unchecksummed(bytes: &'a [u8], fde: &FormatDescription) -> Result<Event<'a>> {
+        Self::parse_with(bytes, fde, ChecksumAlg::Off, false)
+    }
+
+    fn parse_with(
+        bytes: &'a [u8],
+        fde: &FormatDescription,
+        checksum: ChecksumAlg,
+        verify: bool,
+    ) -> Result<Event<'a>> {
         let header = EventHeader::parse(bytes)?;
-        let body = split_body(bytes, &header, fde)?;
+        let body = split_body_with(bytes, &header, fde, checksum)?;
         let raw = &bytes[..header.event_size as usize];
         if verify
             && fde.checksum == ChecksumAlg::Crc32

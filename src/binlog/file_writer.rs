@@ -16,25 +16,13 @@ use super::event_type::EventType;
 use super::format::FormatDescription;
 use super::header::{EventHeader, HEADER_LEN};
 
-/// Build a whole event from a header template and body, filling in size and checksum.
-pub fn build_event(
-    event_type: EventType,
-    timestamp: u32,
-    server_id: u32,
-    log_pos: u32,
-    flags: u16,
-    body: &[u8],
-    checksum: ChecksumAlg,
-    out: &mut Vec<u8>,
-) {
+/// Build a whole event from a header template (its `event_size` is ignored) and body, filling in
+/// size and checksum.
+pub fn build_event(template: EventHeader, body: &[u8], checksum: ChecksumAlg, out: &mut Vec<u8>) {
     let size = HEADER_LEN + body.len() + checksum.trailer_len();
     let header = EventHeader {
-        timestamp,
-        event_type,
-        server_id,
         event_size: size as u32,
-        log_pos,
-        flags,
+        ..template
     };
     let start = out.len();
     out.extend_from_slice(&header_bytes(&header));
@@ -57,16 +45,15 @@ pub fn format_description_event(
     if fde.checksum == ChecksumAlg::Off {
         body.extend_from_slice(&[0; 4]);
     }
-    build_event(
-        EventType::FormatDescription,
+    let template = EventHeader {
         timestamp,
+        event_type: EventType::FormatDescription,
         server_id,
-        (4 + HEADER_LEN + body.len() + fde.checksum.trailer_len()) as u32,
-        0,
-        &body,
-        fde.checksum,
-        &mut out,
-    );
+        event_size: 0,
+        log_pos: (4 + HEADER_LEN + body.len() + fde.checksum.trailer_len()) as u32,
+        flags: 0,
+    };
+    build_event(template, &body, fde.checksum, &mut out);
     out
 }
 
@@ -177,16 +164,15 @@ mod tests {
         let fde_ev = format_description_event(&fde, 1, 7);
         let mut w = BinlogFileWriter::create(&p, &fde_ev).unwrap();
         let mut ev = Vec::new();
-        build_event(
-            EventType::Xid,
-            2,
-            7,
-            0,
-            0,
-            &42u64.to_le_bytes(),
-            ChecksumAlg::Crc32,
-            &mut ev,
-        );
+        let template = EventHeader {
+            timestamp: 2,
+            event_type: EventType::Xid,
+            server_id: 7,
+            event_size: 0,
+            log_pos: 0,
+            flags: 0,
+        };
+        build_event(template, &42u64.to_le_bytes(), ChecksumAlg::Crc32, &mut ev);
         w.append(&ev).unwrap();
         w.sync().unwrap();
         let mut r = BinlogFileReader::open(&p).unwrap();

@@ -32,6 +32,7 @@ pub mod payload;
 pub mod query;
 pub mod row_decoder;
 pub mod rows_event;
+pub mod stream;
 pub mod table_map;
 pub mod temporal;
 pub mod value;

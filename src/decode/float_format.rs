@@ -38,6 +38,25 @@ pub fn write_g(out: &mut Vec<u8>, v: f64, precision: usize, width: usize) {
     }
 }
 
+/// Append `v` formatted like C's `%.{precision}e` (`1.50000e+00`), as `mysqlbinlog` prints
+/// each VECTOR element.
+pub fn write_e(out: &mut Vec<u8>, v: f64, precision: usize) {
+    if !v.is_finite() {
+        return write_g(out, v, precision, 0);
+    }
+    let sci = format!("{:.*e}", precision, v);
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let x: i32 = exp.parse().unwrap_or(0);
+    out.extend_from_slice(mantissa.as_bytes());
+    out.push(b'e');
+    out.push(if x < 0 { b'-' } else { b'+' });
+    let ax = x.unsigned_abs();
+    if ax < 10 {
+        out.push(b'0');
+    }
+    out.extend_from_slice(ax.to_string().as_bytes());
+}
+
 fn strip_zeros(s: &str) -> &str {
     if s.contains('.') {
         s.trim_end_matches('0').trim_end_matches('.')
@@ -68,10 +87,24 @@ mod tests {
         assert_eq!(g(3.4e38, 6, 0), "3.4e+38");
         assert_eq!(g(-0.0, 6, 0), "-0");
         assert_eq!(g(0.0, 6, 0), "0");
-        assert_eq!(g(3.141592653589793, 20, 0), "3.141592653589793116");
+        assert_eq!(g(std::f64::consts::PI, 20, 0), "3.141592653589793116");
         assert_eq!(g(0.1, 20, 0), "0.10000000000000000555");
         assert_eq!(g(-1e300, 20, 0), "-1.0000000000000000525e+300");
         assert_eq!(g(1e100, 20, 0), "1.0000000000000000159e+100");
         assert_eq!(g(100.0, 20, 0), "100");
+    }
+
+    #[test]
+    fn e_format() {
+        let mut o = Vec::new();
+        write_e(&mut o, 1.5, 5);
+        o.push(b',');
+        write_e(&mut o, -2.0, 5);
+        o.push(b',');
+        write_e(&mut o, 3.25e-12, 5);
+        assert_eq!(
+            String::from_utf8(o).unwrap(),
+            "1.50000e+00,-2.00000e+00,3.25000e-12"
+        );
     }
 }

@@ -26,9 +26,34 @@ pub fn write_quoted(out: &mut Vec<u8>, bytes: &[u8]) {
             b'\'' => out.extend_from_slice(b"\\'"),
             _ => {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.extend_from_slice(&[b'\\', b'x', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
+                out.extend_from_slice(&[
+                    b'\\',
+                    b'x',
+                    HEX[(b >> 4) as usize],
+                    HEX[(b & 15) as usize],
+                ]);
             }
         }
+    }
+    out.extend_from_slice(&bytes[run..]);
+    out.push(b'\'');
+}
+
+/// Append `bytes` quoted as `mariadb-binlog` does: every byte below 0x20 as `\xNN`, quotes and
+/// backslashes left as they are.
+#[inline]
+pub fn write_quoted_mariadb(out: &mut Vec<u8>, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(bytes.len() + 2);
+    out.push(b'\'');
+    let mut run = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b >= 0x20 {
+            continue;
+        }
+        out.extend_from_slice(&bytes[run..i]);
+        run = i + 1;
+        out.extend_from_slice(&[b'\\', b'x', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
     }
     out.extend_from_slice(&bytes[run..]);
     out.push(b'\'');
@@ -54,7 +79,13 @@ mod tests {
     fn escapes_like_mysqlbinlog() {
         let mut o = Vec::new();
         write_quoted(&mut o, b"a'b\\c\n\t\x00\x1f\x7f\xe4\xb8\xad\x08\x0c\r");
-        assert_eq!(o, b"'a\\'b\\\\c\\n\\t\\x00\\x1f\x7f\xe4\xb8\xad\\b\\f\\r'".to_vec());
+        assert_eq!(
+            o,
+            b"'a\\'b\\\\c\\n\\t\\x00\\x1f\x7f\xe4\xb8\xad\\b\\f\\r'".to_vec()
+        );
+        let mut o = Vec::new();
+        write_quoted_mariadb(&mut o, b"q'uo\\te\t\n");
+        assert_eq!(o, b"'q'uo\\te\\x09\\x0a'".to_vec());
         let mut o = Vec::new();
         write_identifier(&mut o, b"we`ird");
         assert_eq!(o, b"`we``ird`");

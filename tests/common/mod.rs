@@ -9,7 +9,9 @@ use std::process::{Command, Stdio};
 /// Read a variable `scripts/test` exports; a missing one is a hard failure, never a skip.
 pub fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: live tests need the real servers; run scripts/test (it starts them)")
+        panic!(
+            "{name} is not set: live tests need the real servers; run scripts/test (it starts them)"
+        )
     })
 }
 
@@ -52,7 +54,8 @@ impl Server {
             Kind::MySql => Command::new(env("GAPFILL_MYSQL_CLIENT")),
             Kind::MariaDb => {
                 let mut c = Command::new(env("GAPFILL_MARIADB_CLIENT"));
-                c.arg("--no-defaults").arg("--default-character-set=utf8mb4");
+                c.arg("--no-defaults")
+                    .arg("--default-character-set=utf8mb4");
                 c
             }
         };
@@ -120,7 +123,10 @@ impl Server {
                 files.push(dst);
             }
         }
-        assert!(!files.is_empty(), "no binlog files between {first} and {current}");
+        assert!(
+            !files.is_empty(),
+            "no binlog files between {first} and {current}"
+        );
         files
     }
 }

@@ -160,7 +160,7 @@ XA COMMIT 'gf-xa-1', 'bq', 7;
 -- Transaction compression (TRANSACTION_PAYLOAD_EVENT with zstd).
 SET SESSION binlog_transaction_compression = ON;
 INSERT INTO nopk SELECT a + 100, CONCAT(b, '-compressed') FROM nopk;
-UPDATE ints SET i = i + 1 WHERE id IN (1, 2);
+UPDATE ints SET i = i + 1, bu = bu - 1 WHERE id IN (1, 5);
 SET SESSION binlog_transaction_compression = OFF;
 
 -- Tagged GTIDs (GTID_TAGGED_LOG_EVENT, MySQL 8.3+).

@@ -1,0 +1,144 @@
+//! Decoding a sequence of events: the state that spans events.
+//!
+//! [`EventStream`] owns what a reader must remember between events: the FORMAT_DESCRIPTION in
+//! force and the TABLE_MAPs seen so far, each compiled once into a [`RowDecoder`] that every
+//! rows event of that table reuses. It also expands the two kinds of nested payloads: MySQL's
+//! TRANSACTION_PAYLOAD (zstd) and MariaDB's compressed rows events. It is sans-IO: callers hand
+//! it the bytes of one event at a time, from a file or from the replication stream.
+
+use std::collections::HashMap;
+
+use super::error::{BinlogError, Result};
+use super::event::{Event, EventBody};
+use super::file_reader::split_events;
+use super::format::FormatDescription;
+use super::row_decoder::RowDecoder;
+use super::rows_event::RowsEvent;
+use super::table_map::TableMap;
+
+/// A TABLE_MAP remembered by table id: its own bytes (so names and metadata can be re-read
+/// without copying them apart) and its compiled row decoder.
+#[derive(Debug)]
+pub struct MappedTable {
+    body: Box<[u8]>,
+    post_header_len: u8,
+    pub decoder: RowDecoder,
+}
+
+impl MappedTable {
+    /// The TABLE_MAP this entry was built from, re-read from its stored bytes.
+    pub fn table_map(&self) -> TableMap<'_> {
+        TableMap::parse(&self.body, self.post_header_len)
+            .expect("stored table map parsed successfully before")
+    }
+}
+
+/// Decoding state across the events of one binlog or replication stream.
+pub struct EventStream {
+    fde: FormatDescription,
+    tables: HashMap<u64, MappedTable>,
+    verify_checksums: bool,
+}
+
+impl EventStream {
+    /// Start with the description from the file's first event.
+    pub fn new(fde: FormatDescription) -> Self {
+        EventStream {
+            fde,
+            tables: HashMap::new(),
+            verify_checksums: true,
+        }
+    }
+
+    /// Skip CRC32 verification (e.g. for events the replication client already verified).
+    pub fn verify_checksums(mut self, on: bool) -> Self {
+        self.verify_checksums = on;
+        self
+    }
+
+    pub fn format(&self) -> &FormatDescription {
+        &self.fde
+    }
+
+    /// Decode one whole event and update the stream state from it.
+    pub fn decode<'a>(&mut self, bytes: &'a [u8]) -> Result<Event<'a>> {
+        let ev = Event::parse(bytes, &self.fde, self.verify_checksums)?;
+        self.observe(&ev, self.fde.checksum.trailer_len())?;
+        Ok(ev)
+    }
+
+    /// Decode one event found inside an expanded TRANSACTION_PAYLOAD: such events carry no
+    /// checksum trailer whatever the description says.
+    pub fn decode_inner<'a>(&mut self, bytes: &'a [u8]) -> Result<Event<'a>> {
+        let ev = Event::parse_unchecksummed(bytes, &self.fde)?;
+        self.observe(&ev, 0)?;
+        Ok(ev)
+    }
+
+    fn observe(&mut self, ev: &Event<'_>, trailer: usize) -> Result<()> {
+        match &ev.body {
+            EventBody::FormatDescription(f) => {
+                self.fde = (**f).clone();
+                // A new description starts a new file or master: old table ids mean nothing.
+                self.tables.clear();
+            }
+            EventBody::TableMap(tm) => {
+                let decoder = RowDecoder::new(tm)?;
+                let header_len = self.fde.header_len as usize;
+                let body = ev
+                    .raw
+                    .get(header_len..ev.raw.len().saturating_sub(trailer))
+                    .unwrap_or_default();
+                let post_header_len = self.fde.post_header_len(ev.header.event_type).unwrap_or(8);
+                self.tables.insert(
+                    tm.table_id,
+                    MappedTable {
+                        body: body.into(),
+                        post_header_len,
+                        decoder,
+                    },
+                );
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The table a rows event refers to.
+    pub fn table(&self, table_id: u64) -> Result<&MappedTable> {
+        self.tables
+            .get(&table_id)
+            .ok_or(BinlogError::UnknownTable { table_id })
+    }
+
+    /// Forget all table maps (the end of a transaction makes them stale for the server too,
+    /// but keeping them is harmless; this is for callers that seek).
+    pub fn clear_tables(&mut self) {
+        self.tables.clear();
+    }
+}
+
+/// Expand a TRANSACTION_PAYLOAD into `buf`, then yield each inner event's bytes.
+pub fn payload_events<'b>(
+    payload: &super::payload::TransactionPayload<'_>,
+    buf: &'b mut Vec<u8>,
+) -> Result<impl Iterator<Item = Result<&'b [u8]>>> {
+    payload.expand_into(buf)?;
+    Ok(split_events(buf))
+}
+
+/// For a MariaDB compressed rows event: expand its rows data into `buf` and return the event
+/// reading from it. For any other rows event, return it unchanged.
+pub fn expand_rows<'b>(
+    rows: &RowsEvent<'b>,
+    compressed: bool,
+    buf: &'b mut Vec<u8>,
+) -> Result<RowsEvent<'b>> {
+    if !compressed {
+        return Ok(rows.clone());
+    }
+    super::mariadb_compressed::decompress_into(rows.rows_data, "compressed rows event", buf)?;
+    let mut r = rows.clone();
+    r.rows_data = buf;
+    Ok(r)
+}

@@ -1,0 +1,259 @@
+//! Column values printed exactly as `mysqlbinlog -vv` prints them in `###` row lines.
+//!
+//! Owns the reference tool's conventions, quirks included, so that `gapfill decode` output can be
+//! diffed line for line against it: integers signed with the unsigned reading in parentheses when
+//! negative, FLOAT as `%-20g`, DATE with colons, DATETIME2 quoted but TIMESTAMP2 as epoch seconds,
+//! SET and BIT as bit strings, VECTOR as `%.5e` lists, partial JSON as `JSON_REPLACE(...)` calls.
+//! Where `mysqlbinlog` cannot print a type (GEOMETRY) we print the bytes quoted.
+
+use crate::binlog::json_binary::write_json_text_unquoted;
+use crate::binlog::json_diff::write_json_diff_text;
+use crate::binlog::row_decoder::{ColumnKind, CompiledColumn};
+use crate::binlog::value::{Date, Value};
+use crate::binlog::{BinlogError, decimal::write_decimal};
+
+use super::float_format::{write_e, write_g};
+use super::quote::{write_quoted, write_quoted_mariadb};
+
+/// Whose conventions to follow: the two tools differ in how they escape strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Style {
+    #[default]
+    MySql,
+    MariaDb,
+}
+
+/// Printing state: the style, and scratch space so printing values allocates nothing per row.
+#[derive(Default)]
+pub struct Scratch {
+    pub style: Style,
+    text: String,
+    name: String,
+}
+
+impl Scratch {
+    fn quoted(&self, out: &mut Vec<u8>, b: &[u8]) {
+        match self.style {
+            Style::MySql => write_quoted(out, b),
+            Style::MariaDb => write_quoted_mariadb(out, b),
+        }
+    }
+}
+
+fn int_width(kind: &ColumnKind) -> u32 {
+    match kind {
+        ColumnKind::Int8 { .. } => 8,
+        ColumnKind::Int16 { .. } => 16,
+        ColumnKind::Int24 { .. } => 24,
+        ColumnKind::Int32 { .. } => 32,
+        _ => 64,
+    }
+}
+
+fn push_int(out: &mut Vec<u8>, v: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+}
+
+fn push_2(out: &mut Vec<u8>, v: u32) {
+    if v < 10 {
+        out.push(b'0');
+    }
+    push_int(out, v);
+}
+
+fn push_4(out: &mut Vec<u8>, v: u32) {
+    for d in [1000, 100, 10] {
+        if v < d {
+            out.push(b'0');
+        }
+    }
+    push_int(out, v);
+}
+
+fn push_frac(out: &mut Vec<u8>, micros: u32, fsp: u8) {
+    if fsp == 0 {
+        return;
+    }
+    out.push(b'.');
+    let s = format!("{micros:06}");
+    out.extend_from_slice(&s.as_bytes()[..(fsp as usize).min(6)]);
+}
+
+fn push_date(out: &mut Vec<u8>, d: &Date, sep: u8) {
+    push_4(out, d.year as u32);
+    out.push(sep);
+    push_2(out, d.month as u32);
+    out.push(sep);
+    push_2(out, d.day as u32);
+}
+
+fn push_bits(out: &mut Vec<u8>, value: u64, nbits: u32) {
+    out.extend_from_slice(b"b'");
+    for i in (0..nbits).rev() {
+        out.push(if (value >> i) & 1 == 1 { b'1' } else { b'0' });
+    }
+    out.push(b'\'');
+}
+
+/// Print one value the way `log_event_print_value` does. `column_name` is the `@N` used by
+/// partial JSON updates.
+pub fn write_value(
+    out: &mut Vec<u8>,
+    col: &CompiledColumn,
+    value: &Value<'_>,
+    column_name: &str,
+    scratch: &mut Scratch,
+) -> Result<(), BinlogError> {
+    match *value {
+        Value::Null => out.extend_from_slice(b"NULL"),
+        Value::Int(i) => {
+            push_int(out, i);
+            if i < 0 {
+                let w = int_width(&col.kind);
+                let mask = if w == 64 { u64::MAX } else { (1u64 << w) - 1 };
+                out.extend_from_slice(b" (");
+                push_int(out, (i as u64) & mask);
+                out.push(b')');
+            }
+        }
+        Value::UInt(u) => {
+            // mysqlbinlog ignores SIGNEDNESS metadata: it prints the signed reading first.
+            let w = int_width(&col.kind);
+            let signed = if w == 64 {
+                u as i64
+            } else {
+                ((u << (64 - w)) as i64) >> (64 - w)
+            };
+            push_int(out, signed);
+            if signed < 0 {
+                out.extend_from_slice(b" (");
+                push_int(out, u);
+                out.push(b')');
+            }
+        }
+        Value::Float(f) => write_g(out, f as f64, 6, 20),
+        Value::Double(d) => write_g(out, d, 20, 0),
+        Value::Decimal(d) => {
+            scratch.text.clear();
+            write_decimal(&d, &mut scratch.text);
+            out.extend_from_slice(scratch.text.as_bytes());
+        }
+        Value::Year(y) => push_4(out, if y == 0 { 1900 } else { y as u32 }),
+        Value::Date(d) => {
+            out.push(b'\'');
+            push_date(out, &d, b':');
+            out.push(b'\'');
+        }
+        Value::Time(t) => {
+            out.push(b'\'');
+            if t.negative {
+                out.push(b'-');
+            }
+            push_2(out, t.hours);
+            out.push(b':');
+            push_2(out, t.minutes as u32);
+            out.push(b':');
+            push_2(out, t.seconds as u32);
+            if matches!(col.kind, ColumnKind::Time2 { .. }) {
+                push_frac(out, t.micros, t.fsp);
+            }
+            out.push(b'\'');
+        }
+        Value::DateTime(dt) => {
+            let quoted = matches!(col.kind, ColumnKind::DateTime2 { .. });
+            if quoted {
+                out.push(b'\'');
+            }
+            push_date(out, &dt.date, b'-');
+            out.push(b' ');
+            push_2(out, dt.hour as u32);
+            out.push(b':');
+            push_2(out, dt.minute as u32);
+            out.push(b':');
+            push_2(out, dt.second as u32);
+            if quoted {
+                push_frac(out, dt.micros, dt.fsp);
+                out.push(b'\'');
+            }
+        }
+        Value::Timestamp(ts) => {
+            push_int(out, ts.seconds);
+            if matches!(col.kind, ColumnKind::Timestamp2 { .. }) {
+                push_frac(out, ts.micros, ts.fsp);
+            }
+        }
+        Value::Bit { bits, width } => push_bits(out, bits, width as u32),
+        Value::Enum(n) => push_int(out, n),
+        Value::Set(mask) => {
+            // Printed over the stored little-endian bytes, each byte most significant bit first.
+            let bytes = match col.kind {
+                ColumnKind::Set { bytes } => bytes as u32,
+                _ => 8,
+            };
+            out.extend_from_slice(b"b'");
+            for byte in 0..bytes {
+                let b = (mask >> (byte * 8)) as u8;
+                for bit in (0..8).rev() {
+                    out.push(if (b >> bit) & 1 == 1 { b'1' } else { b'0' });
+                }
+            }
+            out.push(b'\'');
+        }
+        Value::Bytes(b) | Value::Geometry(b) => scratch.quoted(out, b),
+        Value::Json(j) => {
+            scratch.text.clear();
+            // Like the server's `Json_wrapper::to_string(.., json_quoted=false)`: a top-level
+            // string scalar prints without its JSON quotes.
+            write_json_text_unquoted(j, &mut scratch.text)?;
+            let text = std::mem::take(&mut scratch.text);
+            scratch.quoted(out, text.as_bytes());
+            scratch.text = text;
+        }
+        Value::JsonDiff(d) => {
+            scratch.text.clear();
+            scratch.name.clear();
+            scratch.name.push_str(column_name);
+            write_json_diff_text(d, &scratch.name, &mut scratch.text)?;
+            out.extend_from_slice(scratch.text.as_bytes());
+        }
+        Value::Vector(v) => {
+            out.push(b'[');
+            for (i, c) in v.chunks_exact(4).enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                let f = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                write_e(out, f as f64, 5);
+            }
+            out.push(b']');
+        }
+    }
+    Ok(())
+}
+
+/// The `/* TYPE meta=M nullable=N is_null=I */` comment `mysqlbinlog -vv` adds to each value.
+pub fn write_type_comment(
+    out: &mut Vec<u8>,
+    col: &CompiledColumn,
+    vector_dims: Option<u64>,
+    is_null: bool,
+    scratch: &mut Scratch,
+) {
+    out.extend_from_slice(b" /* ");
+    scratch.name.clear();
+    if let (ColumnKind::Vector { .. }, Some(d)) = (col.kind, vector_dims) {
+        scratch.name.push_str("VECTOR(");
+        scratch.name.push_str(itoa::Buffer::new().format(d));
+        scratch.name.push(')');
+    } else {
+        col.mysqlbinlog_type_name(&mut scratch.name);
+    }
+    out.extend_from_slice(scratch.name.as_bytes());
+    out.extend_from_slice(b" meta=");
+    push_int(out, col.meta);
+    out.extend_from_slice(b" nullable=");
+    out.push(if col.nullable { b'1' } else { b'0' });
+    out.extend_from_slice(b" is_null=");
+    out.push(if is_null { b'1' } else { b'0' });
+    out.extend_from_slice(b" */");
+}

@@ -1,0 +1,373 @@
+//! The text form of `gapfill decode`: what a DBA reads instead of `mysqlbinlog -vv`.
+//!
+//! Owns the layout of each event block: `# at POS`, a `#YYMMDD HH:MM:SS server id ...` line, then
+//! what the event means (the statement, the GTID, `### INSERT INTO ...` row lines). Row lines are
+//! byte-compatible with `mysqlbinlog -vv --base64-output=decode-rows` (see `row_text`); the rest
+//! follows its shape without its session-restoring `SET` boilerplate. Times print in UTC.
+
+use crate::binlog::event::{Event, EventBody};
+use crate::binlog::event_type::RowsKind;
+use crate::binlog::row_decoder::CompiledColumn;
+use crate::binlog::rows_event::RowsEvent;
+use crate::binlog::stream::MappedTable;
+use crate::binlog::value::Value;
+use crate::binlog::{BinlogError, EventType};
+
+use super::quote::write_identifier;
+use super::row_text::{Scratch, Style, write_type_comment, write_value};
+
+/// Renders events as text into a byte buffer the caller flushes.
+#[derive(Default)]
+pub struct TextRenderer {
+    scratch: Scratch,
+    name: String,
+}
+
+fn push_int(out: &mut Vec<u8>, v: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Hinnant's algorithm).
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// `YYMMDD HH:MM:SS` in UTC, as mysqlbinlog prints event times.
+pub fn write_short_time(out: &mut Vec<u8>, secs: u32) {
+    let secs = secs as i64;
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let t = secs.rem_euclid(86_400);
+    let s = format!(
+        "{:02}{:02}{:02} {:2}:{:02}:{:02}",
+        y % 100,
+        m,
+        d,
+        t / 3600,
+        t / 60 % 60,
+        t % 60
+    );
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// `YYYY-MM-DD HH:MM:SS.ffffff` in UTC for a microsecond timestamp.
+pub fn write_micros_time(out: &mut Vec<u8>, micros: u64) {
+    let secs = (micros / 1_000_000) as i64;
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let t = secs.rem_euclid(86_400);
+    let s = format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:06}",
+        t / 3600,
+        t / 60 % 60,
+        t % 60,
+        micros % 1_000_000
+    );
+    out.extend_from_slice(s.as_bytes());
+}
+
+impl TextRenderer {
+    /// The `# at` and header lines every event starts with.
+    fn header(&mut self, out: &mut Vec<u8>, pos: u64, ev: &Event<'_>) {
+        out.extend_from_slice(b"# at ");
+        push_int(out, pos);
+        out.extend_from_slice(b"\n#");
+        write_short_time(out, ev.header.timestamp);
+        out.extend_from_slice(b" server id ");
+        push_int(out, ev.header.server_id);
+        out.extend_from_slice(b"  end_log_pos ");
+        push_int(out, ev.header.log_pos);
+        out.push(b' ');
+    }
+
+    /// Render one event. For rows events the caller passes the mapped table and the rows event
+    /// to print (already expanded when MariaDB compressed it).
+    pub fn event(
+        &mut self,
+        out: &mut Vec<u8>,
+        pos: u64,
+        ev: &Event<'_>,
+        rows: Option<(&MappedTable, &RowsEvent<'_>)>,
+    ) -> Result<(), BinlogError> {
+        self.header(out, pos, ev);
+        let name = ev.header.event_type.name();
+        match &ev.body {
+            EventBody::FormatDescription(f) => {
+                self.scratch.style = match f.flavor {
+                    crate::binlog::Flavor::MySql => Style::MySql,
+                    crate::binlog::Flavor::MariaDb => Style::MariaDb,
+                };
+                out.extend_from_slice(b"\tStart: binlog v ");
+                push_int(out, f.binlog_version);
+                out.extend_from_slice(b", server v ");
+                out.extend_from_slice(f.server_version.as_bytes());
+                out.extend_from_slice(b" created ");
+                write_short_time(out, f.create_timestamp);
+                out.push(b'\n');
+            }
+            EventBody::PreviousGtids(p) => {
+                out.extend_from_slice(b"\tPrevious-GTIDs\n# ");
+                let s = p.gtids.to_string();
+                out.extend_from_slice(if s.is_empty() {
+                    b"[empty]"
+                } else {
+                    s.as_bytes()
+                });
+                out.push(b'\n');
+            }
+            EventBody::Gtid(g) => {
+                out.extend_from_slice(if g.is_anonymous() {
+                    b"\tAnonymous_GTID"
+                } else {
+                    b"\tGTID"
+                });
+                if let Some(lc) = &g.logical_clock {
+                    out.extend_from_slice(b"\tlast_committed=");
+                    push_int(out, lc.last_committed);
+                    out.extend_from_slice(b"\tsequence_number=");
+                    push_int(out, lc.sequence_number);
+                }
+                if let Some(l) = g.transaction_length {
+                    out.extend_from_slice(b"\ttransaction_length=");
+                    push_int(out, l);
+                }
+                out.push(b'\n');
+                if let Some(ts) = g.original_commit_timestamp.or(g.immediate_commit_timestamp) {
+                    out.extend_from_slice(b"# original_commit_timestamp=");
+                    push_int(out, ts);
+                    out.extend_from_slice(b" (");
+                    write_micros_time(out, ts);
+                    out.extend_from_slice(b" UTC)\n");
+                }
+                match g.gtid() {
+                    Some(gtid) => {
+                        out.extend_from_slice(b"SET @@SESSION.GTID_NEXT= '");
+                        out.extend_from_slice(gtid.to_string().as_bytes());
+                        out.extend_from_slice(b"'/*!*/;\n");
+                    }
+                    None => out.extend_from_slice(b"SET @@SESSION.GTID_NEXT= 'ANONYMOUS'/*!*/;\n"),
+                }
+            }
+            EventBody::MariadbGtid(g) => {
+                out.extend_from_slice(b"\tGTID ");
+                out.extend_from_slice(g.gtid().to_string().as_bytes());
+                if let Some(c) = g.commit_id {
+                    out.extend_from_slice(b" cid=");
+                    push_int(out, c);
+                }
+                if g.is_ddl() {
+                    out.extend_from_slice(b" ddl");
+                }
+                if g.is_standalone() {
+                    out.extend_from_slice(b" standalone");
+                } else {
+                    out.extend_from_slice(b" trans");
+                }
+                out.push(b'\n');
+            }
+            EventBody::MariadbGtidList(l) => {
+                out.extend_from_slice(b"\tGtid list [");
+                for (i, g) in l.gtids.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(g.to_string().as_bytes());
+                }
+                out.extend_from_slice(b"]\n");
+            }
+            EventBody::Query(q) => {
+                out.extend_from_slice(b"\tQuery\tthread_id=");
+                push_int(out, q.thread_id);
+                out.extend_from_slice(b"\texec_time=");
+                push_int(out, q.exec_time);
+                out.extend_from_slice(b"\terror_code=");
+                push_int(out, q.error_code);
+                out.push(b'\n');
+                if !q.schema.is_empty() {
+                    out.extend_from_slice(b"use ");
+                    write_identifier(out, q.schema);
+                    out.extend_from_slice(b"/*!*/;\n");
+                }
+                out.extend_from_slice(b"SET TIMESTAMP=");
+                push_int(out, ev.header.timestamp);
+                if let Some(us) = q.status.microseconds.or(q.status.hrnow) {
+                    out.extend_from_slice(format!(".{us:06}").as_bytes());
+                }
+                out.extend_from_slice(b"/*!*/;\n");
+                out.extend_from_slice(&q.query);
+                out.extend_from_slice(b"\n/*!*/;\n");
+            }
+            EventBody::Xid(x) => {
+                out.extend_from_slice(b"\tXid = ");
+                push_int(out, *x);
+                out.extend_from_slice(b"\nCOMMIT/*!*/;\n");
+            }
+            EventBody::Rotate(r) => {
+                out.extend_from_slice(b"\tRotate to ");
+                out.extend_from_slice(r.next_file);
+                out.extend_from_slice(b"  pos: ");
+                push_int(out, r.position);
+                out.push(b'\n');
+            }
+            EventBody::Stop => out.extend_from_slice(b"\tStop\n"),
+            EventBody::Intvar(i) => {
+                out.extend_from_slice(b"\tIntvar\nSET ");
+                out.extend_from_slice(if i.kind == 1 {
+                    b"LAST_INSERT_ID"
+                } else {
+                    b"INSERT_ID"
+                });
+                out.push(b'=');
+                push_int(out, i.value);
+                out.extend_from_slice(b"/*!*/;\n");
+            }
+            EventBody::Rand(r) => {
+                out.extend_from_slice(b"\tRand\nSET @@RAND_SEED1=");
+                push_int(out, r.seed1);
+                out.extend_from_slice(b", @@RAND_SEED2=");
+                push_int(out, r.seed2);
+                out.extend_from_slice(b"/*!*/;\n");
+            }
+            EventBody::UserVar(u) => {
+                out.extend_from_slice(b"\tUser_var\nSET @");
+                write_identifier(out, u.name);
+                out.extend_from_slice(b":=");
+                match &u.value {
+                    None => out.extend_from_slice(b"NULL"),
+                    Some(v) => super::quote::write_quoted(out, v.bytes),
+                }
+                out.extend_from_slice(b"/*!*/;\n");
+            }
+            EventBody::RowsQuery(q) => {
+                out.extend_from_slice(b"\tRows_query\n# ");
+                out.extend_from_slice(q);
+                out.push(b'\n');
+            }
+            EventBody::TableMap(tm) => {
+                out.extend_from_slice(b"\tTable_map: ");
+                write_identifier(out, tm.schema);
+                out.push(b'.');
+                write_identifier(out, tm.table);
+                out.extend_from_slice(b" mapped to number ");
+                push_int(out, tm.table_id);
+                out.push(b'\n');
+            }
+            EventBody::XaPrepare(x) => {
+                out.extend_from_slice(b"\tXA PREPARE\n");
+                let _ = x;
+            }
+            EventBody::TransactionPayload(p) => {
+                out.extend_from_slice(b"\tTransaction_Payload\tpayload_size=");
+                push_int(out, p.payload.len());
+                out.extend_from_slice(b"\tuncompressed_size=");
+                push_int(out, p.uncompressed_size);
+                out.extend_from_slice(b"\n");
+            }
+            EventBody::Rows(_) => {
+                out.push(b'\t');
+                out.extend_from_slice(name.as_bytes());
+                out.push(b'\n');
+                if let Some((t, r)) = rows {
+                    self.rows(out, t, r)?;
+                }
+            }
+            EventBody::Heartbeat(_)
+            | EventBody::Incident(_)
+            | EventBody::BinlogCheckpoint(_)
+            | EventBody::Other(_) => {
+                out.push(b'\t');
+                out.extend_from_slice(name.as_bytes());
+                if let EventType::Unknown(code) = ev.header.event_type {
+                    out.extend_from_slice(b" type ");
+                    push_int(out, code);
+                }
+                out.push(b'\n');
+            }
+        }
+        Ok(())
+    }
+
+    /// The `###` lines of a rows event.
+    pub fn rows(
+        &mut self,
+        out: &mut Vec<u8>,
+        table: &MappedTable,
+        rows: &RowsEvent<'_>,
+    ) -> Result<(), BinlogError> {
+        let tm = table.table_map();
+        let cols = table.decoder.columns();
+        let (verb, first, second) = match rows.kind {
+            RowsKind::Write => ("INSERT INTO", "### SET\n", None),
+            RowsKind::Delete => ("DELETE FROM", "### WHERE\n", None),
+            RowsKind::Update | RowsKind::PartialUpdate => {
+                ("UPDATE", "### WHERE\n", Some("### SET\n"))
+            }
+        };
+        let mut before = Vec::with_capacity(cols.len());
+        let mut after = Vec::with_capacity(cols.len());
+        let mut it = rows.rows(&table.decoder);
+        while it.next_row(&mut before, &mut after)? {
+            out.extend_from_slice(b"### ");
+            out.extend_from_slice(verb.as_bytes());
+            out.push(b' ');
+            write_identifier(out, tm.schema);
+            out.push(b'.');
+            write_identifier(out, tm.table);
+            out.push(b'\n');
+            let (img1, present1) = if rows.kind == RowsKind::Write {
+                (
+                    &after,
+                    rows.columns_after.as_ref().unwrap_or(&rows.columns_before),
+                )
+            } else {
+                (&before, &rows.columns_before)
+            };
+            self.image(out, cols, &tm, first, img1, present1)?;
+            if let Some(second) = second {
+                let present2 = rows.columns_after.as_ref().unwrap_or(&rows.columns_before);
+                self.image(out, cols, &tm, second, &after, present2)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn image(
+        &mut self,
+        out: &mut Vec<u8>,
+        cols: &[CompiledColumn],
+        tm: &crate::binlog::table_map::TableMap<'_>,
+        clause: &str,
+        values: &[Value<'_>],
+        present: &crate::binlog::bitmap::Bitmap<'_>,
+    ) -> Result<(), BinlogError> {
+        out.extend_from_slice(clause.as_bytes());
+        for (i, (col, v)) in cols.iter().zip(values).enumerate() {
+            if !present.get(i) {
+                continue;
+            }
+            self.name.clear();
+            self.name.push('@');
+            self.name.push_str(itoa::Buffer::new().format(i + 1));
+            out.extend_from_slice(b"###   ");
+            out.extend_from_slice(self.name.as_bytes());
+            out.push(b'=');
+            write_value(out, col, v, &self.name, &mut self.scratch)?;
+            write_type_comment(
+                out,
+                col,
+                tm.vector_dimension(i),
+                v.is_null(),
+                &mut self.scratch,
+            );
+            out.push(b'\n');
+        }
+        Ok(())
+    }
+}
