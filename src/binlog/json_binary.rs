@@ -527,8 +527,9 @@ pub fn write_mysql_double(d: f64, out: &mut String) {
         decpt
     }) <= width;
     let force_e = decpt <= 0 && width <= 2 - decpt && width >= 3 + exp_len;
-    let f_format = (have_space
-        || (decpt <= width && (decpt >= -1 || (decpt == -2 && (len > 1 || !force_e))) && !force_e))
+    // my_gcvt's `(decpt >= -1 || (decpt == -2 && (len > 1 || !force_e))) && !force_e`,
+    // simplified: under `!force_e` the inner disjunction always holds.
+    let f_format = (have_space || (decpt <= width && (decpt >= -1 || decpt == -2) && !force_e))
         && (!have_space
             || (decpt > -MAX_DECPT_FOR_F_FORMAT
                 && (decpt <= MAX_DECPT_FOR_F_FORMAT || len > decpt)));
@@ -788,7 +789,7 @@ pub(crate) mod tests {
             (1e-15, "0.000000000000001"),
             (1e-16, "1e-16"),
             (0.1, "0.1"),
-            (3.141592653589793, "3.141592653589793"),
+            (std::f64::consts::PI, "3.141592653589793"),
             (-2.5e-300, "-2.5e-300"),
             (1.7976931348623157e308, "1.7976931348623157e308"),
         ];
