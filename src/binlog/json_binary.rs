@@ -97,7 +97,7 @@ fn write_json(bin: &[u8], quoted: bool, out: &mut String) -> Result<()> {
         nodes_left: bin.len() + 1,
         bytes_left: bin.len(),
     };
-    w.value(ty, data, false, 0, quoted)
+    w.value(ty, data, 0, quoted)
 }
 
 /// The type of the top-level value of `bin`.
@@ -124,7 +124,7 @@ pub fn json_type(bin: &[u8]) -> Result<JsonType> {
             Some(&field::DATETIME) => JsonType::DateTime,
             Some(&field::TIMESTAMP) => JsonType::Timestamp,
             Some(_) => JsonType::Opaque,
-            None => return Err(truncated("opaque type", 1, 0)),
+            None => return Err(truncated(1, 0)),
         },
         other => {
             return Err(BinlogError::invalid(
@@ -135,8 +135,7 @@ pub fn json_type(bin: &[u8]) -> Result<JsonType> {
     })
 }
 
-fn truncated(what: &'static str, needed: usize, available: usize) -> BinlogError {
-    let _ = what;
+fn truncated(needed: usize, available: usize) -> BinlogError {
     BinlogError::Truncated {
         what: W,
         needed,
@@ -148,7 +147,7 @@ fn truncated(what: &'static str, needed: usize, available: usize) -> BinlogError
 fn get<const N: usize>(b: &[u8], at: usize) -> Result<[u8; N]> {
     b.get(at..at.saturating_add(N))
         .and_then(|s| s.try_into().ok())
-        .ok_or_else(|| truncated("scalar", at.saturating_add(N), b.len()))
+        .ok_or_else(|| truncated(at.saturating_add(N), b.len()))
 }
 
 /// Read an unsigned offset or count of 2 (small) or 4 (large) bytes.
@@ -165,9 +164,7 @@ fn uint(b: &[u8], at: usize, large: bool) -> Result<usize> {
 fn varlen(b: &[u8]) -> Result<(usize, usize)> {
     let mut v: u64 = 0;
     for i in 0..5 {
-        let byte = *b
-            .get(i)
-            .ok_or_else(|| truncated("length", i + 1, b.len()))?;
+        let byte = *b.get(i).ok_or_else(|| truncated(i + 1, b.len()))?;
         v |= ((byte & 0x7f) as u64) << (7 * i);
         if byte & 0x80 == 0 {
             if v > u32::MAX as u64 {
@@ -203,16 +200,9 @@ impl Writer<'_> {
         Ok(())
     }
 
-    /// Write the value of type `ty` whose bytes start at `data`. `inline_entry` is set when
-    /// `data` is the inline slot of an entry rather than a stored value.
-    fn value(
-        &mut self,
-        ty: u8,
-        data: &[u8],
-        _inline_entry: bool,
-        depth: usize,
-        quoted: bool,
-    ) -> Result<()> {
+    /// Write the value of type `ty` whose bytes start at `data` (a stored value, or the inline
+    /// slot of an entry). `quoted` is false only for a bare top-level string.
+    fn value(&mut self, ty: u8, data: &[u8], depth: usize, quoted: bool) -> Result<()> {
         self.nodes_left = self
             .nodes_left
             .checked_sub(1)
@@ -228,7 +218,7 @@ impl Writer<'_> {
                     Some(&t::LITERAL_TRUE) => "true",
                     Some(&t::LITERAL_FALSE) => "false",
                     Some(b) => return Err(BinlogError::invalid(W, format!("literal {b:#04x}"))),
-                    None => return Err(truncated("literal", 1, 0)),
+                    None => return Err(truncated(1, 0)),
                 };
                 self.out.push_str(s);
                 Ok(())
@@ -247,7 +237,7 @@ impl Writer<'_> {
                 let (n, used) = varlen(data)?;
                 let s = data
                     .get(used..used.saturating_add(n))
-                    .ok_or_else(|| truncated("string", used.saturating_add(n), data.len()))?;
+                    .ok_or_else(|| truncated(used.saturating_add(n), data.len()))?;
                 self.spend_bytes(n)?;
                 self.string(s, quoted)
             }
@@ -292,7 +282,7 @@ impl Writer<'_> {
         let size = uint(data, os, large)?;
         let data = data
             .get(..size)
-            .ok_or_else(|| truncated("container", size, data.len()))?;
+            .ok_or_else(|| truncated(size, data.len()))?;
         let key_entry = os + 2;
         let value_entry = 1 + os;
         let keys_at = 2 * os;
@@ -321,7 +311,7 @@ impl Writer<'_> {
                 let key_len = u16::from_le_bytes(get(data, e + os)?) as usize;
                 let key = data
                     .get(key_off..key_off + key_len)
-                    .ok_or_else(|| truncated("key", key_off + key_len, data.len()))?;
+                    .ok_or_else(|| truncated(key_off + key_len, data.len()))?;
                 self.spend_bytes(key_len)?;
                 self.string(key, true)?;
                 self.out.push_str(": ");
@@ -329,14 +319,14 @@ impl Writer<'_> {
             let e = values_at + i * value_entry;
             let ty = data[e]; // e < header_end <= size == data.len()
             if inlined(ty, large) {
-                self.value(ty, &data[e + 1..e + 1 + os], true, depth + 1, true)?;
+                self.value(ty, &data[e + 1..e + 1 + os], depth + 1, true)?;
             } else {
                 let off = uint(data, e + 1, large)?;
                 let v = data
                     .get(off..)
                     .filter(|v| !v.is_empty())
-                    .ok_or_else(|| truncated("value", off + 1, data.len()))?;
-                self.value(ty, v, false, depth + 1, true)?;
+                    .ok_or_else(|| truncated(off + 1, data.len()))?;
+                self.value(ty, v, depth + 1, true)?;
             }
         }
         self.out.push(if object { '}' } else { ']' });
@@ -344,13 +334,11 @@ impl Writer<'_> {
     }
 
     fn opaque(&mut self, data: &[u8], quoted: bool) -> Result<()> {
-        let (&ftype, rest) = data
-            .split_first()
-            .ok_or_else(|| truncated("opaque", 1, 0))?;
+        let (&ftype, rest) = data.split_first().ok_or_else(|| truncated(1, 0))?;
         let (n, used) = varlen(rest)?;
         let payload = rest
             .get(used..used.saturating_add(n))
-            .ok_or_else(|| truncated("opaque", used.saturating_add(n), rest.len()))?;
+            .ok_or_else(|| truncated(used.saturating_add(n), rest.len()))?;
         self.spend_bytes(n)?;
         match ftype {
             field::VAR_STRING => self.string(payload, quoted),
@@ -527,8 +515,9 @@ pub fn write_mysql_double(d: f64, out: &mut String) {
         decpt
     }) <= width;
     let force_e = decpt <= 0 && width <= 2 - decpt && width >= 3 + exp_len;
-    let f_format = (have_space
-        || (decpt <= width && (decpt >= -1 || (decpt == -2 && (len > 1 || !force_e))) && !force_e))
+    // my_gcvt's `(decpt >= -1 || (decpt == -2 && (len > 1 || !force_e))) && !force_e`,
+    // simplified: under `!force_e` the inner disjunction always holds.
+    let f_format = (have_space || (decpt <= width && (decpt >= -1 || decpt == -2) && !force_e))
         && (!have_space
             || (decpt > -MAX_DECPT_FOR_F_FORMAT
                 && (decpt <= MAX_DECPT_FOR_F_FORMAT || len > decpt)));
@@ -788,7 +777,7 @@ pub(crate) mod tests {
             (1e-15, "0.000000000000001"),
             (1e-16, "1e-16"),
             (0.1, "0.1"),
-            (3.141592653589793, "3.141592653589793"),
+            (std::f64::consts::PI, "3.141592653589793"),
             (-2.5e-300, "-2.5e-300"),
             (1.7976931348623157e308, "1.7976931348623157e308"),
         ];

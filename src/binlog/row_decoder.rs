@@ -88,7 +88,10 @@ pub enum ColumnKind {
         max_len: u16,
         len_bytes: u8,
     },
-    /// CHAR/BINARY: a 1- or 2-byte length (trailing spaces stripped by the server), the bytes.
+    /// CHAR/BINARY (and MariaDB INET4/INET6/UUID): a 1- or 2-byte length, then the bytes.
+    /// The server strips trailing pad characters before logging (spaces, or 0x00 for the
+    /// binary charset 63), so a BINARY(n) value must be right-padded with 0x00 to `max_len`
+    /// bytes before it is compared with stored data.
     Char {
         max_len: u16,
         len_bytes: u8,

@@ -351,6 +351,7 @@ mod tests {
         assert_eq!(t.to_string(), "-01:02:03.4567");
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn enc_datetime2(
         y: u64,
         mo: u64,
