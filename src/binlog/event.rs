@@ -173,7 +173,12 @@ pub fn parse_body<'a>(
         T::Intvar => EventBody::Intvar(IntvarEvent::parse(body)?),
         T::Rand => EventBody::Rand(RandEvent::parse(body)?),
         T::UserVar => EventBody::UserVar(UserVarEvent::parse(body)?),
-        T::TableMap => EventBody::TableMap(TableMap::parse(body, post_header(fde, t, 8))?),
+        T::TableMap => {
+            let mut tm = TableMap::parse(body, post_header(fde, t, 8))?;
+            // Which columns carry a charset differs by flavor (MariaDB counts GEOMETRY).
+            tm.flavor = fde.flavor;
+            EventBody::TableMap(tm)
+        }
         T::RowsQuery => EventBody::RowsQuery(parse_rows_query(body, false)?),
         T::MariadbAnnotateRows => EventBody::RowsQuery(parse_rows_query(body, true)?),
         T::Gtid | T::AnonymousGtid | T::GtidTagged => EventBody::Gtid(GtidEvent::parse(t, body)?),

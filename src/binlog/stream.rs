@@ -22,14 +22,17 @@ use super::table_map::TableMap;
 pub struct MappedTable {
     body: Box<[u8]>,
     post_header_len: u8,
+    flavor: super::format::Flavor,
     pub decoder: RowDecoder,
 }
 
 impl MappedTable {
     /// The TABLE_MAP this entry was built from, re-read from its stored bytes.
     pub fn table_map(&self) -> TableMap<'_> {
-        TableMap::parse(&self.body, self.post_header_len)
-            .expect("stored table map parsed successfully before")
+        let mut tm = TableMap::parse(&self.body, self.post_header_len)
+            .expect("stored table map parsed successfully before");
+        tm.flavor = self.flavor;
+        tm
     }
 }
 
@@ -95,6 +98,7 @@ impl EventStream {
                     MappedTable {
                         body: body.into(),
                         post_header_len,
+                        flavor: tm.flavor,
                         decoder,
                     },
                 );
