@@ -23,6 +23,9 @@ pub struct MappedTable {
     body: Box<[u8]>,
     post_header_len: u8,
     flavor: super::format::Flavor,
+    /// Distinct for every TABLE_MAP the stream has seen, so renderers can cache per-table work
+    /// and know when a table id was re-mapped.
+    pub generation: u64,
     pub decoder: RowDecoder,
 }
 
@@ -41,6 +44,7 @@ pub struct EventStream {
     fde: FormatDescription,
     tables: HashMap<u64, MappedTable>,
     verify_checksums: bool,
+    generation: u64,
 }
 
 impl EventStream {
@@ -50,6 +54,7 @@ impl EventStream {
             fde,
             tables: HashMap::new(),
             verify_checksums: true,
+            generation: 0,
         }
     }
 
@@ -93,12 +98,14 @@ impl EventStream {
                     .get(header_len..ev.raw.len().saturating_sub(trailer))
                     .unwrap_or_default();
                 let post_header_len = self.fde.post_header_len(ev.header.event_type).unwrap_or(8);
+                self.generation += 1;
                 self.tables.insert(
                     tm.table_id,
                     MappedTable {
                         body: body.into(),
                         post_header_len,
                         flavor: tm.flavor,
+                        generation: self.generation,
                         decoder,
                     },
                 );

@@ -12,9 +12,10 @@ use crate::binlog::json_diff::write_json_diff_text;
 use crate::binlog::row_decoder::CompiledColumn;
 use crate::binlog::rows_event::RowsEvent;
 use crate::binlog::stream::MappedTable;
-use crate::binlog::table_map::TableMap;
-use crate::binlog::value::{Date, Value};
+use crate::binlog::value::Value;
 use crate::binlog::{BinlogError, decimal::write_decimal};
+
+use super::row_text::{push_2, push_date, push_frac, push_int};
 
 /// Collation id of the `binary` pseudo-charset.
 const BINARY_COLLATION: u16 = 63;
@@ -23,10 +24,58 @@ const BINARY_COLLATION: u16 = 63;
 #[derive(Default)]
 pub struct JsonRenderer {
     text: String,
+    table: TableJson,
 }
 
-fn push_int(out: &mut Vec<u8>, v: impl itoa::Integer) {
-    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+/// What a table's row objects repeat, built once per TABLE_MAP: the JSON keys of its columns
+/// and the names of its ENUM and SET members.
+#[derive(Default)]
+struct TableJson {
+    generation: u64,
+    /// `,"schema":"db","table":"t"`
+    names: Vec<u8>,
+    /// Per column: `"name":` (or `"@N":` without column-name metadata).
+    keys: Vec<Vec<u8>>,
+    /// Per column: ENUM or SET member names, empty when unknown.
+    members: Vec<Vec<Vec<u8>>>,
+}
+
+impl TableJson {
+    fn new(table: &MappedTable) -> TableJson {
+        let tm = table.table_map();
+        let mut names = b",\"schema\":".to_vec();
+        write_json_str(&mut names, tm.schema);
+        names.extend_from_slice(b",\"table\":");
+        write_json_str(&mut names, tm.table);
+        let n = table.decoder.column_count();
+        let mut keys = Vec::with_capacity(n);
+        let mut members = Vec::with_capacity(n);
+        let mut col_names = tm.column_names();
+        for i in 0..n {
+            let mut k = Vec::new();
+            match col_names.next() {
+                Some(name) => write_json_str(&mut k, name),
+                None => {
+                    k.extend_from_slice(b"\"@");
+                    push_int(&mut k, i + 1);
+                    k.push(b'"');
+                }
+            }
+            k.push(b':');
+            keys.push(k);
+            let m: Vec<Vec<u8>> = match tm.enum_values(i).or_else(|| tm.set_values(i)) {
+                Some(it) => it.map(|v| v.to_vec()).collect(),
+                None => Vec::new(),
+            };
+            members.push(m);
+        }
+        TableJson {
+            generation: table.generation,
+            names,
+            keys,
+            members,
+        }
+    }
 }
 
 /// Append `s` as a JSON string; invalid UTF-8 bytes become U+FFFD.
@@ -66,17 +115,6 @@ fn push_hex(out: &mut Vec<u8>, b: &[u8]) {
     for x in b {
         out.push(HEX[(x >> 4) as usize]);
         out.push(HEX[(x & 15) as usize]);
-    }
-}
-
-fn push_date(out: &mut Vec<u8>, d: &Date) {
-    out.extend_from_slice(format!("{:04}-{:02}-{:02}", d.year, d.month, d.day).as_bytes());
-}
-
-fn push_frac(out: &mut Vec<u8>, micros: u32, fsp: u8) {
-    if fsp > 0 {
-        let s = format!(".{micros:06}");
-        out.extend_from_slice(&s.as_bytes()[..1 + (fsp as usize).min(6)]);
     }
 }
 
@@ -283,35 +321,36 @@ impl JsonRenderer {
         table: &MappedTable,
         rows: &RowsEvent<'_>,
     ) -> Result<(), BinlogError> {
-        let tm = table.table_map();
+        if self.table.generation != table.generation || self.table.keys.is_empty() {
+            self.table = TableJson::new(table);
+        }
         let cols = table.decoder.columns();
         let op: &[u8] = match rows.kind {
             RowsKind::Write => b"insert",
             RowsKind::Delete => b"delete",
             RowsKind::Update | RowsKind::PartialUpdate => b"update",
         };
+        let mut head = b"{\"file\":".to_vec();
+        write_json_str(&mut head, file.as_bytes());
+        head.extend_from_slice(b",\"pos\":");
+        push_int(&mut head, pos);
+        head.extend_from_slice(b",\"row\":\"");
+        head.extend_from_slice(op);
+        head.push(b'"');
+        head.extend_from_slice(&self.table.names);
         let mut before = Vec::with_capacity(cols.len());
         let mut after = Vec::with_capacity(cols.len());
         let mut it = rows.rows(&table.decoder);
         let after_present = rows.columns_after.as_ref().unwrap_or(&rows.columns_before);
         while it.next_row(&mut before, &mut after)? {
-            out.extend_from_slice(b"{\"file\":");
-            write_json_str(out, file.as_bytes());
-            out.extend_from_slice(b",\"pos\":");
-            push_int(out, pos);
-            out.extend_from_slice(b",\"row\":\"");
-            out.extend_from_slice(op);
-            out.extend_from_slice(b"\",\"schema\":");
-            write_json_str(out, tm.schema);
-            out.extend_from_slice(b",\"table\":");
-            write_json_str(out, tm.table);
+            out.extend_from_slice(&head);
             if rows.kind != RowsKind::Write {
                 out.extend_from_slice(b",\"before\":");
-                self.image(out, cols, &tm, &before, &rows.columns_before)?;
+                self.image(out, cols, &before, &rows.columns_before)?;
             }
             if rows.kind != RowsKind::Delete {
                 out.extend_from_slice(b",\"after\":");
-                self.image(out, cols, &tm, &after, after_present)?;
+                self.image(out, cols, &after, after_present)?;
             }
             out.extend_from_slice(b"}\n");
         }
@@ -324,7 +363,6 @@ impl JsonRenderer {
         &mut self,
         out: &mut Vec<u8>,
         cols: &[CompiledColumn],
-        tm: &TableMap<'_>,
         values: &[Value<'_>],
         present: &crate::binlog::bitmap::Bitmap<'_>,
     ) -> Result<(), BinlogError> {
@@ -338,12 +376,8 @@ impl JsonRenderer {
                 out.push(b',');
             }
             first = false;
-            match tm.column_name(i) {
-                Some(n) => write_json_str(out, n),
-                None => out.extend_from_slice(format!("\"@{}\"", i + 1).as_bytes()),
-            }
-            out.push(b':');
-            self.value(out, col, tm, i, v)?;
+            out.extend_from_slice(&self.table.keys[i]);
+            self.value(out, col, i, v)?;
         }
         out.push(b'}');
         Ok(())
@@ -353,7 +387,6 @@ impl JsonRenderer {
         &mut self,
         out: &mut Vec<u8>,
         col: &CompiledColumn,
-        tm: &TableMap<'_>,
         i: usize,
         v: &Value<'_>,
     ) -> Result<(), BinlogError> {
@@ -374,7 +407,7 @@ impl JsonRenderer {
             Value::Year(y) => push_int(out, y),
             Value::Date(d) => {
                 out.push(b'"');
-                push_date(out, &d);
+                push_date(out, &d, b'-');
                 out.push(b'"');
             }
             Value::Time(t) => {
@@ -382,18 +415,23 @@ impl JsonRenderer {
                 if t.negative {
                     out.push(b'-');
                 }
-                out.extend_from_slice(
-                    format!("{:02}:{:02}:{:02}", t.hours, t.minutes, t.seconds).as_bytes(),
-                );
+                push_2(out, t.hours);
+                out.push(b':');
+                push_2(out, t.minutes as u32);
+                out.push(b':');
+                push_2(out, t.seconds as u32);
                 push_frac(out, t.micros, t.fsp);
                 out.push(b'"');
             }
             Value::DateTime(dt) => {
                 out.push(b'"');
-                push_date(out, &dt.date);
-                out.extend_from_slice(
-                    format!(" {:02}:{:02}:{:02}", dt.hour, dt.minute, dt.second).as_bytes(),
-                );
+                push_date(out, &dt.date, b'-');
+                out.push(b' ');
+                push_2(out, dt.hour as u32);
+                out.push(b':');
+                push_2(out, dt.minute as u32);
+                out.push(b':');
+                push_2(out, dt.second as u32);
                 push_frac(out, dt.micros, dt.fsp);
                 out.push(b'"');
             }
@@ -403,18 +441,15 @@ impl JsonRenderer {
                 push_frac(out, ts.micros, ts.fsp);
             }
             Value::Bit { bits, .. } => push_int(out, bits),
-            Value::Enum(n) => match tm
-                .enum_values(i)
-                .and_then(|mut it| if n == 0 { None } else { it.nth(n as usize - 1) })
-            {
+            Value::Enum(n) => match self.table.members[i].get((n as usize).wrapping_sub(1)) {
                 Some(name) => write_json_str(out, name),
                 None => push_int(out, n),
             },
-            Value::Set(mask) => match tm.set_values(i) {
-                Some(names) => {
+            Value::Set(mask) => match &self.table.members[i] {
+                names if !names.is_empty() => {
                     out.push(b'[');
                     let mut first = true;
-                    for (bit, name) in names.enumerate() {
+                    for (bit, name) in names.iter().enumerate() {
                         if bit < 64 && mask & (1 << bit) != 0 {
                             if !first {
                                 out.push(b',');
@@ -425,7 +460,7 @@ impl JsonRenderer {
                     }
                     out.push(b']');
                 }
-                None => push_int(out, mask),
+                _ => push_int(out, mask),
             },
             Value::Bytes(b) => {
                 // Without charset metadata, bytes that are not UTF-8 cannot be text we can show.
@@ -452,7 +487,9 @@ impl JsonRenderer {
             }
             Value::JsonDiff(d) => {
                 self.text.clear();
-                let name = format!("@{}", i + 1);
+                let key = &self.table.keys[i];
+                // The diff names the column as its key without quotes and colon.
+                let name = String::from_utf8_lossy(&key[1..key.len() - 2]).into_owned();
                 write_json_diff_text(d, &name, &mut self.text)?;
                 out.extend_from_slice(b"{\"json_diff\":");
                 write_json_str(out, self.text.as_bytes());

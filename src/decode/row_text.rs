@@ -50,18 +50,18 @@ fn int_width(kind: &ColumnKind) -> u32 {
     }
 }
 
-fn push_int(out: &mut Vec<u8>, v: impl itoa::Integer) {
+pub(crate) fn push_int(out: &mut Vec<u8>, v: impl itoa::Integer) {
     out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
-fn push_2(out: &mut Vec<u8>, v: u32) {
+pub(crate) fn push_2(out: &mut Vec<u8>, v: u32) {
     if v < 10 {
         out.push(b'0');
     }
     push_int(out, v);
 }
 
-fn push_4(out: &mut Vec<u8>, v: u32) {
+pub(crate) fn push_4(out: &mut Vec<u8>, v: u32) {
     for d in [1000, 100, 10] {
         if v < d {
             out.push(b'0');
@@ -70,16 +70,22 @@ fn push_4(out: &mut Vec<u8>, v: u32) {
     push_int(out, v);
 }
 
-fn push_frac(out: &mut Vec<u8>, micros: u32, fsp: u8) {
+/// `.` and the first `fsp` of the six microsecond digits (nothing when `fsp` is 0).
+pub fn push_frac(out: &mut Vec<u8>, micros: u32, fsp: u8) {
     if fsp == 0 {
         return;
     }
+    let mut digits = [b'0'; 6];
+    let mut m = micros % 1_000_000;
+    for d in digits.iter_mut().rev() {
+        *d = b'0' + (m % 10) as u8;
+        m /= 10;
+    }
     out.push(b'.');
-    let s = format!("{micros:06}");
-    out.extend_from_slice(&s.as_bytes()[..(fsp as usize).min(6)]);
+    out.extend_from_slice(&digits[..(fsp as usize).min(6)]);
 }
 
-fn push_date(out: &mut Vec<u8>, d: &Date, sep: u8) {
+pub(crate) fn push_date(out: &mut Vec<u8>, d: &Date, sep: u8) {
     push_4(out, d.year as u32);
     out.push(sep);
     push_2(out, d.month as u32);

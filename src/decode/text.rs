@@ -5,6 +5,7 @@
 //! byte-compatible with `mysqlbinlog -vv --base64-output=decode-rows` (see `row_text`); the rest
 //! follows its shape without its session-restoring `SET` boilerplate. Times print in UTC.
 
+use crate::binlog::bitmap::Bitmap;
 use crate::binlog::event::{Event, EventBody};
 use crate::binlog::event_type::RowsKind;
 use crate::binlog::row_decoder::CompiledColumn;
@@ -20,7 +21,7 @@ use super::row_text::{Scratch, Style, write_type_comment, write_value};
 #[derive(Default)]
 pub struct TextRenderer {
     scratch: Scratch,
-    name: String,
+    table: TableText,
 }
 
 fn push_int(out: &mut Vec<u8>, v: impl itoa::Integer) {
@@ -301,38 +302,32 @@ impl TextRenderer {
         table: &MappedTable,
         rows: &RowsEvent<'_>,
     ) -> Result<(), BinlogError> {
-        let tm = table.table_map();
+        if self.table.generation != table.generation || self.table.cols.is_empty() {
+            self.table = TableText::new(table, &mut self.scratch);
+        }
         let cols = table.decoder.columns();
-        let (verb, first, second) = match rows.kind {
-            RowsKind::Write => ("INSERT INTO", "### SET\n", None),
-            RowsKind::Delete => ("DELETE FROM", "### WHERE\n", None),
+        let (verb, first, second): (&[u8], &[u8], Option<&[u8]>) = match rows.kind {
+            RowsKind::Write => (b"### INSERT INTO ", b"### SET\n", None),
+            RowsKind::Delete => (b"### DELETE FROM ", b"### WHERE\n", None),
             RowsKind::Update | RowsKind::PartialUpdate => {
-                ("UPDATE", "### WHERE\n", Some("### SET\n"))
+                (b"### UPDATE ", b"### WHERE\n", Some(b"### SET\n"))
             }
         };
         let mut before = Vec::with_capacity(cols.len());
         let mut after = Vec::with_capacity(cols.len());
         let mut it = rows.rows(&table.decoder);
+        let after_present = rows.columns_after.as_ref().unwrap_or(&rows.columns_before);
         while it.next_row(&mut before, &mut after)? {
-            out.extend_from_slice(b"### ");
-            out.extend_from_slice(verb.as_bytes());
-            out.push(b' ');
-            write_identifier(out, tm.schema);
-            out.push(b'.');
-            write_identifier(out, tm.table);
-            out.push(b'\n');
-            let (img1, present1) = if rows.kind == RowsKind::Write {
-                (
-                    &after,
-                    rows.columns_after.as_ref().unwrap_or(&rows.columns_before),
-                )
+            out.extend_from_slice(verb);
+            out.extend_from_slice(&self.table.name);
+            let img1 = if rows.kind == RowsKind::Write {
+                &after
             } else {
-                (&before, &rows.columns_before)
+                &before
             };
-            self.image(out, cols, &tm, first, img1, present1)?;
+            self.image(out, cols, first, img1, &rows.columns_before)?;
             if let Some(second) = second {
-                let present2 = rows.columns_after.as_ref().unwrap_or(&rows.columns_before);
-                self.image(out, cols, &tm, second, &after, present2)?;
+                self.image(out, cols, second, &after, after_present)?;
             }
         }
         Ok(())
@@ -342,32 +337,85 @@ impl TextRenderer {
         &mut self,
         out: &mut Vec<u8>,
         cols: &[CompiledColumn],
-        tm: &crate::binlog::table_map::TableMap<'_>,
-        clause: &str,
+        clause: &[u8],
         values: &[Value<'_>],
-        present: &crate::binlog::bitmap::Bitmap<'_>,
+        present: &Bitmap<'_>,
     ) -> Result<(), BinlogError> {
-        out.extend_from_slice(clause.as_bytes());
-        for (i, (col, v)) in cols.iter().zip(values).enumerate() {
+        out.extend_from_slice(clause);
+        for (i, ((col, v), text)) in cols.iter().zip(values).zip(&self.table.cols).enumerate() {
             if !present.get(i) {
                 continue;
             }
-            self.name.clear();
-            self.name.push('@');
-            self.name.push_str(itoa::Buffer::new().format(i + 1));
-            out.extend_from_slice(b"###   ");
-            out.extend_from_slice(self.name.as_bytes());
-            out.push(b'=');
-            write_value(out, col, v, &self.name, &mut self.scratch)?;
-            write_type_comment(
-                out,
-                col,
-                tm.vector_dimension(i),
-                v.is_null(),
-                &mut self.scratch,
-            );
-            out.push(b'\n');
+            let t = &self.table.text;
+            out.extend_from_slice(&t.as_bytes()[text.prefix.clone()]);
+            write_value(out, col, v, &t[text.name.clone()], &mut self.scratch)?;
+            if v.is_null() {
+                out.extend_from_slice(&t.as_bytes()[text.comment.clone()]);
+                out.extend_from_slice(b"1 */\n");
+            } else {
+                out.extend_from_slice(&t.as_bytes()[text.comment.clone()]);
+                out.extend_from_slice(b"0 */\n");
+            }
         }
         Ok(())
+    }
+}
+
+/// The constant text of a table's row lines, built once per TABLE_MAP: `###   @N=` prefixes and
+/// the ` /* TYPE meta=M nullable=N is_null=` comments, so a row costs only its values.
+#[derive(Default)]
+struct TableText {
+    generation: u64,
+    /// `` `db`.`t` `` and a newline.
+    name: Vec<u8>,
+    text: String,
+    cols: Vec<ColumnText>,
+}
+
+struct ColumnText {
+    prefix: std::ops::Range<usize>,
+    /// `@N`, the name partial JSON updates refer to.
+    name: std::ops::Range<usize>,
+    comment: std::ops::Range<usize>,
+}
+
+impl TableText {
+    fn new(table: &MappedTable, scratch: &mut Scratch) -> TableText {
+        let tm = table.table_map();
+        let mut name = Vec::new();
+        write_identifier(&mut name, tm.schema);
+        name.push(b'.');
+        write_identifier(&mut name, tm.table);
+        name.push(b'\n');
+        let mut text = String::new();
+        let mut cols = Vec::new();
+        let mut buf = Vec::new();
+        for (i, col) in table.decoder.columns().iter().enumerate() {
+            let start = text.len();
+            text.push_str("###   ");
+            let name_start = text.len();
+            text.push('@');
+            text.push_str(itoa::Buffer::new().format(i + 1));
+            let name_end = text.len();
+            text.push('=');
+            let prefix = start..text.len();
+            buf.clear();
+            write_type_comment(&mut buf, col, tm.vector_dimension(i), false, scratch);
+            // Keep the comment up to `is_null=`; the flag and ` */` are added per value.
+            let cut = buf.len() - " 0 */".len() + 1;
+            let c_start = text.len();
+            text.push_str(&String::from_utf8_lossy(&buf[..cut]));
+            cols.push(ColumnText {
+                prefix,
+                name: name_start..name_end,
+                comment: c_start..text.len(),
+            });
+        }
+        TableText {
+            generation: table.generation,
+            name,
+            text,
+            cols,
+        }
     }
 }
