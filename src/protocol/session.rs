@@ -316,9 +316,9 @@ impl ReplicaSession {
         Ok(())
     }
 
-    /// Close the connection.
+    /// Close the connection (no COM_QUIT: during a dump the master reads only ACKs).
     pub async fn close(self) {
-        self.conn.close().await;
+        self.conn.shutdown().await;
     }
 }
 
