@@ -17,8 +17,12 @@ pub const COM_BINLOG_DUMP_GTID: u8 = 0x1e;
 
 /// Dump flag: send EOF at the end of the binlog instead of waiting for new events.
 pub const BINLOG_DUMP_NON_BLOCK: u16 = 0x01;
-/// COM_BINLOG_DUMP_GTID flag: the file name and position are valid.
+/// COM_BINLOG_DUMP_GTID flag: the file name and position are valid (historical; servers
+/// ignore it, and MySQL 8.0.26+ reads the same bit as [`USE_HEARTBEAT_EVENT_V2`]).
 pub const BINLOG_THROUGH_POSITION: u16 = 0x02;
+/// MySQL 8.0.26+: send HEARTBEAT_LOG_EVENT_V2 (64-bit position) instead of v1. On MariaDB
+/// this bit means BINLOG_SEND_ANNOTATE_ROWS_EVENT: MySQL only.
+pub const USE_HEARTBEAT_EVENT_V2: u16 = 0x02;
 /// COM_BINLOG_DUMP_GTID flag: the GTID set is valid.
 pub const BINLOG_THROUGH_GTID: u16 = 0x04;
 

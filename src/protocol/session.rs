@@ -14,13 +14,17 @@ use std::time::Duration;
 use crate::binlog::Flavor;
 
 use super::commands::{
-    BINLOG_DUMP_NON_BLOCK, BINLOG_THROUGH_POSITION, RegisterReplica, com_binlog_dump,
+    BINLOG_DUMP_NON_BLOCK, RegisterReplica, USE_HEARTBEAT_EVENT_V2, com_binlog_dump,
     com_binlog_dump_gtid,
 };
 use super::connection::{ConnectOptions, Connection};
 use super::error::{ProtocolError, Result};
 use super::semisync::encode_ack;
 use super::stream::{DumpDecoder, DumpPacket, EventPacket, PositionTracker};
+
+/// MySQL's encoding of the empty GTID set (a zero sid count); an empty data field is refused
+/// with "Malformed GTID set encoding".
+const EMPTY_GTID_SET: [u8; 8] = [0; 8];
 
 /// Where the dump starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,25 +212,26 @@ impl ReplicaSession {
             }
         }
 
-        let flags = if opts.non_blocking {
+        let mut flags = if opts.non_blocking {
             BINLOG_DUMP_NON_BLOCK
         } else {
             0
         };
+        // Like a MySQL 8.0.26+ replica: heartbeats v2 carry a 64-bit position and the file.
+        // Not for MariaDB, where the same bit asks for ANNOTATE_ROWS events.
+        if facts.flavor == Flavor::MySql && version_at_least(&facts.version, (8, 0, 26)) {
+            flags |= USE_HEARTBEAT_EVENT_V2;
+        }
         let (dump, tracker) = match (&opts.start, facts.flavor) {
             (StartPosition::FilePos { file, pos }, flavor) => match u32::try_from(*pos) {
                 Ok(p32) => (
                     com_binlog_dump(p32, flags, opts.server_id, file),
                     PositionTracker::new(file, *pos),
                 ),
+                // Past 4 GiB only COM_BINLOG_DUMP_GTID can carry the position; with an empty
+                // GTID set (its 8-byte encoding: zero sids) MySQL starts at file:pos.
                 Err(_) if flavor == Flavor::MySql => (
-                    com_binlog_dump_gtid(
-                        flags | BINLOG_THROUGH_POSITION,
-                        opts.server_id,
-                        file,
-                        *pos,
-                        &[],
-                    )?,
+                    com_binlog_dump_gtid(flags, opts.server_id, file, *pos, &EMPTY_GTID_SET)?,
                     PositionTracker::new(file, *pos),
                 ),
                 Err(_) => {
@@ -322,6 +327,19 @@ impl ReplicaSession {
     }
 }
 
+/// Whether a `major.minor.patch[-suffix]` version is at least `min`.
+fn version_at_least(version: &str, min: (u32, u32, u32)) -> bool {
+    let mut parts = version
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let v = (
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+    );
+    v >= min
+}
+
 async fn read_facts(conn: &mut Connection) -> Result<ServerFacts> {
     let sql = "SELECT @@version, @@version_comment, @@server_id, @@global.binlog_checksum";
     let rs = conn.query_rows(sql).await?;
@@ -387,6 +405,15 @@ mod tests {
             "'3e11fa47-71ca-11e1-9e33-c80aa9429562'"
         );
         assert!(checked_literal("u", "x'; DROP TABLE t; --", hex).is_err());
+    }
+
+    #[test]
+    fn versions() {
+        assert!(version_at_least("9.7.4-2", (8, 0, 26)));
+        assert!(version_at_least("8.0.26", (8, 0, 26)));
+        assert!(!version_at_least("8.0.25-log", (8, 0, 26)));
+        assert!(!version_at_least("5.7.44", (8, 0, 26)));
+        assert!(!version_at_least("", (8, 0, 26)));
     }
 
     #[test]

@@ -213,8 +213,14 @@ impl PositionTracker {
                     }
                 }
             }
+            // The FORMAT_DESCRIPTION sent when a dump starts mid-file comes from the file's
+            // head: its log_pos (0, or 127 through COM_BINLOG_DUMP_GTID) says nothing about
+            // where the stream is.
+            FORMAT_DESCRIPTION_EVENT => {}
+            // Artificial events count when they carry a position: MariaDB's GTID start sends
+            // an artificial GTID_LIST whose log_pos is where streaming resumes.
             _ => {
-                if ev.log_pos() != 0 && !ev.is_artificial() {
+                if ev.log_pos() != 0 {
                     self.pos = u64::from(ev.log_pos());
                 }
             }
@@ -317,6 +323,28 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn recorded_heartbeats() {
+        // Recorded from the sandbox servers; see tests/fixtures/protocol/README.md.
+        let v2: &[u8] =
+            include_bytes!("../../tests/fixtures/protocol/heartbeat_v2_mysql_9.7.4.bin");
+        let v1: &[u8] =
+            include_bytes!("../../tests/fixtures/protocol/heartbeat_v1_mariadb_10.11.19.bin");
+        let d = DumpDecoder::new(false);
+        let mut t = PositionTracker::new(b"", 4);
+        let ev = event_of(d.decode(packet(&[0], v2)).unwrap());
+        assert_eq!(ev.event_type(), HEARTBEAT_EVENT_V2);
+        assert!(ev.is_heartbeat());
+        assert_eq!(ev.without_checksum().len(), v2.len() - 4, "CRC32 verified");
+        t.observe(&ev).unwrap();
+        assert_eq!((t.file(), t.pos()), (&b"binlog.000017"[..], 83_921_177));
+        let ev = event_of(d.decode(packet(&[0], v1)).unwrap());
+        assert_eq!(ev.event_type(), HEARTBEAT_EVENT);
+        assert_eq!(ev.server_id(), 11);
+        t.observe(&ev).unwrap();
+        assert_eq!((t.file(), t.pos()), (&b"binlog.000011"[..], 83_904_256));
+    }
+
+    #[test]
     fn tracks_rotate_heartbeats_and_positions() {
         let mut t = PositionTracker::new(b"", 4);
         let d = DumpDecoder::new(false);
@@ -363,6 +391,26 @@ pub(crate) mod tests {
         );
         t.observe(&ev).unwrap();
         assert_eq!((t.file(), t.pos()), (&b"binlog.000009"[..], 10000));
+        // FORMAT_DESCRIPTION does not move the position; an artificial event with a
+        // position (MariaDB's GTID_LIST after a GTID start) does.
+        let ev = event_of(
+            d.decode(packet(
+                &[0],
+                &make_event(FORMAT_DESCRIPTION_EVENT, 127, 0, b"fde", true),
+            ))
+            .unwrap(),
+        );
+        t.observe(&ev).unwrap();
+        assert_eq!(t.pos(), 10000);
+        let ev = event_of(
+            d.decode(packet(
+                &[0],
+                &make_event(163, 20000, LOG_EVENT_ARTIFICIAL_F, &[0; 4], true),
+            ))
+            .unwrap(),
+        );
+        t.observe(&ev).unwrap();
+        assert_eq!(t.pos(), 20000);
         // Truncated rotate.
         let ev = event_of(
             d.decode(packet(
