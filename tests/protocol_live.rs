@@ -422,19 +422,42 @@ async fn dump_by_position(addr: &str, db: &str, server_id: u32) {
     let mut a = admin(addr).await;
     fresh_db(&mut a, db).await;
     let first = first_binlog(&mut a).await;
-    let mut s = ReplicaSession::start(
-        &opts(addr),
-        &replica(
-            server_id,
-            StartPosition::FilePos {
-                file: first.clone(),
-                pos: 4,
-            },
-        ),
-    )
-    .await
-    .unwrap();
+    let mut r = replica(
+        server_id,
+        StartPosition::FilePos {
+            file: first.clone(),
+            pos: 4,
+        },
+    );
+    r.report_port = 3399;
+    let uuid = format!("00000000-0000-4000-8000-00000000{server_id:04}");
+    if !a.is_mariadb() {
+        r.replica_uuid = Some(uuid.clone());
+    }
+    let mut s = ReplicaSession::start(&opts(addr), &r).await.unwrap();
     assert_eq!(s.facts().binlog_checksum, "CRC32");
+
+    // COM_REGISTER_SLAVE made us visible to the master as a replica.
+    let sql = if a.is_mariadb() {
+        "SHOW SLAVE HOSTS"
+    } else {
+        "SHOW REPLICAS"
+    };
+    let hosts = a.query_rows(sql).await.unwrap();
+    let text = |row: &Vec<Option<Vec<u8>>>, i: usize| {
+        String::from_utf8_lossy(row[i].as_deref().unwrap_or_default()).into_owned()
+    };
+    let row = hosts
+        .rows
+        .iter()
+        .find(|row| text(row, 0) == server_id.to_string())
+        .unwrap_or_else(|| panic!("server id {server_id} not in {sql}: {:?}", hosts.rows));
+    let col = |name: &str| hosts.column_index(name).unwrap();
+    assert_eq!(text(row, col("Host")), "gapfill-proto-test");
+    assert_eq!(text(row, col("Port")), "3399");
+    if !a.is_mariadb() {
+        assert_eq!(text(row, col("Replica_UUID")), uuid);
+    }
 
     // The artificial ROTATE names the file, then FORMAT_DESCRIPTION.
     let ev = s.next_event().await.unwrap();

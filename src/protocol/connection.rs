@@ -241,7 +241,7 @@ impl Connection {
         if let Some(key) = auth.server_public_key() {
             self.server_public_key = Some(key.to_vec());
         }
-        tracing::info!(
+        tracing::debug!(
             addr = %self.addr,
             user = %opts.user,
             version = %hs.server_version,

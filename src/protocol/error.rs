@@ -205,7 +205,8 @@ impl ProtocolError {
     }
 
     /// Whether reconnecting (with back-off) may help: network faults and timeouts, but not bad
-    /// credentials, missing privileges or a broken continuity.
+    /// credentials, missing privileges or a broken continuity. (`EndOfBinlog` is not an error
+    /// to retry but the expected end of a non-blocking dump.)
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
@@ -214,7 +215,6 @@ impl ProtocolError {
                 | ProtocolError::ConnectionClosed { .. }
                 | ProtocolError::ConnectTimeout { .. }
                 | ProtocolError::OutOfOrder { .. }
-                | ProtocolError::EndOfBinlog
         )
     }
 

@@ -285,6 +285,8 @@ impl ReplicaSession {
     }
 
     /// The master's binlog coordinates after the last event returned: `(file, position)`.
+    /// This is where the stream is, not necessarily a transaction boundary: to resume after a
+    /// reconnect, start from the end of the last complete transaction you kept.
     pub fn position(&self) -> (&[u8], u64) {
         (self.tracker.file(), self.tracker.pos())
     }
