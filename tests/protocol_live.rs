@@ -786,6 +786,73 @@ async fn nonexistent_binlog_is_a_continuity_break() {
 
 #[tokio::test]
 #[ignore = "needs real servers: run scripts/test"]
+async fn gtid_start_the_master_cannot_serve_is_a_continuity_break() {
+    // MySQL: we claim GTIDs of the master's own uuid that it never executed.
+    let mut a = admin(&mysql()).await;
+    let uuid = a
+        .query_one_string("SELECT @@server_uuid")
+        .await
+        .unwrap()
+        .unwrap();
+    let (encoded, _) = encode_untagged_gtid_set(&format!("{uuid}:1-999999999"));
+    let mut s = ReplicaSession::start(
+        &opts(&mysql()),
+        &replica(
+            7115,
+            StartPosition::MySqlGtid {
+                encoded_set: encoded,
+            },
+        ),
+    )
+    .await
+    .unwrap();
+    let e = s.next_event().await.unwrap_err();
+    assert!(
+        matches!(e, ProtocolError::ContinuityBreak { code: 1236, .. }),
+        "{e}"
+    );
+    eprintln!("mysql: {e}");
+
+    // MariaDB: a GTID beyond the master's own in its domain (strict mode is on).
+    let mut a = admin(&mariadb()).await;
+    let pos = a
+        .query_one_string("SELECT @@gtid_binlog_pos")
+        .await
+        .unwrap()
+        .unwrap();
+    let first = pos.split(',').next().unwrap();
+    let (domain_server, _) = first.rsplit_once('-').unwrap();
+    let mut s = ReplicaSession::start(
+        &opts(&mariadb()),
+        &replica(
+            7116,
+            StartPosition::MariaDbGtid {
+                state: format!("{domain_server}-999999999"),
+            },
+        ),
+    )
+    .await
+    .unwrap();
+    let mut types = Vec::new();
+    let e = loop {
+        match s.next_event().await {
+            Ok(ev) => {
+                types.push(ev.event_type());
+                assert!(types.len() < 50, "no error after events {types:?}");
+            }
+            Err(e) => break e,
+        }
+    };
+    eprintln!("mariadb: events before the error: {types:?}");
+    assert!(
+        matches!(e, ProtocolError::ContinuityBreak { code: 1236, .. }),
+        "{e}"
+    );
+    eprintln!("mariadb: {e}");
+}
+
+#[tokio::test]
+#[ignore = "needs real servers: run scripts/test"]
 async fn non_blocking_dump_ends_with_eof() {
     let addr = mariadb();
     let mut a = admin(&addr).await;

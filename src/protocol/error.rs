@@ -100,9 +100,9 @@ pub enum ProtocolError {
     /// The master can no longer serve the binlog from where we asked (purged file, GTIDs not in
     /// its binlogs, unknown file). The capture is no longer continuous.
     #[error(
-        "binlog continuity broken: the master cannot serve the requested start ({message}); \
-         events between the last captured one and the master's oldest binlog are lost to this \
-         capture: start a new continuous capture and note the gap"
+        "binlog continuity broken: the master cannot continue the stream from the requested \
+         start ({message}); the capture can no longer be continuous with what it holds: start \
+         a new capture from the master's current state and treat the boundary as a gap"
     )]
     ContinuityBreak { code: u16, message: String },
 
