@@ -190,14 +190,18 @@ impl Authenticator {
     }
 
     /// The plugin the response in HandshakeResponse41 is for. An unknown default plugin of the
-    /// server is answered with caching_sha2 (the server then switches us to the account's one).
+    /// server is answered with caching_sha2 (the server then switches us to the account's one);
+    /// no plugin name at all means mysql_native_password.
     pub fn plugin(&self) -> &str {
         &self.plugin
     }
 
     /// The auth response for HandshakeResponse41.
     pub fn initial_response(&mut self) -> Result<Vec<u8>> {
-        if self.plugin != MYSQL_NATIVE_PASSWORD && self.plugin != CACHING_SHA2_PASSWORD {
+        if self.plugin.is_empty() {
+            // A server without CLIENT_PLUGIN_AUTH speaks only the native scramble.
+            self.plugin = MYSQL_NATIVE_PASSWORD.to_string();
+        } else if self.plugin != MYSQL_NATIVE_PASSWORD && self.plugin != CACHING_SHA2_PASSWORD {
             // Let the server switch us to what the account really uses.
             self.plugin = CACHING_SHA2_PASSWORD.to_string();
         }
@@ -443,6 +447,28 @@ mod tests {
             a.handle(&sw),
             Err(ProtocolError::UnsupportedAuthPlugin(p)) if p == "client_ed25519"
         ));
+    }
+
+    #[test]
+    fn default_plugin_fallbacks() {
+        let pw = Password::new("gapfill-test-pw");
+        let p = AuthParams {
+            user: "u",
+            addr: "h:1",
+            password: &pw,
+            secure_channel: false,
+            server_public_key: None,
+            allow_public_key_retrieval: false,
+        };
+        let mut a = Authenticator::new("", &nonce(), &p);
+        assert_eq!(
+            hex(&a.initial_response().unwrap()),
+            "84fa8a95d12b9b89b98cfa2277946496128e2396"
+        );
+        assert_eq!(a.plugin(), MYSQL_NATIVE_PASSWORD);
+        let mut a = Authenticator::new("authentication_ldap_sasl", &nonce(), &p);
+        assert_eq!(a.initial_response().unwrap().len(), 32);
+        assert_eq!(a.plugin(), CACHING_SHA2_PASSWORD);
     }
 
     #[test]
