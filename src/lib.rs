@@ -10,3 +10,4 @@
 
 pub mod binlog;
 pub mod decode;
+pub mod protocol;
