@@ -3,8 +3,11 @@
 //! (MariaDB events, which mysql_common does not decode). Only the GTID parsers are called: the
 //! other event parsers are exercised elsewhere.
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::oracle::{fixtures, load};
+
+use std::path::Path;
 
 use gapfill::binlog::event::split_body;
 use gapfill::binlog::gtid_event::{
@@ -15,36 +18,6 @@ use gapfill::binlog::{BINLOG_MAGIC, EventHeader, EventType, FormatDescription};
 
 use mysql_common::binlog::events::EventData;
 use mysql_common::binlog::{BinlogFile, consts::BinlogVersion};
-
-fn fixtures() -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")];
-    while let Some(d) = dirs.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else if p.extension().is_none_or(|x| x != "md") {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
-fn load(p: &Path) -> Vec<u8> {
-    let raw = std::fs::read(p).unwrap();
-    if p.extension().is_some_and(|x| x == "gz") {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .unwrap();
-        out
-    } else {
-        raw
-    }
-}
 
 /// (header, body) of every event, bodies without header and checksum.
 fn events(bytes: &[u8]) -> Vec<(EventHeader, &[u8])> {
