@@ -9,5 +9,6 @@
 //! stands on.
 
 pub mod binlog;
+pub mod credentials;
 pub mod decode;
 pub mod protocol;
