@@ -9,8 +9,8 @@
 
 use std::time::Instant;
 
-use crate::binlog::FormatDescription;
 use crate::binlog::header::HEADER_LEN;
+use crate::binlog::{EventType, FormatDescription};
 
 use super::continuity::SegmentJson;
 use super::facts::{Kind, inspect};
@@ -27,6 +27,11 @@ impl Spool {
     pub fn append(&mut self, event: &[u8]) -> Result<Appended, SpoolError> {
         if !self.begun {
             return Err(SpoolError::NotBegun { what: "append" });
+        }
+        if self.live.is_none() && event.len() >= HEADER_LEN && !matches!(event[4], 4 | 15) {
+            return Err(SpoolError::NoFormatDescription {
+                event: EventType::from_u8(event[4]).name(),
+            });
         }
         let fde = self.live.as_ref().map(|l| &l.fde);
         let facts = inspect(event, fde, true).map_err(|e| SpoolError::BadEvent {
@@ -268,6 +273,11 @@ impl Spool {
         Ok(())
     }
 
+    /// Sync and close (a clean shutdown). Dropping a spool only flushes to the kernel.
+    pub fn close(mut self) -> Result<(), SpoolError> {
+        self.sync()
+    }
+
     /// Apply the fsync policy: sync when `Interval(d)` has elapsed since the last sync (or
     /// anything is unsynced under `Always`). Returns whether it synced.
     pub fn maybe_sync(&mut self) -> Result<bool, SpoolError> {
@@ -280,5 +290,16 @@ impl Spool {
             self.sync()?;
         }
         Ok(due)
+    }
+}
+
+impl Drop for Spool {
+    /// Hand buffered bytes to the kernel so a clean exit loses nothing a process crash would
+    /// not; durability is `sync`'s job.
+    fn drop(&mut self) {
+        if let Some(live) = self.live.as_mut() {
+            let _ = live.seg.flush();
+            let _ = live.index.flush();
+        }
     }
 }
