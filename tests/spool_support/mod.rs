@@ -249,3 +249,15 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Transactions with segment paths reduced to `epoch-N/name`, to compare copies of a spool.
+pub fn txns_rel(spool: &Spool) -> Vec<TxnRecord> {
+    txns(spool)
+        .into_iter()
+        .map(|mut t| {
+            let n = t.segment.components().count();
+            t.segment = t.segment.components().skip(n - 2).collect();
+            t
+        })
+        .collect()
+}
