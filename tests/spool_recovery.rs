@@ -118,7 +118,8 @@ fn deleted_or_damaged_indexes_are_rebuilt_identical() {
     let want = txns_rel(&Spool::open(config(&tpl)).unwrap());
     for name in ["binlog.000001", "binlog.000002"] {
         let original = std::fs::read(idx(&tpl, name)).unwrap();
-        let damages: Vec<(&str, Box<dyn Fn(&Path)>)> = vec![
+        type Damage = Box<dyn Fn(&Path)>;
+        let damages: Vec<(&str, Damage)> = vec![
             (
                 "deleted",
                 Box::new(|p: &Path| std::fs::remove_file(p).unwrap()),
