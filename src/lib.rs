@@ -12,3 +12,4 @@ pub mod binlog;
 pub mod credentials;
 pub mod decode;
 pub mod protocol;
+pub mod spool;
