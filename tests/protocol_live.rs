@@ -510,7 +510,10 @@ async fn dump_by_position(addr: &str, db: &str, server_id: u32) {
     // rotated since, if anything else flushed the master's logs meanwhile).
     let (file, end) = binlog_end(&mut a).await;
     let (tfile, tpos) = s.position();
-    assert!(tfile <= file.as_slice(), "tracked file is ahead of the master's");
+    assert!(
+        tfile <= file.as_slice(),
+        "tracked file is ahead of the master's"
+    );
     assert!(tpos > 4, "tracked {tpos}");
     if tfile == file.as_slice() {
         assert!(tpos <= end, "tracked {tpos}, master end {end}");
