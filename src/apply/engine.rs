@@ -259,6 +259,7 @@ async fn run(
     };
     let mut shared = Shared::new(flavor, opts.read.database.clone());
     shared.insert_rows = opts.insert_rows.max(1);
+    shared.target = opts.target.clone().filter(|_| dry.is_none());
     let mut executed = None;
     if let Some(c) = control.as_mut() {
         executed = Some(read_executed(c, flavor, &label).await?);

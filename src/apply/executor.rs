@@ -26,6 +26,7 @@ use crate::binlog::value::{Decimal, Value};
 use crate::binlog::{FormatDescription, RowsKind};
 
 use super::error::ApplyError;
+use super::reader::xid_sql;
 use super::row_sql::{DiffShape, SetShape, delete_sql, insert_sql, update_sql};
 use super::schema::{TableSpec, TargetTable, build_spec, fetch_target_table, quote_ident};
 use super::session::{ServerFlavor, Session, StmtError};
@@ -47,6 +48,8 @@ pub struct Shared {
     pub insert_rows: usize,
     /// Most parameter bytes in one multi-row INSERT.
     pub insert_bytes: usize,
+    /// Where workers reconnect (MariaDB XA PREPARE).
+    pub target: Option<super::session::TargetOptions>,
 }
 
 impl Shared {
@@ -59,6 +62,7 @@ impl Shared {
             collations: HashMap::new(),
             insert_rows: 1000,
             insert_bytes: 4 << 20,
+            target: None,
         }
     }
 
@@ -95,7 +99,8 @@ pub struct Applier {
 /// Session settings every row statement runs under: the binlog's TIMESTAMP values are UTC,
 /// parameters are sent as binary strings (text columns reinterpret them in their own charset),
 /// and an explicit 0 in an AUTO_INCREMENT column stays 0.
-const ROW_SQL_MODE: &str = "'NO_AUTO_VALUE_ON_ZERO,ALLOW_INVALID_DATES'";
+/// Strict, so a value the target cannot store exactly is an error rather than a silent change.
+const ROW_SQL_MODE: &str = "'NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES,ALLOW_INVALID_DATES'";
 
 const OPTION_AUTO_IS_NULL: u32 = 1 << 14;
 const OPTION_NO_FOREIGN_KEY_CHECKS: u32 = 1 << 26;
@@ -114,19 +119,6 @@ fn param_len(p: &Param) -> usize {
         Param::Bytes(b) => b.len() + 4,
         _ => 9,
     }
-}
-
-fn xid_sql(format_id: i64, gtrid: &[u8], bqual: &[u8]) -> String {
-    let mut s = String::from("X'");
-    for b in gtrid {
-        let _ = write!(s, "{b:02X}");
-    }
-    s.push_str("',X'");
-    for b in bqual {
-        let _ = write!(s, "{b:02X}");
-    }
-    let _ = write!(s, "',{format_id}");
-    s
 }
 
 impl Applier {
@@ -229,7 +221,7 @@ impl Applier {
                     flush_batch(session, &mut batch, &label).await?;
                     if q.is_begin() {
                         if !in_txn {
-                            session.queue(b"BEGIN");
+                            session.queue(begin_sql(txn));
                             in_txn = true;
                         }
                         continue;
@@ -260,7 +252,7 @@ impl Applier {
                     let xa_start =
                         starts_ci(&q.query, b"XA START") || starts_ci(&q.query, b"XA BEGIN");
                     if !in_txn && txn.kind != TxnKind::Standalone && !xa_start {
-                        session.queue(b"BEGIN");
+                        session.queue(begin_sql(txn));
                         in_txn = true;
                     }
                     if xa_start {
@@ -328,7 +320,7 @@ impl Applier {
                         .await
                         .map_err(|_| aborted(&label))?;
                     if !in_txn {
-                        session.queue(b"BEGIN");
+                        session.queue(begin_sql(txn));
                     }
                     commit(session, b"COMMIT", reset_gtid).await.map_err(st)?;
                     ended = true;
@@ -343,6 +335,15 @@ impl Applier {
                         .await
                         .map_err(st)?;
                     ended = true;
+                    if shared.flavor == ServerFlavor::MariaDb && !x.one_phase {
+                        // MariaDB keeps a prepared XA attached to its connection until it
+                        // disconnects; only then can another session commit it.
+                        session
+                            .reconnect(shared.target.as_ref())
+                            .await
+                            .map_err(st)?;
+                        wait_xa_recovered(session, x).await.map_err(st)?;
+                    }
                 }
                 EventBody::Rows(r) => {
                     let mapped = stream
@@ -357,7 +358,7 @@ impl Applier {
                         continue;
                     }
                     if !in_txn {
-                        session.queue(b"BEGIN");
+                        session.queue(begin_sql(txn));
                         in_txn = true;
                     }
                     let compressed = ev.header.event_type.rows_info().is_some_and(|i| i.2);
@@ -415,7 +416,7 @@ impl Applier {
                 commit(session, b"COMMIT", reset_gtid).await.map_err(st)?;
             } else if reset_gtid {
                 // Nothing ran: the GTID still gets its (empty) transaction.
-                session.queue(b"BEGIN");
+                session.queue(begin_sql(txn));
                 commit(session, b"COMMIT", reset_gtid).await.map_err(st)?;
             } else {
                 session.flush().await.map_err(st)?;
@@ -425,6 +426,37 @@ impl Applier {
         stats.statements = self.session.statements - stmts_before;
         Ok(stats)
     }
+}
+
+/// After the disconnect, wait (bounded) until the server lists the prepared XA as
+/// recoverable, so the XA COMMIT that follows finds it.
+async fn wait_xa_recovered(session: &mut Session, x: &XaPrepareEvent<'_>) -> Result<(), StmtError> {
+    use mysql_async::prelude::Queryable;
+    let mut want = x.gtrid.to_vec();
+    want.extend_from_slice(x.bqual);
+    for _ in 0..200 {
+        let Some(conn) = session.conn() else {
+            return Ok(());
+        };
+        let rows: Vec<(i64, i64, i64, Vec<u8>)> =
+            conn.query("XA RECOVER").await.map_err(|source| StmtError {
+                statement: "XA RECOVER".into(),
+                source,
+            })?;
+        if rows
+            .iter()
+            .any(|r| r.0 == x.format_id as i64 && r.3 == want)
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    tracing::warn!("prepared XA transaction not listed by XA RECOVER after 2 s");
+    Ok(())
+}
+
+fn begin_sql(txn: &Transaction) -> &[u8] {
+    txn.xa_start.as_deref().map_or(b"BEGIN", str::as_bytes)
 }
 
 fn aborted(label: &str) -> ApplyError {

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::binlog::event::EventBody;
 use crate::binlog::file_reader::{BinlogFileReader, ReadOutcome};
-use crate::binlog::gtid_event::LogicalClock;
+use crate::binlog::gtid_event::{LogicalClock, MariadbGtidEvent};
 use crate::binlog::header::{EventHeader, HEADER_LEN};
 use crate::binlog::mariadb_gtid::MariadbGtid;
 use crate::binlog::stream::{EventStream, payload_events};
@@ -76,6 +76,7 @@ struct Pending {
     is_ddl: bool,
     relevant: bool,
     timestamp: u32,
+    xa_start: Option<String>,
     data: Vec<u8>,
     events: Vec<TxnEvent>,
 }
@@ -391,6 +392,7 @@ impl TransactionReader {
             is_ddl: false,
             relevant: self.opts.database.is_none(),
             timestamp,
+            xa_start: None,
             data: Vec::new(),
             events: Vec::new(),
         }
@@ -437,6 +439,14 @@ impl TransactionReader {
                 p.is_ddl = g.is_ddl();
                 if !g.is_standalone() {
                     p.mode = Mode::Multi;
+                }
+                if g.flags2 & MariadbGtidEvent::FL_PREPARED_XA != 0
+                    && let Some(x) = &g.xid
+                {
+                    p.xa_start = Some(format!(
+                        "XA START {}",
+                        xid_sql(x.format_id as i64, &x.gtrid, &x.bqual)
+                    ));
                 }
                 self.pending = Some(p);
                 Ok(Step::Nothing)
@@ -599,8 +609,24 @@ impl TransactionReader {
             data: p.data,
             events: p.events,
             timestamp: p.timestamp,
+            xa_start: p.xa_start,
         })
     }
+}
+
+/// An XID as SQL: `X'gtrid',X'bqual',format_id`.
+pub fn xid_sql(format_id: i64, gtrid: &[u8], bqual: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::from("X'");
+    for b in gtrid {
+        let _ = write!(s, "{b:02X}");
+    }
+    s.push_str("',X'");
+    for b in bqual {
+        let _ = write!(s, "{b:02X}");
+    }
+    let _ = write!(s, "',{format_id}");
+    s
 }
 
 fn push(p: &mut Pending, raw: &[u8], offset: u64, inner: bool) {

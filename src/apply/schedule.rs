@@ -168,6 +168,7 @@ mod tests {
             data: vec![],
             events: vec![],
             timestamp: 0,
+            xa_start: None,
         }
     }
 

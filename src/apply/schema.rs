@@ -245,10 +245,15 @@ pub fn build_spec(
                 bind: BindInfo {
                     kind: c.kind,
                     unsigned: c.unsigned || tc.column_type.contains("unsigned"),
-                    binary_pad: if tc.data_type == "binary" {
-                        binary_len(&tc.column_type)
-                    } else {
-                        None
+                    // Fixed-length binary types (BINARY(n), MariaDB INET4/INET6/UUID) lose
+                    // their trailing 0x00 bytes in the binlog: pad them back.
+                    binary_pad: match c.kind {
+                        ColumnKind::Char { max_len, .. }
+                            if tc.charset.as_deref().is_none_or(|c| c == "binary") =>
+                        {
+                            binary_len(&tc.column_type).or(Some(max_len))
+                        }
+                        _ => None,
                     },
                 },
                 style,

@@ -169,6 +169,22 @@ impl Session {
         }
     }
 
+    /// Replace the connection with a new one (session state starts over).
+    pub async fn reconnect(&mut self, target: Option<&TargetOptions>) -> Result<(), StmtError> {
+        let (Sink::Live(_), Some(t)) = (&self.sink, target) else {
+            return Ok(());
+        };
+        let conn = t.connect().await.map_err(|source| StmtError {
+            statement: "(reconnect)".into(),
+            source,
+        })?;
+        if let Sink::Live(old) = std::mem::replace(&mut self.sink, Sink::Live(conn)) {
+            let _ = old.disconnect().await;
+        }
+        self.forget_state();
+        Ok(())
+    }
+
     /// Forget what is known about session variables (after a failure the server state is
     /// unknown).
     pub fn forget_state(&mut self) {

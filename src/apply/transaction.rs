@@ -92,6 +92,8 @@ pub struct Transaction {
     pub events: Vec<TxnEvent>,
     /// Header timestamp of the first event (seconds since the epoch).
     pub timestamp: u32,
+    /// MariaDB XA: the GTID event stands for `XA START <xid>` (there is no statement for it).
+    pub xa_start: Option<String>,
 }
 
 impl Transaction {

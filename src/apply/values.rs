@@ -21,11 +21,13 @@ pub struct BindInfo {
     /// The target column is UNSIGNED (repairs values decoded signed when the table map had no
     /// signedness metadata).
     pub unsigned: bool,
-    /// BINARY(n): pad values to n bytes with 0x00 when used to find a row.
+    /// BINARY(n) and other fixed-length binary types: pad values back to n bytes with 0x00
+    /// (the server strips trailing zero bytes before logging).
     pub binary_pad: Option<u16>,
 }
 
-/// Turn one decoded value into a parameter. `for_where` pads BINARY(n) values to their length.
+/// Turn one decoded value into a parameter. `for_where` says the value finds a row (the
+/// binding is the same today; kept for shapes that differ).
 pub fn bind(v: &Value<'_>, info: &BindInfo, for_where: bool) -> Result<Param, String> {
     Ok(match *v {
         Value::Null => Param::NULL,
@@ -54,7 +56,8 @@ pub fn bind(v: &Value<'_>, info: &BindInfo, for_where: bool) -> Result<Param, St
         Value::Set(s) => Param::UInt(s),
         Value::Bytes(b) => {
             let mut v = b.to_vec();
-            if for_where && let Some(n) = info.binary_pad {
+            let _ = for_where;
+            if let Some(n) = info.binary_pad {
                 if v.len() < n as usize {
                     v.resize(n as usize, 0);
                 }
@@ -318,7 +321,7 @@ mod tests {
     }
 
     #[test]
-    fn binary_padding_only_for_where() {
+    fn binary_padding() {
         let i = BindInfo {
             binary_pad: Some(4),
             ..info(ColumnKind::Char {
@@ -332,7 +335,7 @@ mod tests {
         );
         assert_eq!(
             bind(&Value::Bytes(b"a"), &i, false),
-            Ok(Param::Bytes(vec![b'a']))
+            Ok(Param::Bytes(vec![b'a', 0, 0, 0]))
         );
     }
 
