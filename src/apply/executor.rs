@@ -33,13 +33,16 @@ use super::session::{ServerFlavor, Session, StmtError};
 use super::transaction::{Transaction, TxnGtid, TxnKind};
 use super::values::bind;
 
+/// Target table shapes by (schema, table); `None` = the table does not exist.
+type TableCache = HashMap<(String, String), Option<Arc<TargetTable>>>;
+
 /// State shared by every worker of a run.
 pub struct Shared {
     pub flavor: ServerFlavor,
     /// Only rows of this database's tables and statements run in it.
     pub database: Option<String>,
     /// Target table shapes by (schema, table); `None` = the table does not exist.
-    tables: Mutex<HashMap<(String, String), Option<Arc<TargetTable>>>>,
+    tables: Mutex<TableCache>,
     /// Bumped by every DDL: workers drop their cached specs when it moves.
     schema_generation: AtomicU64,
     /// Collation id -> (charset name, collation name), read from the target.
@@ -465,8 +468,8 @@ fn aborted(label: &str) -> ApplyError {
     ))
 }
 
-fn wait_gate<'g, 'a>(
-    gate: &'g mut Option<CommitGate<'a>>,
+fn wait_gate<'a>(
+    gate: &mut Option<CommitGate<'a>>,
     _label: &str,
 ) -> Result<CommitGate<'a>, ApplyError> {
     Ok(gate.take().unwrap_or_else(|| Box::pin(async { Ok(()) })))

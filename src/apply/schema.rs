@@ -312,14 +312,15 @@ pub async fn fetch_target_table(
     table: &str,
 ) -> Result<Option<TargetTable>, mysql_async::Error> {
     use mysql_async::prelude::Queryable;
-    let rows: Vec<(
+    type Row = (
         String,
         String,
         String,
         Option<String>,
         Option<String>,
         Option<String>,
-    )> = conn
+    );
+    let rows: Vec<Row> = conn
         .exec(
             "SELECT CAST(COLUMN_NAME AS CHAR CHARACTER SET utf8mb4), \
              CAST(LOWER(DATA_TYPE) AS CHAR CHARACTER SET utf8mb4), \

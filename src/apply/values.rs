@@ -263,7 +263,7 @@ mod tests {
     #[test]
     fn decimal_is_exact_text() {
         // DECIMAL(5,2) 123.45: 3 integer digits (2 bytes), 2 fraction digits (1 byte).
-        let bin = [0x80 ^ 0x00, 123, 45];
+        let bin = [0x80, 123, 45];
         let d = Decimal {
             precision: 5,
             scale: 2,
