@@ -45,7 +45,7 @@ fn fixtures_become_sql() {
             Some("SET GTID_NEXT='"),
         ),
         ("rust_mysql_common/transaction_compression.000001", None),
-        ("rust_mysql_common/vector.binlog", Some("SET GTID_NEXT='")),
+        ("rust_mysql_common/vector.binlog", None),
         (
             "rust_mysql_common/mariadb-bin.000001",
             Some("SET @@session.gtid_seq_no="),
