@@ -8,6 +8,7 @@
 //! Data flows one way: [`binlog`] (the format, sans-IO) is the ground floor everything else
 //! stands on.
 
+pub mod apply;
 pub mod binlog;
 pub mod credentials;
 pub mod decode;
