@@ -57,10 +57,10 @@ pub fn bind(v: &Value<'_>, info: &BindInfo, for_where: bool) -> Result<Param, St
         Value::Bytes(b) => {
             let mut v = b.to_vec();
             let _ = for_where;
-            if let Some(n) = info.binary_pad {
-                if v.len() < n as usize {
-                    v.resize(n as usize, 0);
-                }
+            if let Some(n) = info.binary_pad
+                && v.len() < n as usize
+            {
+                v.resize(n as usize, 0);
             }
             Param::Bytes(v)
         }
