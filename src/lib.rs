@@ -12,5 +12,6 @@ pub mod apply;
 pub mod binlog;
 pub mod credentials;
 pub mod decode;
+pub mod fill;
 pub mod protocol;
 pub mod spool;

@@ -39,8 +39,188 @@ enum SslMode {
     VerifyIdentity,
 }
 
-/// Exit code of a replay that failed while applying: re-running it is safe.
-const EXIT_APPLY_FAILED: u8 = 3;
+/// Exit code of a replay that failed while applying: re-running it is safe (the same code as
+/// `gapfill fill`'s).
+const EXIT_APPLY_FAILED: u8 = gapfill::fill::exit::APPLY_FAILED;
+
+/// Where and how to connect to a server gapfill writes to.
+#[derive(clap::Args, Clone)]
+struct ServerAccess {
+    /// A 0600 file with user= and password= lines.
+    #[arg(long)]
+    credentials_file: Option<PathBuf>,
+    /// orchestrator.conf.json to take MySQLTopologyUser/MySQLTopologyPassword (and, for fill,
+    /// SlaveBinLogEnableMaxLagSeconds) from.
+    #[arg(long, env = "GAPFILL_ORCHESTRATOR_CONFIG")]
+    orchestrator_config: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "preferred")]
+    ssl_mode: SslMode,
+    /// CA certificate (PEM) for verify-ca / verify-identity.
+    #[arg(long)]
+    ssl_ca: Option<PathBuf>,
+}
+
+impl ServerAccess {
+    fn target(&self, addr: String) -> anyhow::Result<TargetOptions> {
+        let credentials = gapfill::credentials::resolve(
+            self.credentials_file.as_deref(),
+            self.orchestrator_config.as_deref(),
+        )?;
+        let mode = match self.ssl_mode {
+            SslMode::Disabled => TlsMode::Disabled,
+            SslMode::Preferred => TlsMode::Preferred,
+            SslMode::Required => TlsMode::Required,
+            SslMode::VerifyCa => TlsMode::VerifyCa,
+            SslMode::VerifyIdentity => TlsMode::VerifyIdentity,
+        };
+        Ok(TargetOptions {
+            addr,
+            credentials,
+            tls: TlsOptions {
+                mode,
+                ca_file: self.ssl_ca.clone(),
+                server_name: None,
+            },
+        })
+    }
+}
+
+/// Arguments of `gapfill fill` (the orchestrator hook). Every option also reads orchestrator's
+/// hook environment (`ORC_*`), so a bare `gapfill fill` works as PostMasterFailoverProcesses.
+#[derive(clap::Args)]
+struct FillArgs {
+    /// The cluster alias (`{failureClusterAlias}`): the spool directory's name.
+    #[arg(long, env = "ORC_FAILURE_CLUSTER_ALIAS")]
+    cluster: String,
+    /// The dead master, host:port (`{failedHost}:{failedPort}`).
+    #[arg(long)]
+    failed: Option<String>,
+    /// The promoted replica, host:port (`{successorHost}:{successorPort}`).
+    #[arg(long)]
+    successor: Option<String>,
+    /// Root directory of the spools (the daemon's spool_dir).
+    #[arg(long, env = "GAPFILL_SPOOL_DIR", default_value = "/var/lib/gapfill")]
+    spool_dir: PathBuf,
+    /// orchestrator left the successor read-only with replication configured
+    /// (ApplyMySQLPromotionAfterMasterFailover=false): wait for its SQL thread, stop and reset
+    /// replication, fill, then lift read_only.
+    #[arg(long)]
+    open_writes: bool,
+    /// Refuse when the oldest missing transaction is older than this many seconds before the
+    /// last captured one (default: SlaveBinLogEnableMaxLagSeconds from --orchestrator-config,
+    /// else 300).
+    #[arg(long)]
+    max_lag: Option<u64>,
+    /// Refuse a gap of more transactions than this.
+    #[arg(long)]
+    max_transactions: Option<u64>,
+    /// Refuse a gap of more binlog bytes than this.
+    #[arg(long)]
+    max_bytes: Option<u64>,
+    /// Skip the window guard.
+    #[arg(long)]
+    force: bool,
+    /// Plan and print the SQL; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// How long to wait for the successor's SQL thread to apply what it received.
+    #[arg(long, default_value_t = 60)]
+    wait_timeout: u64,
+    /// Connections applying independent transactions at once.
+    #[arg(long, default_value_t = 4)]
+    parallel: usize,
+    /// Write the JSON report here (default: fill-<time>.json in the cluster's spool).
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Spools captured without GTIDs: the successor's position on the dead master, FILE:POS.
+    #[arg(long)]
+    start: Option<String>,
+    #[command(flatten)]
+    access: ServerAccess,
+}
+
+/// `host:port` from an option, or from orchestrator's `ORC_<WHO>_HOST`/`ORC_<WHO>_PORT`.
+fn addr_or_env(v: Option<String>, who: &str, flag: &str) -> anyhow::Result<String> {
+    if let Some(v) = v {
+        return Ok(v);
+    }
+    let host = std::env::var(format!("ORC_{who}_HOST"));
+    let port = std::env::var(format!("ORC_{who}_PORT"));
+    match (host, port) {
+        (Ok(h), Ok(p)) => Ok(format!("{h}:{p}")),
+        _ => anyhow::bail!("{flag} HOST:PORT is required (or ORC_{who}_HOST and ORC_{who}_PORT)"),
+    }
+}
+
+fn orchestrator_max_lag(path: Option<&std::path::Path>) -> anyhow::Result<Option<u64>> {
+    let Some(p) = path else { return Ok(None) };
+    let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", p.display()))?;
+    Ok(v.get("SlaveBinLogEnableMaxLagSeconds")
+        .and_then(|x| x.as_u64()))
+}
+
+fn run_fill(a: FillArgs) -> anyhow::Result<ExitCode> {
+    use gapfill::fill::{FillError, FillRequest, WindowGuard, exit};
+    let failed = addr_or_env(a.failed, "FAILED", "--failed")?;
+    let successor = addr_or_env(a.successor, "SUCCESSOR", "--successor")?;
+    let max_lag = match a.max_lag {
+        Some(s) => s,
+        None => orchestrator_max_lag(a.access.orchestrator_config.as_deref())?.unwrap_or(300),
+    };
+    let start = match a.start {
+        Some(s) => {
+            let (f, p) = s
+                .rsplit_once(':')
+                .and_then(|(f, p)| Some((f.to_string(), p.parse::<u64>().ok()?)))
+                .with_context(|| format!("--start {s:?} is not FILE:POS"))?;
+            Some((f, p))
+        }
+        None => None,
+    };
+    let req = FillRequest {
+        cluster: a.cluster,
+        failed,
+        successor: a.access.target(successor)?,
+        spool_dir: a.spool_dir,
+        open_writes: a.open_writes,
+        guard: WindowGuard {
+            max_lag: std::time::Duration::from_secs(max_lag),
+            max_transactions: a.max_transactions,
+            max_bytes: a.max_bytes,
+        },
+        force: a.force,
+        dry_run: a.dry_run.then(|| {
+            std::sync::Arc::new(std::sync::Mutex::new(Box::new(std::io::BufWriter::new(
+                std::io::stdout(),
+            ))
+                as Box<dyn Write + Send>))
+        }),
+        wait_timeout: std::time::Duration::from_secs(a.wait_timeout),
+        parallel: a.parallel.max(1),
+        report_path: a.report,
+        start,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    match rt.block_on(gapfill::fill::run(req)) {
+        Ok(report) => {
+            println!("{}", report.summary());
+            Ok(ExitCode::from(report.outcome.exit_code()))
+        }
+        Err(e @ FillError::Locked { .. }) => {
+            eprintln!("gapfill fill: {e}");
+            Ok(ExitCode::from(exit::LOCKED))
+        }
+        Err(e) => {
+            eprintln!("gapfill fill: {e}");
+            Ok(ExitCode::from(exit::SETUP))
+        }
+    }
+}
 
 /// Arguments of `gapfill replay`.
 #[derive(clap::Args)]
@@ -78,17 +258,8 @@ struct ReplayArgs {
     /// Sources without GTIDs: record and resume progress here.
     #[arg(long)]
     progress_file: Option<PathBuf>,
-    /// A 0600 file with user= and password= lines.
-    #[arg(long)]
-    credentials_file: Option<PathBuf>,
-    /// orchestrator.conf.json to take MySQLTopologyUser/MySQLTopologyPassword from.
-    #[arg(long)]
-    orchestrator_config: Option<PathBuf>,
-    #[arg(long, value_enum, default_value = "preferred")]
-    ssl_mode: SslMode,
-    /// CA certificate (PEM) for verify-ca / verify-identity.
-    #[arg(long)]
-    ssl_ca: Option<PathBuf>,
+    #[command(flatten)]
+    access: ServerAccess,
     /// Do not check the target's gtid_executed after the run.
     #[arg(long)]
     no_verify: bool,
@@ -99,6 +270,16 @@ struct ReplayArgs {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The orchestrator hook: replay onto the promoted replica every captured transaction it
+    /// lacks, with the original GTIDs, inside the lag window.
+    ///
+    /// Hook line (PostMasterFailoverProcesses): gapfill fill --cluster {failureClusterAlias}
+    /// --failed {failedHost}:{failedPort} --successor {successorHost}:{successorPort}
+    ///
+    /// Exit codes: 0 filled or nothing missing; 1 setup failed, nothing changed; 3 refused by
+    /// the window guard (--force overrides); 4 the spool does not cover the gap; 5 apply failed
+    /// part-way (re-running is safe); 6 another fill of this cluster is running.
+    Fill(Box<FillArgs>),
     /// Replay binlog, relay-log or spool files onto a server with their original GTIDs.
     ///
     /// Only complete transactions are applied; transactions the target already executed are
@@ -162,6 +343,7 @@ fn report(e: &anyhow::Error) -> String {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Fill(args) => run_fill(*args),
         Command::Replay(args) => {
             let ReplayArgs {
                 files,
@@ -175,10 +357,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 parallel,
                 report,
                 progress_file,
-                credentials_file,
-                orchestrator_config,
-                ssl_mode,
-                ssl_ca,
+                access,
                 no_verify,
                 no_verify_checksums,
             } = *args;
@@ -186,31 +365,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 s.map(|s| GtidSelection::parse(&s).map_err(anyhow::Error::msg))
                     .transpose()
             };
-            let target = match target {
-                Some(addr) => {
-                    let credentials = gapfill::credentials::resolve(
-                        credentials_file.as_deref(),
-                        orchestrator_config.as_deref(),
-                    )?;
-                    let mode = match ssl_mode {
-                        SslMode::Disabled => TlsMode::Disabled,
-                        SslMode::Preferred => TlsMode::Preferred,
-                        SslMode::Required => TlsMode::Required,
-                        SslMode::VerifyCa => TlsMode::VerifyCa,
-                        SslMode::VerifyIdentity => TlsMode::VerifyIdentity,
-                    };
-                    Some(TargetOptions {
-                        addr,
-                        credentials,
-                        tls: TlsOptions {
-                            mode,
-                            ca_file: ssl_ca,
-                            server_name: None,
-                        },
-                    })
-                }
-                None => None,
-            };
+            let target = target.map(|addr| access.target(addr)).transpose()?;
             use std::io::IsTerminal;
             let opts = ApplyOptions {
                 target,
