@@ -479,6 +479,154 @@ impl ColumnKind {
     }
 }
 
+/// Take `n` bytes at `*pos` (the fast path's bounds check).
+#[inline(always)]
+fn take<'a>(buf: &'a [u8], pos: &mut usize, n: usize) -> Option<&'a [u8]> {
+    let s = buf.get(*pos..pos.checked_add(n)?)?;
+    *pos += n;
+    Some(s)
+}
+
+#[inline(always)]
+fn take_arr<const N: usize>(buf: &[u8], pos: &mut usize) -> Option<[u8; N]> {
+    let a = <[u8; N]>::try_from(buf.get(*pos..*pos + N)?).ok()?;
+    *pos += N;
+    Some(a)
+}
+
+/// A 1-4 byte little-endian length, then that many bytes (fast path of [`prefixed`]).
+#[inline(always)]
+fn take_prefixed<'a>(buf: &'a [u8], pos: &mut usize, len_bytes: u8) -> Option<&'a [u8]> {
+    let mut p = *pos;
+    let n = match len_bytes {
+        1 => take_arr::<1>(buf, &mut p)?[0] as usize,
+        2 => u16::from_le_bytes(take_arr(buf, &mut p)?) as usize,
+        _ => le(take(buf, &mut p, len_bytes as usize)?) as usize,
+    };
+    let s = take(buf, &mut p, n)?;
+    *pos = p;
+    Some(s)
+}
+
+impl ColumnKind {
+    /// Decode one non-NULL value at `buf[*pos..]` and push it onto `out`, advancing `*pos`.
+    /// `None` (with `*pos` and `out` untouched) when the bytes run out or the value is invalid:
+    /// the caller then re-reads the column with [`ColumnKind::decode`] for the precise error.
+    ///
+    /// This is the hot loop of row decoding. Each arm pushes its own value: building a
+    /// `Result<Value>` first and pushing it after the match made LLVM assemble the value on
+    /// the stack in 16-bit pieces and reload it whole, a store-forwarding stall that cost
+    /// about half of the decode time.
+    #[inline(always)]
+    fn decode_into<'a>(
+        self,
+        buf: &'a [u8],
+        pos: &mut usize,
+        partial_json: bool,
+        out: &mut Vec<Value<'a>>,
+    ) -> Option<()> {
+        match self {
+            ColumnKind::Int8 { unsigned } => {
+                let v = take_arr::<1>(buf, pos)?[0];
+                out.push(if unsigned {
+                    Value::UInt(v as u64)
+                } else {
+                    Value::Int(v as i8 as i64)
+                });
+            }
+            ColumnKind::Int16 { unsigned } => {
+                let v = u16::from_le_bytes(take_arr(buf, pos)?);
+                out.push(if unsigned {
+                    Value::UInt(v as u64)
+                } else {
+                    Value::Int(v as i16 as i64)
+                });
+            }
+            ColumnKind::Int24 { unsigned } => {
+                let b = take_arr::<3>(buf, pos)?;
+                let v = u32::from_le_bytes([b[0], b[1], b[2], 0]) as u64;
+                out.push(if unsigned {
+                    Value::UInt(v)
+                } else {
+                    Value::Int(sext(v, 24))
+                });
+            }
+            ColumnKind::Int32 { unsigned } => {
+                let v = u32::from_le_bytes(take_arr(buf, pos)?);
+                out.push(if unsigned {
+                    Value::UInt(v as u64)
+                } else {
+                    Value::Int(v as i32 as i64)
+                });
+            }
+            ColumnKind::Int64 { unsigned } => {
+                let v = u64::from_le_bytes(take_arr(buf, pos)?);
+                out.push(if unsigned {
+                    Value::UInt(v)
+                } else {
+                    Value::Int(v as i64)
+                });
+            }
+            ColumnKind::Float => out.push(Value::Float(f32::from_le_bytes(take_arr(buf, pos)?))),
+            ColumnKind::Double => {
+                out.push(Value::Double(f64::from_le_bytes(take_arr(buf, pos)?)))
+            }
+            ColumnKind::Decimal {
+                precision,
+                scale,
+                bin_len,
+            } => out.push(Value::Decimal(Decimal {
+                precision,
+                scale,
+                bin: take(buf, pos, bin_len as usize)?,
+            })),
+            ColumnKind::VarChar { len_bytes, .. }
+            | ColumnKind::Char { len_bytes, .. }
+            | ColumnKind::Blob { len_bytes } => {
+                out.push(Value::Bytes(take_prefixed(buf, pos, len_bytes)?))
+            }
+            ColumnKind::Json { len_bytes } => {
+                let b = take_prefixed(buf, pos, len_bytes)?;
+                out.push(if partial_json {
+                    Value::JsonDiff(b)
+                } else {
+                    Value::Json(b)
+                });
+            }
+            ColumnKind::DateTime2 { fsp, len } => {
+                let mut p = *pos;
+                let v = temporal::decode_datetime2(take(buf, &mut p, len as usize)?, fsp).ok()?;
+                *pos = p;
+                out.push(Value::DateTime(v));
+            }
+            ColumnKind::Timestamp2 { fsp, len } => {
+                let mut p = *pos;
+                let v = temporal::decode_timestamp2(take(buf, &mut p, len as usize)?, fsp).ok()?;
+                *pos = p;
+                out.push(Value::Timestamp(v));
+            }
+            // The rarer kinds share the checked decoder.
+            _ => {
+                let mut c = Cursor::new(buf.get(*pos..)?);
+                let v = self.decode(&mut c, partial_json).ok()?;
+                *pos += c.position();
+                out.push(v);
+            }
+        }
+        Some(())
+    }
+}
+
+/// The error of a column the fast path refused: re-read it with the checked decoder.
+#[cold]
+#[inline(never)]
+fn column_error(kind: ColumnKind, rest: &[u8], partial_json: bool) -> BinlogError {
+    match kind.decode(&mut Cursor::new(rest), partial_json) {
+        Err(e) => e,
+        Ok(_) => BinlogError::invalid("row image", "column value refused by the fast decoder"),
+    }
+}
+
 impl RowDecoder {
     /// Compile the decoder of `map`'s rows: resolve every column's kind, lengths, signedness
     /// and charset once. Fails on column types or metadata that cannot be decoded, so that
@@ -586,6 +734,8 @@ impl RowDecoder {
         out.clear();
         out.reserve(self.columns.len());
         let nulls = data.bytes(present_count.div_ceil(8), "row NULL bitmap")?;
+        let buf = data.rest();
+        let mut pos = 0usize;
         let all_present = present_count == self.columns.len();
         let mut k = 0usize; // index among present columns
         for (i, col) in self.columns.iter().enumerate() {
@@ -604,9 +754,19 @@ impl RowDecoder {
                 (Some(p), Some(j)) => p.get(j as usize),
                 _ => false,
             };
-            out.push(col.kind.decode(data, partial_json)?);
+            if col
+                .kind
+                .decode_into(buf, &mut pos, partial_json, out)
+                .is_none()
+            {
+                return Err(column_error(
+                    col.kind,
+                    buf.get(pos..).unwrap_or_default(),
+                    partial_json,
+                ));
+            }
         }
-        Ok(())
+        data.skip(pos, "row image")
     }
 }
 
@@ -833,6 +993,64 @@ mod tests {
             let tm = TableMap::parse(&body, 8).unwrap();
             assert!(RowDecoder::new(&tm).is_err(), "{types:?} {meta:?}");
         }
+    }
+
+    #[test]
+    fn fast_path_errors_name_the_column() {
+        // INT, VARCHAR(10), DATETIME(6): each cut inside a value reports that value.
+        let d = decoder(&[3, 15, 18], &[10, 0, 6], &[]);
+        let bits = all(3);
+        let present = Bitmap::new(&bits, 3);
+        let mut out = Vec::new();
+        let mut row = vec![0u8];
+        row.extend_from_slice(&1i32.to_le_bytes());
+        row.extend_from_slice(&[5, b'h', b'i']);
+        let err = d
+            .decode_row(&mut Cursor::new(&row), &present, &mut out)
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                BinlogError::Truncated {
+                    what: "string value",
+                    needed: 5,
+                    available: 2
+                }
+            ),
+            "{err:?}"
+        );
+        let err = d
+            .decode_row(&mut Cursor::new(&row[..3]), &present, &mut Vec::new())
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                BinlogError::Truncated {
+                    what: "INT value",
+                    needed: 4,
+                    available: 2
+                }
+            ),
+            "{err:?}"
+        );
+        let mut row = vec![0u8];
+        row.extend_from_slice(&1i32.to_le_bytes());
+        row.extend_from_slice(&[0]);
+        row.extend_from_slice(&[0x80, 0, 0, 0, 0, 0, 0]);
+        let err = d
+            .decode_row(&mut Cursor::new(&row), &present, &mut Vec::new())
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                BinlogError::Truncated {
+                    what: "DATETIME2 value",
+                    needed: 8,
+                    available: 7
+                }
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]

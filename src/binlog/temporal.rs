@@ -130,7 +130,7 @@ pub fn decode_timestamp_old(b: &[u8]) -> Result<Timestamp> {
 
 /// Read the fractional part that follows the integer part of TIMESTAMP2/DATETIME2 as
 /// microseconds. The bytes are read signed as MySQL does (only matters for corrupt input).
-#[inline]
+#[inline(always)]
 fn frac_micros(b: &[u8], fsp: u8) -> i64 {
     match fsp {
         1 | 2 => (b[0] as i8 as i64) * 10_000,
@@ -141,7 +141,7 @@ fn frac_micros(b: &[u8], fsp: u8) -> i64 {
 }
 
 /// TIMESTAMP2 (5.6+): 4 bytes big-endian seconds, then `(fsp + 1) / 2` fraction bytes.
-#[inline]
+#[inline(always)]
 pub fn decode_timestamp2(b: &[u8], fsp: u8) -> Result<Timestamp> {
     need(b, timestamp2_len(fsp), "TIMESTAMP2 value")?;
     let seconds = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
@@ -156,7 +156,7 @@ pub fn decode_timestamp2(b: &[u8], fsp: u8) -> Result<Timestamp> {
 /// DATETIME2 (5.6+): 5 bytes big-endian biased by 0x8000000000 holding
 /// `(year * 13 + month) << 22 | day << 17 | hour << 12 | minute << 6 | second`, then the
 /// fraction (MySQL's `my_datetime_packed_from_binary`).
-#[inline]
+#[inline(always)]
 pub fn decode_datetime2(b: &[u8], fsp: u8) -> Result<DateTime> {
     need(b, datetime2_len(fsp), "DATETIME2 value")?;
     let int_part = be(&b[..5]) as i64 - 0x80_0000_0000;
@@ -166,6 +166,7 @@ pub fn decode_datetime2(b: &[u8], fsp: u8) -> Result<DateTime> {
 
 /// Unpack MySQL's packed DATETIME integer (`TIME_from_longlong_datetime_packed`): the layout
 /// DATETIME2 uses in rows and binary JSON uses for DATETIME, TIMESTAMP and DATE scalars.
+#[inline]
 pub fn datetime_from_packed(packed: i64, fsp: u8) -> DateTime {
     let tmp = packed.unsigned_abs();
     let micros = (tmp % (1 << 24)) as u32;
