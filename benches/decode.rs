@@ -51,7 +51,11 @@ fn bench_file() -> PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     let path = String::from_utf8_lossy(&out.stdout);
-    let path = path.lines().last().expect("bench-data prints a path").trim();
+    let path = path
+        .lines()
+        .last()
+        .expect("bench-data prints a path")
+        .trim();
     let path = PathBuf::from(path);
     if path.is_absolute() {
         path
@@ -132,7 +136,10 @@ fn decode_gapfill(file: &[u8]) -> Counts {
 /// borrow the current event; the allocation outlives it).
 fn reuse<'b>(v: &mut Vec<Value<'_>>) -> Vec<Value<'b>> {
     v.clear();
-    std::mem::take(v).into_iter().map(|_| unreachable!()).collect()
+    std::mem::take(v)
+        .into_iter()
+        .map(|_| unreachable!())
+        .collect()
 }
 
 /// mysql_common: `BinlogFile` over the same bytes, every row to `BinlogRow`s of `BinlogValue`s.
@@ -171,7 +178,10 @@ fn decode_mysql_common(file: &[u8]) -> Counts {
         if let Some(EventData::TransactionPayloadEvent(p)) = ev.read_data().expect("event data") {
             counts.events += 1;
             let mut payload = p.decompressed().expect("payload");
-            while let Some(inner) = bf.reader_mut().read_decompressed(&mut payload).expect("inner")
+            while let Some(inner) = bf
+                .reader_mut()
+                .read_decompressed(&mut payload)
+                .expect("inner")
             {
                 rows_of(&inner, bf.reader(), &mut counts);
             }
@@ -231,7 +241,10 @@ fn main() {
         ours.values
     );
     assert_eq!(ours.rows, theirs.rows, "both decoders see the same rows");
-    assert_eq!(ours.values, theirs.values, "both decoders see the same values");
+    assert_eq!(
+        ours.values, theirs.values,
+        "both decoders see the same values"
+    );
 
     let gf: Samples = Default::default();
     let mc: Samples = Default::default();
@@ -265,12 +278,7 @@ fn main() {
     println!("| decoder | time/pass | MB/s | rows/s |");
     println!("| --- | ---: | ---: | ---: |");
     for (name, t) in [("gapfill", t_gf), ("mysql_common 0.38", t_mc)] {
-        println!(
-            "| {name} | {:.3} s | {:.0} | {:.0} |",
-            t,
-            mb / t,
-            rows / t
-        );
+        println!("| {name} | {:.3} s | {:.0} | {:.0} |", t, mb / t, rows / t);
     }
     println!("ratio gapfill / mysql_common: {:.1}x", t_mc / t_gf);
 }
