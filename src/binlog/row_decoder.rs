@@ -140,47 +140,78 @@ impl CompiledColumn {
     /// (`log_event_print_value`'s `typestr`), e.g. `INT`, `VARSTRING(80)`, `DECIMAL(10,2)`,
     /// `DATETIME(3)`, `ENUM(1 byte)`.
     pub fn mysqlbinlog_type_name(&self, out: &mut String) {
-        use std::fmt::Write as _;
-        let _ = match self.kind {
-            ColumnKind::Int8 { .. } => write!(out, "TINYINT"),
-            ColumnKind::Int16 { .. } => write!(out, "SHORTINT"),
-            ColumnKind::Int24 { .. } => write!(out, "MEDIUMINT"),
-            ColumnKind::Int32 { .. } => write!(out, "INT"),
-            ColumnKind::Int64 { .. } => write!(out, "LONGINT"),
-            ColumnKind::Float => write!(out, "FLOAT"),
-            ColumnKind::Double => write!(out, "DOUBLE"),
+        // Renderers call this for every value printed: plain pushes, no `fmt` machinery.
+        fn num(out: &mut String, n: impl itoa::Integer) {
+            out.push_str(itoa::Buffer::new().format(n));
+        }
+        fn with_fsp(out: &mut String, name: &str, fsp: u8) {
+            out.push_str(name);
+            out.push('(');
+            num(out, fsp);
+            out.push(')');
+        }
+        match self.kind {
+            ColumnKind::Int8 { .. } => out.push_str("TINYINT"),
+            ColumnKind::Int16 { .. } => out.push_str("SHORTINT"),
+            ColumnKind::Int24 { .. } => out.push_str("MEDIUMINT"),
+            ColumnKind::Int32 { .. } => out.push_str("INT"),
+            ColumnKind::Int64 { .. } => out.push_str("LONGINT"),
+            ColumnKind::Float => out.push_str("FLOAT"),
+            ColumnKind::Double => out.push_str("DOUBLE"),
             ColumnKind::Decimal {
                 precision, scale, ..
-            } => write!(out, "DECIMAL({precision},{scale})"),
-            ColumnKind::Year => write!(out, "YEAR"),
-            ColumnKind::Date => write!(out, "DATE"),
-            ColumnKind::Time => write!(out, "TIME"),
-            ColumnKind::DateTime => write!(out, "DATETIME"),
-            ColumnKind::Timestamp => write!(out, "TIMESTAMP"),
-            ColumnKind::Time2 { fsp, .. } => write!(out, "TIME({fsp})"),
-            ColumnKind::DateTime2 { fsp, .. } => write!(out, "DATETIME({fsp})"),
-            ColumnKind::Timestamp2 { fsp, .. } => write!(out, "TIMESTAMP({fsp})"),
-            ColumnKind::Bit { bits, .. } => write!(out, "BIT({bits})"),
-            ColumnKind::Enum { bytes: 1 } => write!(out, "ENUM(1 byte)"),
-            ColumnKind::Enum { bytes } => write!(out, "ENUM({bytes} bytes)"),
-            ColumnKind::Set { bytes } => write!(out, "SET({bytes} bytes)"),
-            ColumnKind::VarChar { max_len, .. } => write!(out, "VARSTRING({max_len})"),
-            ColumnKind::Char { max_len, .. } => write!(out, "STRING({max_len})"),
-            ColumnKind::Blob { len_bytes } => write!(
-                out,
-                "{}",
-                match len_bytes {
-                    1 => "TINYBLOB/TINYTEXT",
-                    2 => "BLOB/TEXT",
-                    3 => "MEDIUMBLOB/MEDIUMTEXT",
-                    _ => "LONGBLOB/LONGTEXT",
-                }
-            ),
-            ColumnKind::Json { .. } => write!(out, "JSON"),
-            ColumnKind::Geometry { .. } => write!(out, "GEOMETRY"),
-            ColumnKind::Vector { .. } => write!(out, "VECTOR"),
-            ColumnKind::Null => write!(out, "NULL"),
-        };
+            } => {
+                out.push_str("DECIMAL(");
+                num(out, precision);
+                out.push(',');
+                num(out, scale);
+                out.push(')');
+            }
+            ColumnKind::Year => out.push_str("YEAR"),
+            ColumnKind::Date => out.push_str("DATE"),
+            ColumnKind::Time => out.push_str("TIME"),
+            ColumnKind::DateTime => out.push_str("DATETIME"),
+            ColumnKind::Timestamp => out.push_str("TIMESTAMP"),
+            ColumnKind::Time2 { fsp, .. } => with_fsp(out, "TIME", fsp),
+            ColumnKind::DateTime2 { fsp, .. } => with_fsp(out, "DATETIME", fsp),
+            ColumnKind::Timestamp2 { fsp, .. } => with_fsp(out, "TIMESTAMP", fsp),
+            ColumnKind::Bit { bits, .. } => {
+                out.push_str("BIT(");
+                num(out, bits);
+                out.push(')');
+            }
+            ColumnKind::Enum { bytes: 1 } => out.push_str("ENUM(1 byte)"),
+            ColumnKind::Enum { bytes } => {
+                out.push_str("ENUM(");
+                num(out, bytes);
+                out.push_str(" bytes)");
+            }
+            ColumnKind::Set { bytes } => {
+                out.push_str("SET(");
+                num(out, bytes);
+                out.push_str(" bytes)");
+            }
+            ColumnKind::VarChar { max_len, .. } => {
+                out.push_str("VARSTRING(");
+                num(out, max_len);
+                out.push(')');
+            }
+            ColumnKind::Char { max_len, .. } => {
+                out.push_str("STRING(");
+                num(out, max_len);
+                out.push(')');
+            }
+            ColumnKind::Blob { len_bytes } => out.push_str(match len_bytes {
+                1 => "TINYBLOB/TINYTEXT",
+                2 => "BLOB/TEXT",
+                3 => "MEDIUMBLOB/MEDIUMTEXT",
+                _ => "LONGBLOB/LONGTEXT",
+            }),
+            ColumnKind::Json { .. } => out.push_str("JSON"),
+            ColumnKind::Geometry { .. } => out.push_str("GEOMETRY"),
+            ColumnKind::Vector { .. } => out.push_str("VECTOR"),
+            ColumnKind::Null => out.push_str("NULL"),
+        }
     }
 }
 
@@ -568,9 +599,7 @@ impl ColumnKind {
                 });
             }
             ColumnKind::Float => out.push(Value::Float(f32::from_le_bytes(take_arr(buf, pos)?))),
-            ColumnKind::Double => {
-                out.push(Value::Double(f64::from_le_bytes(take_arr(buf, pos)?)))
-            }
+            ColumnKind::Double => out.push(Value::Double(f64::from_le_bytes(take_arr(buf, pos)?))),
             ColumnKind::Decimal {
                 precision,
                 scale,
@@ -993,6 +1022,43 @@ mod tests {
             let tm = TableMap::parse(&body, 8).unwrap();
             assert!(RowDecoder::new(&tm).is_err(), "{types:?} {meta:?}");
         }
+    }
+
+    #[test]
+    fn mysqlbinlog_type_names() {
+        // TINYINT, DECIMAL(10,2), DATETIME(6), TIME(3), BIT(9), ENUM 2 bytes, SET 8 bytes,
+        // VARCHAR(80), CHAR(10), MEDIUMBLOB, JSON, TIMESTAMP(0)
+        let types = [1, 246, 18, 19, 16, 254, 254, 15, 254, 252, 245, 17];
+        let meta = [
+            10, 2, 6, 3, 1, 1, 0xf7, 2, 0xf8, 8, 80, 0, 0xfe, 10, 3, 4, 0,
+        ];
+        let d = decoder(&types, &meta, &[]);
+        let names: Vec<String> = d
+            .columns()
+            .iter()
+            .map(|c| {
+                let mut s = String::new();
+                c.mysqlbinlog_type_name(&mut s);
+                s
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "TINYINT",
+                "DECIMAL(10,2)",
+                "DATETIME(6)",
+                "TIME(3)",
+                "BIT(9)",
+                "ENUM(2 bytes)",
+                "SET(8 bytes)",
+                "VARSTRING(80)",
+                "STRING(10)",
+                "MEDIUMBLOB/MEDIUMTEXT",
+                "JSON",
+                "TIMESTAMP(0)"
+            ]
+        );
     }
 
     #[test]
