@@ -622,17 +622,17 @@ impl ColumnKind {
                     Value::Json(b)
                 });
             }
+            // `len` is `datetime2_len(fsp)` / `timestamp2_len(fsp)` (set by `compile_kind`),
+            // which the unchecked temporal helpers need. The values are built right in the
+            // push: going through `Result<DateTime>` stalled on the struct's byte stores.
             ColumnKind::DateTime2 { fsp, len } => {
-                let mut p = *pos;
-                let v = temporal::decode_datetime2(take(buf, &mut p, len as usize)?, fsp).ok()?;
-                *pos = p;
-                out.push(Value::DateTime(v));
+                let b = take(buf, pos, len as usize)?;
+                let packed = temporal::datetime2_packed(b, fsp);
+                out.push(Value::DateTime(temporal::datetime_from_packed(packed, fsp)));
             }
             ColumnKind::Timestamp2 { fsp, len } => {
-                let mut p = *pos;
-                let v = temporal::decode_timestamp2(take(buf, &mut p, len as usize)?, fsp).ok()?;
-                *pos = p;
-                out.push(Value::Timestamp(v));
+                let b = take(buf, pos, len as usize)?;
+                out.push(Value::Timestamp(temporal::timestamp2(b, fsp)));
             }
             // The rarer kinds share the checked decoder.
             _ => {
