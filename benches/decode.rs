@@ -298,7 +298,7 @@ fn main() {
     println!();
     println!(
         "decode to typed values, {mb:.1} MB, {} rows, {} values; medians of this run \
-         ({} and {} samples), wall and on-CPU (one core)",
+         ({} and {} timed passes, warm-up included), wall and on-CPU (one core)",
         ours.rows,
         ours.values,
         gf.len(),
