@@ -17,8 +17,9 @@ use super::BINLOG_MAGIC;
 use super::error::{BinlogError, Result};
 use super::header::{EventHeader, HEADER_LEN};
 
-/// Initial read buffer; grows to hold the largest event seen.
-const BUF_SIZE: usize = 4 << 20;
+/// Initial read buffer; grows to hold the largest event seen. Small enough that the bytes a
+/// refill copies are still in the L2 cache when the decoder reads them (4 MiB was not).
+const BUF_SIZE: usize = 512 << 10;
 /// Events larger than this are treated as corruption (the server's limit is 1 GiB).
 pub const MAX_EVENT_SIZE: u32 = 1 << 30;
 

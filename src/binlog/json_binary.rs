@@ -399,8 +399,16 @@ impl Writer<'_> {
 /// Append `s` as a JSON string the way MySQL's `double_quote` does. Note that MySQL escapes
 /// control characters below 0x1f only: 0x1f itself is copied as is.
 pub fn double_quote(s: &str, out: &mut String) {
-    out.push('"');
     let bytes = s.as_bytes();
+    // Most strings need no escape: one scan, one copy.
+    if !bytes.iter().any(|&b| b < 0x1f || b == b'"' || b == b'\\') {
+        out.reserve(bytes.len() + 2);
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
+    out.push('"');
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let esc: &str = match b {

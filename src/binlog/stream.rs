@@ -91,13 +91,23 @@ impl EventStream {
                 self.tables.clear();
             }
             EventBody::TableMap(tm) => {
-                let decoder = RowDecoder::new(tm)?;
                 let header_len = self.fde.header_len as usize;
                 let body = ev
                     .raw
                     .get(header_len..ev.raw.len().saturating_sub(trailer))
                     .unwrap_or_default();
                 let post_header_len = self.fde.post_header_len(ev.header.event_type).unwrap_or(8);
+                // The server writes the same TABLE_MAP before every statement on the table:
+                // when the bytes are those already compiled, keep the compiled decoder (and its
+                // generation, so renderers keep their per-table caches too).
+                if let Some(t) = self.tables.get(&tm.table_id)
+                    && *t.body == *body
+                    && t.post_header_len == post_header_len
+                    && t.flavor == tm.flavor
+                {
+                    return Ok(());
+                }
+                let decoder = RowDecoder::new(tm)?;
                 self.generation += 1;
                 self.tables.insert(
                     tm.table_id,
@@ -152,4 +162,40 @@ pub fn expand_rows<'b>(
     let mut r = rows.clone();
     r.rows_data = buf;
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::binlog::checksum::ChecksumAlg;
+    use crate::binlog::header::HEADER_LEN;
+    use crate::binlog::table_map::tests::build;
+
+    fn event(type_code: u8, body: &[u8]) -> Vec<u8> {
+        let mut e = vec![0, 0, 0, 0, type_code, 1, 0, 0, 0];
+        e.extend_from_slice(&((HEADER_LEN + body.len()) as u32).to_le_bytes());
+        e.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        e.extend_from_slice(body);
+        e
+    }
+
+    fn decoder_ptr(s: &EventStream) -> *const u8 {
+        s.table(42).unwrap().decoder.columns().as_ptr().cast()
+    }
+
+    #[test]
+    fn repeated_table_map_keeps_its_compiled_decoder() {
+        let mut s = EventStream::new(FormatDescription::synthetic("9.7.0", ChecksumAlg::Off));
+        let a = event(19, &build(&[3, 15], &[10, 0], &[0b10], &[]));
+        s.decode(&a).unwrap();
+        let first = decoder_ptr(&s);
+        s.decode(&a.clone()).unwrap();
+        assert_eq!(decoder_ptr(&s), first, "same bytes: decoder reused");
+        // Same table id, another shape (an ALTER in between): compiled again.
+        let b = event(19, &build(&[3, 15, 3], &[10, 0], &[0b110], &[]));
+        s.decode(&b).unwrap();
+        assert_ne!(decoder_ptr(&s), first);
+        assert_eq!(s.table(42).unwrap().decoder.column_count(), 3);
+        assert_eq!(s.table(42).unwrap().table_map().column_count, 3);
+    }
 }

@@ -326,16 +326,21 @@ impl<'a> TableMap<'a> {
     }
 
     /// Ordinal of column `i` among the columns for which `pred` holds, if it holds for `i`.
+    /// Looks at column `i` alone first: renderers ask this for every column of every row,
+    /// and the answer is almost always "not such a column".
     fn ordinal(&self, i: usize, pred: impl Fn(ColumnInfo) -> bool) -> Option<usize> {
-        let mut k = 0;
-        for (j, col) in self.columns().enumerate() {
-            let hit = pred(col);
-            if j == i {
-                return hit.then_some(k);
-            }
-            k += hit as usize;
+        if !pred(self.column(i)?) {
+            return None;
         }
-        None
+        Some(self.columns().take(i).filter(|&c| pred(c)).count())
+    }
+
+    /// [`TableMap::ordinal`] for a predicate on the type byte alone (no metadata walk).
+    fn ordinal_by_type(&self, i: usize, pred: impl Fn(ColumnType) -> bool) -> Option<usize> {
+        if !pred(self.raw_types().nth(i)?) {
+            return None;
+        }
+        Some(self.raw_types().take(i).filter(|&t| pred(t)).count())
     }
 
     /// Whether the map carries SIGNEDNESS (MySQL 8.0.1+ always writes it when a numeric
@@ -347,7 +352,11 @@ impl<'a> TableMap<'a> {
     /// Whether column `i` is a numeric column declared UNSIGNED. `false` for non-numeric
     /// columns and when the map has no SIGNEDNESS field.
     pub fn is_unsigned(&self, i: usize) -> bool {
-        self.unsigned_flags().nth(i).unwrap_or(false)
+        let Some(bits) = self.optional.signedness else {
+            return false;
+        };
+        self.ordinal_by_type(i, is_numeric_type)
+            .is_some_and(|k| msb_bit(bits, k))
     }
 
     /// [`TableMap::is_unsigned`] for every column, in one pass.
@@ -403,28 +412,33 @@ impl<'a> TableMap<'a> {
     /// The value list of ENUM column `i` (1-based ENUM index `n` is item `n - 1`), when the
     /// map carries ENUM_STR_VALUE.
     pub fn enum_values(&self, i: usize) -> Option<LenencStrs<'a>> {
+        let list = self.optional.enum_str_value?;
         let k = self.ordinal(i, |c| c.real_type == ColumnType::Enum)?;
-        nth_str_list(self.optional.enum_str_value?, k)
+        nth_str_list(list, k)
     }
 
     /// The member list of SET column `i` (bit `n` of the value is item `n`), when the map
     /// carries SET_STR_VALUE.
     pub fn set_values(&self, i: usize) -> Option<LenencStrs<'a>> {
+        let list = self.optional.set_str_value?;
         let k = self.ordinal(i, |c| c.real_type == ColumnType::Set)?;
-        nth_str_list(self.optional.set_str_value?, k)
+        nth_str_list(list, k)
     }
 
     /// The geometry subtype of GEOMETRY column `i` (0 GEOMETRY, 1 POINT, 2 LINESTRING,
     /// 3 POLYGON, 4 MULTIPOINT, 5 MULTILINESTRING, 6 MULTIPOLYGON, 7 GEOMETRYCOLLECTION).
     pub fn geometry_type(&self, i: usize) -> Option<u64> {
-        let k = self.ordinal(i, |c| c.column_type == ColumnType::Geometry)?;
-        nth_lenenc(self.optional.geometry_type?, k)
+        let types = self.optional.geometry_type?;
+        nth_lenenc(
+            types,
+            self.ordinal_by_type(i, |t| t == ColumnType::Geometry)?,
+        )
     }
 
     /// The declared dimension of VECTOR column `i` (MySQL 9.0+).
     pub fn vector_dimension(&self, i: usize) -> Option<u64> {
-        let k = self.ordinal(i, |c| c.column_type == ColumnType::Vector)?;
-        nth_lenenc(self.optional.vector_dimensionality?, k)
+        let dims = self.optional.vector_dimensionality?;
+        nth_lenenc(dims, self.ordinal_by_type(i, |t| t == ColumnType::Vector)?)
     }
 
     /// Whether column `i` is visible (`false` for INVISIBLE columns), when the map carries
@@ -789,6 +803,13 @@ pub(crate) mod tests {
         assert!(tm.enum_values(3).is_none());
         assert_eq!(tm.set_values(3).unwrap().count(), 3);
         assert_eq!(tm.geometry_type(6), Some(1));
+        assert_eq!(tm.geometry_type(5), None);
+        assert_eq!(tm.vector_dimension(6), None);
+        // The per-column accessors agree with the one-pass iterators.
+        for i in 0..10 {
+            let flag = tm.unsigned_flags().nth(i).unwrap_or(false);
+            assert_eq!(tm.is_unsigned(i), flag, "column {i}");
+        }
         assert_eq!(tm.primary_key().collect::<Vec<_>>(), [(0, 0)]);
         assert_eq!(tm.is_visible(0), Some(true));
         assert_eq!(tm.is_visible(7), Some(false));

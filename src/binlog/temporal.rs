@@ -130,7 +130,7 @@ pub fn decode_timestamp_old(b: &[u8]) -> Result<Timestamp> {
 
 /// Read the fractional part that follows the integer part of TIMESTAMP2/DATETIME2 as
 /// microseconds. The bytes are read signed as MySQL does (only matters for corrupt input).
-#[inline]
+#[inline(always)]
 fn frac_micros(b: &[u8], fsp: u8) -> i64 {
     match fsp {
         1 | 2 => (b[0] as i8 as i64) * 10_000,
@@ -144,13 +144,18 @@ fn frac_micros(b: &[u8], fsp: u8) -> i64 {
 #[inline]
 pub fn decode_timestamp2(b: &[u8], fsp: u8) -> Result<Timestamp> {
     need(b, timestamp2_len(fsp), "TIMESTAMP2 value")?;
-    let seconds = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
-    let micros = frac_micros(&b[4..], fsp).clamp(0, 999_999) as u32;
-    Ok(Timestamp {
-        seconds,
-        micros,
+    Ok(timestamp2(b, fsp))
+}
+
+/// TIMESTAMP2 of `b`, which holds at least `timestamp2_len(fsp)` bytes (checked by the
+/// callers).
+#[inline(always)]
+pub(crate) fn timestamp2(b: &[u8], fsp: u8) -> Timestamp {
+    Timestamp {
+        seconds: u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+        micros: frac_micros(&b[4..], fsp).clamp(0, 999_999) as u32,
         fsp,
-    })
+    }
 }
 
 /// DATETIME2 (5.6+): 5 bytes big-endian biased by 0x8000000000 holding
@@ -159,13 +164,20 @@ pub fn decode_timestamp2(b: &[u8], fsp: u8) -> Result<Timestamp> {
 #[inline]
 pub fn decode_datetime2(b: &[u8], fsp: u8) -> Result<DateTime> {
     need(b, datetime2_len(fsp), "DATETIME2 value")?;
+    Ok(datetime_from_packed(datetime2_packed(b, fsp), fsp))
+}
+
+/// The packed DATETIME integer of a DATETIME2 value; `b` holds at least
+/// `datetime2_len(fsp)` bytes (checked by the callers).
+#[inline(always)]
+pub(crate) fn datetime2_packed(b: &[u8], fsp: u8) -> i64 {
     let int_part = be(&b[..5]) as i64 - 0x80_0000_0000;
-    let packed = (int_part << 24) + frac_micros(&b[5..], fsp);
-    Ok(datetime_from_packed(packed, fsp))
+    (int_part << 24) + frac_micros(&b[5..], fsp)
 }
 
 /// Unpack MySQL's packed DATETIME integer (`TIME_from_longlong_datetime_packed`): the layout
 /// DATETIME2 uses in rows and binary JSON uses for DATETIME, TIMESTAMP and DATE scalars.
+#[inline(always)]
 pub fn datetime_from_packed(packed: i64, fsp: u8) -> DateTime {
     let tmp = packed.unsigned_abs();
     let micros = (tmp % (1 << 24)) as u32;
