@@ -9,6 +9,7 @@
 //! stands on.
 
 pub mod binlog;
+pub mod capture;
 pub mod credentials;
 pub mod decode;
 pub mod protocol;
