@@ -13,3 +13,4 @@ pub mod capture;
 pub mod credentials;
 pub mod decode;
 pub mod protocol;
+pub mod spool;

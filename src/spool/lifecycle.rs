@@ -1,0 +1,471 @@
+//! Opening a spool, starting dump sessions and epochs, recording breaks.
+//!
+//! Owns the order of recovery on open (continuity record, then every segment: closed ones
+//! checked or re-indexed, the one being written rescanned and cut), cutting the tail back to
+//! the last complete transaction at the start of each dump session, the choice between
+//! continuing an epoch and starting one, and the bookkeeping of breaks. Per-segment recovery
+//! is `recovery.rs`; event handling is `append.rs`.
+
+use std::time::{Instant, SystemTime};
+
+use crate::binlog::Flavor;
+use crate::binlog::gtid_set::GtidSet;
+use crate::binlog::mariadb_gtid::MariadbGtidPos;
+
+use super::continuity::{
+    BreakJson, Continuity, EpochJson, Mode, master_info, master_json, parse_point, resume_json,
+    start_json, unix_secs,
+};
+use super::index::{Entry, IndexReader, IndexWriter, ReadEntry};
+use super::recorder::Recorder;
+use super::recovery::{Cut, load_sealed, recover_live};
+use super::segment::{SegmentWriter, fsync_dir, read_fde};
+use super::{
+    EpochState, Live, MasterInfo, RecoveryReport, SegmentState, Spool, SpoolConfig, SpoolError,
+    StartPoint, epoch_dir,
+};
+
+fn file_len(p: &std::path::Path) -> Result<u64, SpoolError> {
+    Ok(std::fs::metadata(p)
+        .map_err(SpoolError::io("stat", p))?
+        .len())
+}
+
+pub(super) fn open(cfg: SpoolConfig) -> Result<Spool, SpoolError> {
+    std::fs::create_dir_all(&cfg.dir).map_err(SpoolError::io("create directory", &cfg.dir))?;
+    let cont = Continuity::load(&cfg.dir)?;
+    let mut spool = Spool {
+        cfg,
+        cont: None,
+        epochs: Vec::new(),
+        mysql_executed: GtidSet::new(),
+        mariadb_executed: MariadbGtidPos::new(),
+        live: None,
+        begun: false,
+        pending_rotate: None,
+        dedupe: false,
+        last_sync: Instant::now(),
+        unsynced: false,
+        recovery: RecoveryReport::default(),
+    };
+    let Some(mut cont) = cont else {
+        let has_epochs = std::fs::read_dir(&spool.cfg.dir)
+            .map_err(SpoolError::io("list", &spool.cfg.dir))?
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("epoch-"));
+        if has_epochs {
+            return Err(SpoolError::MissingContinuity {
+                dir: spool.cfg.dir.clone(),
+            });
+        }
+        return Ok(spool);
+    };
+    match parse_point(&cont.origin.start) {
+        Ok(StartPoint::MySqlGtids(s)) => spool.mysql_executed = s,
+        Ok(StartPoint::MariaDbGtids(p)) => spool.mariadb_executed = p,
+        _ => {}
+    }
+    let mut changed = false;
+    let n_epochs = cont.epochs.len();
+    for (ei, ej) in cont.epochs.iter_mut().enumerate() {
+        let dir = epoch_dir(&spool.cfg.dir, ej.id);
+        let mut state = EpochState {
+            id: ej.id,
+            dir: dir.clone(),
+            master: master_info(&ej.master),
+            segments: Vec::new(),
+        };
+        let n_segs = ej.segments.len();
+        let mut keep = Vec::with_capacity(n_segs);
+        for (si, sj) in ej.segments.iter().enumerate() {
+            let path = dir.join(&sj.name);
+            let index_path = dir.join("index").join(format!("{}.gfi", sj.name));
+            let is_live = ei + 1 == n_epochs && si + 1 == n_segs;
+            if !path.exists() {
+                if is_live {
+                    // Listed in spool.json, not created yet when the process stopped.
+                    tracing::info!(segment = %path.display(), "spool: dropping a segment that was never created");
+                    changed = true;
+                    continue;
+                }
+                return Err(SpoolError::MissingSegment { path });
+            }
+            let acc = if is_live {
+                let r = recover_live(&path, &index_path)?;
+                if r.index_rebuilt {
+                    spool.recovery.rebuilt_indexes.push(index_path.clone());
+                }
+                if let Some((offset, what)) = &r.scan.damage {
+                    tracing::warn!(
+                        segment = %path.display(),
+                        offset,
+                        what = %what,
+                        cut_to = r.scan.last_txn_end,
+                        "spool: cutting the segment back to its last complete transaction"
+                    );
+                    spool.recovery.cuts.push(Cut {
+                        segment: path.clone(),
+                        to: r.scan.last_txn_end,
+                        from: r.scan.file_len,
+                        reason: format!("{what} at offset {offset}"),
+                    });
+                }
+                r.acc
+            } else {
+                let (acc, rebuilt) = load_sealed(&path, &index_path)?;
+                if rebuilt {
+                    spool.recovery.rebuilt_indexes.push(index_path.clone());
+                }
+                acc
+            };
+            spool.mysql_executed.union_with(&acc.mysql);
+            spool.mariadb_executed = spool.mariadb_executed.union(&acc.mariadb);
+            state.segments.push(SegmentState {
+                name: sj.name.clone(),
+                master_file: sj.master_file.clone(),
+                bytes: file_len(&path)?,
+                index_bytes: file_len(&index_path).unwrap_or(0),
+                path,
+                index_path,
+                txns: acc.txns,
+                first: acc.first,
+                last: acc.last,
+            });
+            keep.push(sj.clone());
+        }
+        ej.segments = keep;
+        spool.epochs.push(state);
+    }
+    let _ = std::fs::remove_file(spool.cfg.dir.join("spool.json.tmp"));
+    if changed {
+        cont.save(&spool.cfg.dir)?;
+    }
+    spool.cont = Some(cont);
+    spool.cut_back_to_last_txn()?;
+    Ok(spool)
+}
+
+/// Bytes of an index up to (not including) its seal: where appends continue.
+fn index_len_without_seal(path: &std::path::Path) -> Result<u64, SpoolError> {
+    let Some(mut r) = IndexReader::open(path)? else {
+        return Ok(0);
+    };
+    let mut end = super::index::INDEX_MAGIC.len() as u64;
+    loop {
+        match r.next_entry()? {
+            ReadEntry::Entry {
+                entry: Entry::Txn(_),
+                next,
+                ..
+            } => end = next,
+            _ => return Ok(end),
+        }
+    }
+}
+
+impl Spool {
+    /// Make the tail of the current epoch end right after its last complete transaction:
+    /// drop an open transaction, trailing segments that hold no transaction, and trailing
+    /// events; reopen the segment holding the last transaction for appending.
+    pub(super) fn cut_back_to_last_txn(&mut self) -> Result<(), SpoolError> {
+        if let Some(mut live) = self.live.take() {
+            live.seg.flush()?;
+            live.index.flush()?;
+        }
+        let Some(epoch) = self.epochs.last_mut() else {
+            return Ok(());
+        };
+        if epoch.segments.is_empty() {
+            return Ok(());
+        }
+        let keep = epoch.segments.iter().rposition(|s| s.txns > 0).unwrap_or(0);
+        let mut removed = false;
+        while epoch.segments.len() > keep + 1 {
+            let Some(s) = epoch.segments.pop() else {
+                break;
+            };
+            tracing::info!(segment = %s.path.display(), "spool: removing a trailing segment without complete transactions");
+            self.recovery.cuts.push(Cut {
+                segment: s.path.clone(),
+                to: 0,
+                from: s.bytes,
+                reason: "no complete transaction after the last one held".into(),
+            });
+            let _ = std::fs::remove_file(&s.path);
+            let _ = std::fs::remove_file(&s.index_path);
+            removed = true;
+        }
+        if removed {
+            fsync_dir(&epoch.dir)?;
+            if let Some(c) = self.cont.as_mut() {
+                if let Some(ej) = c.epochs.last_mut() {
+                    ej.segments.truncate(keep + 1);
+                }
+                c.save(&self.cfg.dir)?;
+            }
+        }
+        let seg = &mut epoch.segments[keep];
+        let (fde_bytes, fde) = read_fde(&seg.path)?;
+        let fde_end = 4 + fde_bytes.len() as u64;
+        let (len, master_pos) = match &seg.last {
+            Some(l) => (l.local_end, l.master_end),
+            None => (fde_end, 0),
+        };
+        let writer = SegmentWriter::reopen(&seg.path, len)?;
+        let index_len = index_len_without_seal(&seg.index_path)?;
+        let index = if index_len == 0 {
+            IndexWriter::create(&seg.index_path)?
+        } else {
+            IndexWriter::append_at(&seg.index_path, index_len)?
+        };
+        seg.bytes = len;
+        seg.index_bytes = index.len();
+        self.live = Some(Live {
+            seg: writer,
+            index,
+            fde_bytes,
+            fde,
+            rec: Recorder::resume(len, master_pos),
+        });
+        Ok(())
+    }
+
+    /// Begin following `master` for one dump session. See the module docs for the protocol.
+    ///
+    /// * A fresh spool records `start` as its continuity origin.
+    /// * The same master as the current epoch: the session continues the epoch from
+    ///   [`Spool::resume_point`]; `start` is used only to close an open break.
+    /// * Another master (a failover): a new epoch. With GTIDs it continues from the resume
+    ///   point (continuity by GTID); by position, positions of the old master mean nothing
+    ///   on the new one, so a break is recorded and the epoch starts at `start`.
+    pub fn begin(&mut self, master: &MasterInfo, start: StartPoint) -> Result<(), SpoolError> {
+        self.begin_inner(master, start, false)
+    }
+
+    /// As [`Spool::begin`], but always starts a new epoch (e.g. after `RESET MASTER`).
+    pub fn begin_new_epoch(
+        &mut self,
+        master: &MasterInfo,
+        start: StartPoint,
+    ) -> Result<(), SpoolError> {
+        self.begin_inner(master, start, true)
+    }
+
+    fn begin_inner(
+        &mut self,
+        master: &MasterInfo,
+        start: StartPoint,
+        force_new: bool,
+    ) -> Result<(), SpoolError> {
+        let now = unix_secs(SystemTime::now());
+        let mode = Mode::of(&start);
+        let flavor_ok = match mode {
+            Mode::MysqlGtid => master.flavor == Flavor::MySql,
+            Mode::MariadbGtid => master.flavor == Flavor::MariaDb,
+            Mode::Position => true,
+        };
+        if !flavor_ok {
+            return Err(SpoolError::ModeMismatch {
+                given: start.to_string(),
+                mode: format!("the master's flavor ({:?})", master.flavor),
+            });
+        }
+        self.pending_rotate = match &start {
+            StartPoint::FilePos { file, pos } => Some((file.clone(), *pos)),
+            _ => None,
+        };
+        self.dedupe = true;
+        let Some(cont) = self.cont.as_ref() else {
+            let cont = Continuity::new(mode, &start, now);
+            match &start {
+                StartPoint::MySqlGtids(s) => self.mysql_executed = s.clone(),
+                StartPoint::MariaDbGtids(p) => self.mariadb_executed = p.clone(),
+                StartPoint::FilePos { .. } => {}
+            }
+            self.cont = Some(cont);
+            self.new_epoch(master, start_json(&start), now)?;
+            tracing::info!(origin = %start, master = %master.addr, "spool: continuity starts");
+            self.begun = true;
+            return Ok(());
+        };
+        if cont.mode != mode {
+            return Err(SpoolError::ModeMismatch {
+                given: start.to_string(),
+                mode: cont.mode.name().into(),
+            });
+        }
+        let same = !force_new
+            && self
+                .epochs
+                .last()
+                .is_some_and(|e| e.master.same_server(master));
+        if same {
+            self.cut_back_to_last_txn()?;
+            if self.cont.as_ref().is_some_and(|c| c.open_break().is_some()) {
+                self.resolve_break(&start)?;
+                if mode == Mode::Position {
+                    self.set_epoch_start(&start)?;
+                }
+            }
+            if let Some(e) = self.epochs.last_mut() {
+                e.master = master.clone();
+            }
+            if let Some(c) = self.cont.as_mut() {
+                let mj = master_json(master);
+                if c.epochs.last().is_some_and(|ej| ej.master != mj) {
+                    if let Some(ej) = c.epochs.last_mut() {
+                        ej.master = mj;
+                    }
+                    c.save(&self.cfg.dir)?;
+                }
+            }
+        } else {
+            self.close_live()?;
+            if mode == Mode::Position {
+                if self.cont.as_ref().is_some_and(|c| c.open_break().is_none()) {
+                    let old = self.epochs.last().map(|e| e.master.addr.clone());
+                    self.push_break(
+                        format!(
+                            "master changed from {} to {} without GTIDs: positions do not carry over",
+                            old.unwrap_or_default(),
+                            master.addr
+                        ),
+                        now,
+                    )?;
+                }
+                self.resolve_break(&start)?;
+                self.new_epoch(master, start_json(&start), now)?;
+            } else {
+                if self.cont.as_ref().is_some_and(|c| c.open_break().is_some()) {
+                    self.resolve_break(&start)?;
+                }
+                let from = self
+                    .resume_point()
+                    .map(|r| resume_json(&r))
+                    .unwrap_or(start_json(&start));
+                self.new_epoch(master, from, now)?;
+            }
+            tracing::info!(master = %master.addr, epoch = self.epochs.last().map_or(0, |e| e.id), "spool: new epoch");
+        }
+        self.begun = true;
+        Ok(())
+    }
+
+    fn new_epoch(
+        &mut self,
+        master: &MasterInfo,
+        start: super::continuity::PointJson,
+        now: u64,
+    ) -> Result<(), SpoolError> {
+        let id = self.epochs.last().map_or(1, |e| e.id + 1);
+        let dir = epoch_dir(&self.cfg.dir, id);
+        std::fs::create_dir_all(dir.join("index"))
+            .map_err(SpoolError::io("create directory", &dir))?;
+        fsync_dir(&dir)?;
+        fsync_dir(&self.cfg.dir)?;
+        let Some(cont) = self.cont.as_mut() else {
+            return Ok(());
+        };
+        cont.epochs.push(EpochJson {
+            id,
+            master: master_json(master),
+            started_at: now,
+            start,
+            segments: Vec::new(),
+        });
+        if self.epochs.is_empty() {
+            cont.origin.epoch = id;
+        }
+        cont.save(&self.cfg.dir)?;
+        self.epochs.push(EpochState {
+            id,
+            dir,
+            master: master.clone(),
+            segments: Vec::new(),
+        });
+        Ok(())
+    }
+
+    fn set_epoch_start(&mut self, start: &StartPoint) -> Result<(), SpoolError> {
+        if let Some(c) = self.cont.as_mut() {
+            if let Some(e) = c.epochs.last_mut() {
+                e.start = start_json(start);
+            }
+            c.save(&self.cfg.dir)?;
+        }
+        Ok(())
+    }
+
+    /// Record that continuity broke (e.g. the master purged binlogs the spool needed, error
+    /// 1236). The dump session ends; the next `begin` says where capture restarted, and what
+    /// lies between is recorded as lost.
+    pub fn record_break(&mut self, reason: &str) -> Result<(), SpoolError> {
+        if self.cont.is_none() {
+            return Err(SpoolError::NotBegun {
+                what: "record_break",
+            });
+        }
+        self.sync()?;
+        self.push_break(reason.to_string(), unix_secs(SystemTime::now()))?;
+        self.begun = false;
+        Ok(())
+    }
+
+    fn push_break(&mut self, reason: String, now: u64) -> Result<(), SpoolError> {
+        let held_until = self.resume_point().map(|r| resume_json(&r));
+        let epoch = self.epochs.last().map_or(0, |e| e.id);
+        tracing::warn!(reason = %reason, epoch, "spool: continuity break recorded");
+        let Some(c) = self.cont.as_mut() else {
+            return Ok(());
+        };
+        c.breaks.push(BreakJson {
+            at: now,
+            epoch,
+            reason,
+            held_until,
+            resumed_from: None,
+            lost: None,
+        });
+        c.save(&self.cfg.dir)
+    }
+
+    /// Close the open break: capture restarted at `start`. In GTID modes whatever `start`
+    /// has that the spool does not is lost, and joins the origin (the set assumed unheld).
+    fn resolve_break(&mut self, start: &StartPoint) -> Result<(), SpoolError> {
+        let lost = match start {
+            StartPoint::MySqlGtids(s) => {
+                let lost = s.subtract(&self.mysql_executed);
+                self.mysql_executed.union_with(s);
+                Some(StartPoint::MySqlGtids(lost))
+            }
+            StartPoint::MariaDbGtids(p) => {
+                let mut lost = MariadbGtidPos::new();
+                for g in p.iter() {
+                    if !self.mariadb_executed.contains(g) {
+                        lost.set(*g);
+                    }
+                }
+                self.mariadb_executed = self.mariadb_executed.union(p);
+                Some(StartPoint::MariaDbGtids(lost))
+            }
+            StartPoint::FilePos { .. } => None,
+        };
+        let Some(c) = self.cont.as_mut() else {
+            return Ok(());
+        };
+        match (&lost, parse_point(&c.origin.start)) {
+            (Some(StartPoint::MySqlGtids(l)), Ok(StartPoint::MySqlGtids(o))) => {
+                c.origin.start = start_json(&StartPoint::MySqlGtids(o.union(l)));
+            }
+            (Some(StartPoint::MariaDbGtids(l)), Ok(StartPoint::MariaDbGtids(o))) => {
+                c.origin.start = start_json(&StartPoint::MariaDbGtids(o.union(l)));
+            }
+            _ => {}
+        }
+        if let Some(b) = c.breaks.last_mut() {
+            b.resumed_from = Some(start_json(start));
+            b.lost = lost.as_ref().map(start_json);
+        }
+        c.save(&self.cfg.dir)
+    }
+}
