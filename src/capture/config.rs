@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::protocol::ConnectOptions;
+use crate::spool::{FsyncPolicy, Retention, SpoolConfig};
 
 use super::error::CaptureError;
 
@@ -53,8 +54,14 @@ pub struct CaptureConfig {
     pub semisync: bool,
     pub heartbeat_period: Duration,
     pub on_break: OnBreak,
+    /// When the spool fsyncs (a semi-sync ACK always waits for an fsync, whatever this says).
+    pub fsync: FsyncPolicy,
+    /// How much the spool keeps (`None`: everything, like `mysqlbinlog --stop-never`).
+    pub retention: Option<Retention>,
     /// Stop at the end of the master's binlog (a non-blocking dump) instead of following it.
     pub stop_at_end: bool,
+    /// Stop once the master's stream reaches this file and position (or a later file).
+    pub stop_at: Option<(String, u64)>,
     /// First and largest reconnect delays.
     pub reconnect_initial: Duration,
     pub reconnect_max: Duration,
@@ -65,8 +72,9 @@ pub struct CaptureConfig {
 }
 
 impl CaptureConfig {
-    /// Defaults: automatic start, the derived server id, heartbeat 1 s, new origin on a break,
-    /// reconnect from 250 ms to 30 s forever, progress every 5 s.
+    /// Defaults: automatic start, the derived server id, heartbeat 1 s, fsync every second,
+    /// keep everything, new origin on a break, reconnect from 250 ms to 30 s forever,
+    /// progress every 5 s.
     pub fn new(connect: ConnectOptions, dir: impl Into<PathBuf>) -> CaptureConfig {
         let dir = dir.into();
         let server_id = default_server_id(&dir);
@@ -80,11 +88,27 @@ impl CaptureConfig {
             semisync: false,
             heartbeat_period: Duration::from_secs(1),
             on_break: OnBreak::NewOrigin,
+            fsync: FsyncPolicy::Interval(Duration::from_secs(1)),
+            retention: None,
             stop_at_end: false,
+            stop_at: None,
             reconnect_initial: Duration::from_millis(250),
             reconnect_max: Duration::from_secs(30),
             max_reconnect_attempts: None,
             progress_every: Some(Duration::from_secs(5)),
+        }
+    }
+
+    /// The spool's configuration. Without a retention the window is a century: nothing is
+    /// ever old enough to drop.
+    pub fn spool_config(&self) -> SpoolConfig {
+        SpoolConfig {
+            dir: self.dir.clone(),
+            fsync: self.fsync,
+            retention: self.retention.unwrap_or(Retention {
+                keep: Duration::from_secs(100 * 365 * 86400),
+                max_bytes: None,
+            }),
         }
     }
 

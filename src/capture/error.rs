@@ -18,6 +18,14 @@ pub enum CaptureError {
         source: ProtocolError,
     },
 
+    /// The spool failed (its error says which file and what to do).
+    #[error("capture into {dir}: {source}")]
+    Spool {
+        dir: PathBuf,
+        #[source]
+        source: crate::spool::SpoolError,
+    },
+
     /// Reading the master's current state (binlog position, GTID state) for a fresh start.
     #[error("cannot read the master's state at {addr} ({what}): {detail}")]
     MasterState {

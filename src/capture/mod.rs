@@ -11,7 +11,8 @@
 //! binlog as a continuity break. Progress is reported to a callback; SIGINT/SIGTERM (or the
 //! daemon) stop it cleanly through [`Shutdown`].
 //!
-//! Files: [`config`] (what to capture, policies), [`master`] (the master's current state for a
+//! Files: [`run`] (the loop and its reconnect/break policy), [`start`] (start and resume points),
+//! [`config`] (what to capture, policies), [`master`] (the master's current state for a
 //! fresh start), [`progress`] (counters and reports), [`shutdown`] (clean-stop handle and
 //! signals), [`error`]. This module parses no event beyond the header fields the stream
 //! already exposes: transaction boundaries, GTIDs and segments are the spool's business.
@@ -20,10 +21,13 @@ pub mod config;
 pub mod error;
 pub mod master;
 pub mod progress;
+pub mod run;
 pub mod shutdown;
+pub mod start;
 
 pub use config::{CaptureConfig, OnBreak, StartMode, parse_duration, parse_file_pos};
 pub use error::CaptureError;
 pub use master::MasterState;
 pub use progress::{Progress, ProgressMeter};
+pub use run::{Capture, CaptureSummary, StopReason, run};
 pub use shutdown::{Shutdown, ShutdownTrigger, on_signals};
