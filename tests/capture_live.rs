@@ -712,3 +712,65 @@ fn mysql_semisync_every_acknowledged_commit_is_in_the_spool() {
 fn mariadb_semisync_every_acknowledged_commit_is_in_the_spool() {
     semisync(Server::mariadb_master(), 3_000_302, "gf_capture_ss");
 }
+
+/// A start the master cannot serve (error 1236, as after PURGE BINARY LOGS) is a continuity
+/// break: recorded in the spool and reported loudly; `--on-break stop` exits 3, the default
+/// goes on from the master's current state (a new origin, the break still in the status).
+/// A missing file stands in for a purged one so that the shared master keeps its binlogs.
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mysql_unservable_start_is_a_recorded_continuity_break() {
+    let m = Server::mysql_master();
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("capture.log");
+    let gone = ["--position", "binlog.999999:4"];
+
+    let dir = tmp.path().join("stop");
+    let f = File::create(&log).unwrap();
+    let st = capture_cmd(
+        &m,
+        &dir,
+        3_000_401,
+        &[&gone[..], &["--on-break", "stop"]].concat(),
+    )
+    .stderr(Stdio::from(f))
+    .status()
+    .unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        st.code(),
+        Some(3),
+        "exit code on a break with --on-break stop:\n{text}"
+    );
+    assert!(text.contains("CONTINUITY BREAK"), "{text}");
+    let status = open_spool(&dir).status();
+    assert_eq!(status.breaks.len(), 1, "{status:?}");
+    assert!(status.breaks[0].resumed_from.is_none());
+
+    let dir = tmp.path().join("new-origin");
+    let (file, pos, _) = binlog_end(&m);
+    let stop = format!("{file}:{pos}");
+    let f = File::create(&log).unwrap();
+    let st = capture_cmd(
+        &m,
+        &dir,
+        3_000_402,
+        &[&gone[..], &["--stop-at", &stop]].concat(),
+    )
+    .stderr(Stdio::from(f))
+    .status()
+    .unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(st.success(), "capture after a break ({st}):\n{text}");
+    assert!(text.contains("CONTINUITY BREAK"), "{text}");
+    assert!(
+        text.contains("CONTINUITY BREAKS: 1"),
+        "the progress line shows the break:\n{text}"
+    );
+    let status = open_spool(&dir).status();
+    assert_eq!(status.breaks.len(), 1, "{status:?}");
+    assert!(
+        status.breaks[0].resumed_from.is_some(),
+        "the break records where capture went on: {status:?}"
+    );
+}

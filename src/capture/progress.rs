@@ -60,7 +60,7 @@ impl fmt::Display for Progress {
             write!(f, ", {} reconnects", self.reconnects)?;
         }
         if self.breaks > 0 {
-            write!(f, ", {} CONTINUITY BREAKS", self.breaks)?;
+            write!(f, ", CONTINUITY BREAKS: {}", self.breaks)?;
         }
         Ok(())
     }
@@ -218,6 +218,6 @@ mod tests {
         let p = m.report(t1 + Duration::from_secs(1), wall);
         assert_eq!(p.events_per_sec, 0.0);
         assert_eq!(p.lag, Some(Duration::ZERO));
-        assert!(p.to_string().contains("1 CONTINUITY BREAKS"));
+        assert!(p.to_string().contains("CONTINUITY BREAKS: 1"));
     }
 }
