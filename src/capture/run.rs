@@ -23,7 +23,7 @@ use crate::protocol::error::ProtocolError;
 use crate::protocol::{Backoff, Connection, EventPacket, ReplicaOptions, ReplicaSession};
 use crate::spool::{Appended, ResumePoint, Spool, SpoolConfig, SpoolError};
 
-use super::config::{CaptureConfig, OnBreak};
+use super::config::{CaptureConfig, OnBreak, StartMode};
 use super::error::CaptureError;
 use super::master::MasterState;
 use super::progress::{Progress, ProgressMeter};
@@ -261,6 +261,13 @@ impl<'a> Capture<'a> {
             }
         };
         let status = self.spool.status();
+        if status.mode != "empty" && cfg.start != StartMode::Auto && self.sessions == 0 {
+            tracing::warn!(
+                spool = %self.spool.dir().display(),
+                "capture: the spool already holds a capture: it resumes where it ends, the given \
+                 start (--gtid/--position) applies to a fresh spool only"
+            );
+        }
         let start = if status.mode == "empty" {
             fresh_start(&cfg.start, &state)
         } else {
