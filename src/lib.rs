@@ -8,9 +8,11 @@
 //! Data flows one way: [`binlog`] (the format, sans-IO) is the ground floor everything else
 //! stands on.
 
+pub mod apply;
 pub mod binlog;
 pub mod capture;
 pub mod credentials;
 pub mod decode;
+pub mod fill;
 pub mod protocol;
 pub mod spool;

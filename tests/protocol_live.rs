@@ -506,11 +506,18 @@ async fn dump_by_position(addr: &str, db: &str, server_id: u32) {
     .await;
     assert!(saw_create);
 
-    // The tracked position agrees with the master's own idea of its binlog.
+    // The tracked position agrees with the master's own idea of its binlog (which may have
+    // rotated since, if anything else flushed the master's logs meanwhile).
     let (file, end) = binlog_end(&mut a).await;
     let (tfile, tpos) = s.position();
-    assert_eq!(tfile, file.as_slice(), "tracked file");
-    assert!(tpos > 4 && tpos <= end, "tracked {tpos}, master end {end}");
+    assert!(
+        tfile <= file.as_slice(),
+        "tracked file is ahead of the master's"
+    );
+    assert!(tpos > 4, "tracked {tpos}");
+    if tfile == file.as_slice() {
+        assert!(tpos <= end, "tracked {tpos}, master end {end}");
+    }
     s.close().await;
     a.execute(&format!("DROP DATABASE {db}")).await.unwrap();
 }

@@ -90,7 +90,7 @@ fn every_prefix_of_every_event_body_is_safe() {
             rows_seen += 1;
             let step = if !big || rows_seen <= 20 {
                 1
-            } else if rows_seen % 10 == 0 {
+            } else if rows_seen.is_multiple_of(10) {
                 (ev.body.len() / 200).max(1)
             } else {
                 continue;

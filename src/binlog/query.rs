@@ -57,8 +57,10 @@ pub struct StatusVars<'a> {
     pub hrnow: Option<u32>,
     /// MariaDB: XID of a DDL.
     pub mariadb_xid: Option<u64>,
-    /// MariaDB 11: extra GTID flags.
+    /// MariaDB 10.8+: extra GTID flags (two-phase ALTER markers).
     pub gtid_flags3: Option<u8>,
+    /// MariaDB: the seq_no of the START ALTER a COMMIT/ROLLBACK ALTER completes.
+    pub start_alter_seq_no: Option<u64>,
     /// MariaDB 11: character_set_collations mapping, raw.
     pub character_set_collations: Option<&'a [u8]>,
     /// Status bytes from an unknown code onward, left unparsed.
@@ -151,7 +153,7 @@ impl<'a> QueryEvent<'a> {
 
     /// Whether the statement begins a transaction (`BEGIN`), as servers log row transactions.
     pub fn is_begin(&self) -> bool {
-        self.query.as_ref() == b"BEGIN" || self.query.eq_ignore_ascii_case(b"XA START")
+        self.query.as_ref() == b"BEGIN" || starts_with_ci(&self.query, b"XA START")
     }
 
     /// Whether the statement ends a transaction (`COMMIT`, `ROLLBACK`, or an XA end).
@@ -231,7 +233,14 @@ impl<'a> StatusVars<'a> {
                 code::DEFAULT_TABLE_ENCRYPTION => s.default_table_encryption = Some(c.u8(W)?),
                 code::HRNOW => s.hrnow = Some(c.uint_le(3, W)? as u32),
                 code::XID => s.mariadb_xid = Some(c.u64_le(W)?),
-                code::GTID_FLAGS3 => s.gtid_flags3 = Some(c.u8(W)?),
+                code::GTID_FLAGS3 => {
+                    let flags = c.u8(W)?;
+                    s.gtid_flags3 = Some(flags);
+                    // FL_COMMIT_ALTER_E1 | FL_ROLLBACK_ALTER_E1: the START ALTER's seq_no follows.
+                    if flags & (4 | 8) != 0 {
+                        s.start_alter_seq_no = Some(c.u64_le(W)?);
+                    }
+                }
                 code::CHARACTER_SET_COLLATIONS => {
                     let start = c.rest();
                     let n = c.u8(W)? as usize;
@@ -279,6 +288,15 @@ mod tests {
         assert_eq!(s.updated_db_names, Some((2, &b"a\0bc\0"[..])));
         assert_eq!(s.microseconds, Some(0x030201));
         assert!(s.unknown.is_none());
+        // MariaDB's COMMIT ALTER: flags3 with FL_COMMIT_ALTER_E1, then the START ALTER seq_no.
+        let mut m = vec![code::GTID_FLAGS3, 4];
+        m.extend_from_slice(&77u64.to_le_bytes());
+        m.extend_from_slice(&[code::HRNOW, 1, 0, 0]);
+        let v = StatusVars::parse(&m).unwrap();
+        assert_eq!(
+            (v.gtid_flags3, v.start_alter_seq_no, v.hrnow),
+            (Some(4), Some(77), Some(1))
+        );
         // Every truncation is an error, never a panic.
         for n in 0..b.len() {
             let _ = StatusVars::parse(&b[..n]);

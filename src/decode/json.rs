@@ -15,7 +15,7 @@ use crate::binlog::stream::MappedTable;
 use crate::binlog::value::Value;
 use crate::binlog::{BinlogError, decimal::write_decimal};
 
-use super::row_text::{push_2, push_date, push_frac, push_int};
+use super::row_text::{push_date, push_datetime, push_frac, push_int, push_time};
 
 /// Collation id of the `binary` pseudo-charset.
 const BINARY_COLLATION: u16 = 63;
@@ -109,6 +109,22 @@ fn escape_into(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&b[run..]);
 }
 
+/// `,"key":N`
+fn field_int(out: &mut Vec<u8>, key: &str, v: impl itoa::Integer) {
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":");
+    push_int(out, v);
+}
+
+/// `,"key":"text"`
+fn field_str(out: &mut Vec<u8>, key: &str, v: &[u8]) {
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":");
+    write_json_str(out, v);
+}
+
 fn push_hex(out: &mut Vec<u8>, b: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.reserve(b.len() * 2);
@@ -130,16 +146,13 @@ impl JsonRenderer {
     fn event_head(out: &mut Vec<u8>, file: &str, pos: u64, ev: &Event<'_>) {
         out.extend_from_slice(b"{\"file\":");
         write_json_str(out, file.as_bytes());
-        out.extend_from_slice(b",\"pos\":");
-        push_int(out, pos);
+        field_int(out, "pos", pos);
         out.extend_from_slice(b",\"type\":\"");
         out.extend_from_slice(ev.header.event_type.name().as_bytes());
         out.extend_from_slice(b"\",\"timestamp\":");
         push_int(out, ev.header.timestamp);
-        out.extend_from_slice(b",\"server_id\":");
-        push_int(out, ev.header.server_id);
-        out.extend_from_slice(b",\"end_log_pos\":");
-        push_int(out, ev.header.log_pos);
+        field_int(out, "server_id", ev.header.server_id);
+        field_int(out, "end_log_pos", ev.header.log_pos);
     }
 
     /// Render one event (and, for rows events, one line per row).
@@ -154,8 +167,7 @@ impl JsonRenderer {
         Self::event_head(out, file, pos, ev);
         match &ev.body {
             EventBody::FormatDescription(f) => {
-                out.extend_from_slice(b",\"server_version\":");
-                write_json_str(out, f.server_version.as_bytes());
+                field_str(out, "server_version", f.server_version.as_bytes());
                 out.extend_from_slice(b",\"checksum\":");
                 out.extend_from_slice(match f.checksum {
                     crate::binlog::checksum::ChecksumAlg::Crc32 => b"\"crc32\"",
@@ -163,8 +175,7 @@ impl JsonRenderer {
                 });
             }
             EventBody::PreviousGtids(p) => {
-                out.extend_from_slice(b",\"gtids\":");
-                write_json_str(out, p.gtids.to_string().as_bytes());
+                field_str(out, "gtids", p.gtids.to_string().as_bytes());
             }
             EventBody::Gtid(g) => {
                 out.extend_from_slice(b",\"gtid\":");
@@ -173,32 +184,25 @@ impl JsonRenderer {
                     None => out.extend_from_slice(b"null"),
                 }
                 if let Some(lc) = &g.logical_clock {
-                    out.extend_from_slice(b",\"last_committed\":");
-                    push_int(out, lc.last_committed);
-                    out.extend_from_slice(b",\"sequence_number\":");
-                    push_int(out, lc.sequence_number);
+                    field_int(out, "last_committed", lc.last_committed);
+                    field_int(out, "sequence_number", lc.sequence_number);
                 }
                 if let Some(ts) = g.original_commit_timestamp {
-                    out.extend_from_slice(b",\"original_commit_timestamp\":");
-                    push_int(out, ts);
+                    field_int(out, "original_commit_timestamp", ts);
                 }
                 if let Some(ts) = g.immediate_commit_timestamp {
-                    out.extend_from_slice(b",\"immediate_commit_timestamp\":");
-                    push_int(out, ts);
+                    field_int(out, "immediate_commit_timestamp", ts);
                 }
                 if let Some(l) = g.transaction_length {
-                    out.extend_from_slice(b",\"transaction_length\":");
-                    push_int(out, l);
+                    field_int(out, "transaction_length", l);
                 }
             }
             EventBody::MariadbGtid(g) => {
-                out.extend_from_slice(b",\"gtid\":");
-                write_json_str(out, g.gtid().to_string().as_bytes());
+                field_str(out, "gtid", g.gtid().to_string().as_bytes());
                 out.extend_from_slice(b",\"standalone\":");
                 out.extend_from_slice(if g.is_standalone() { b"true" } else { b"false" });
                 if let Some(c) = g.commit_id {
-                    out.extend_from_slice(b",\"commit_id\":");
-                    push_int(out, c);
+                    field_int(out, "commit_id", c);
                 }
             }
             EventBody::MariadbGtidList(l) => {
@@ -212,30 +216,21 @@ impl JsonRenderer {
                 out.push(b']');
             }
             EventBody::Query(q) => {
-                out.extend_from_slice(b",\"thread_id\":");
-                push_int(out, q.thread_id);
-                out.extend_from_slice(b",\"exec_time\":");
-                push_int(out, q.exec_time);
-                out.extend_from_slice(b",\"error_code\":");
-                push_int(out, q.error_code);
-                out.extend_from_slice(b",\"schema\":");
-                write_json_str(out, q.schema);
+                field_int(out, "thread_id", q.thread_id);
+                field_int(out, "exec_time", q.exec_time);
+                field_int(out, "error_code", q.error_code);
+                field_str(out, "schema", q.schema);
                 if let Some(m) = q.status.sql_mode {
-                    out.extend_from_slice(b",\"sql_mode\":");
-                    push_int(out, m);
+                    field_int(out, "sql_mode", m);
                 }
-                out.extend_from_slice(b",\"query\":");
-                write_json_str(out, &q.query);
+                field_str(out, "query", &q.query);
             }
             EventBody::Xid(x) => {
-                out.extend_from_slice(b",\"xid\":");
-                push_int(out, *x);
+                field_int(out, "xid", *x);
             }
             EventBody::Rotate(r) => {
-                out.extend_from_slice(b",\"next_file\":");
-                write_json_str(out, r.next_file);
-                out.extend_from_slice(b",\"position\":");
-                push_int(out, r.position);
+                field_str(out, "next_file", r.next_file);
+                field_int(out, "position", r.position);
             }
             EventBody::Intvar(i) => {
                 out.extend_from_slice(if i.kind == 1 {
@@ -246,14 +241,11 @@ impl JsonRenderer {
                 push_int(out, i.value);
             }
             EventBody::Rand(r) => {
-                out.extend_from_slice(b",\"seed1\":");
-                push_int(out, r.seed1);
-                out.extend_from_slice(b",\"seed2\":");
-                push_int(out, r.seed2);
+                field_int(out, "seed1", r.seed1);
+                field_int(out, "seed2", r.seed2);
             }
             EventBody::UserVar(u) => {
-                out.extend_from_slice(b",\"name\":");
-                write_json_str(out, u.name);
+                field_str(out, "name", u.name);
                 out.extend_from_slice(b",\"value\":");
                 match &u.value {
                     None => out.extend_from_slice(b"null"),
@@ -261,48 +253,34 @@ impl JsonRenderer {
                 }
             }
             EventBody::RowsQuery(q) => {
-                out.extend_from_slice(b",\"query\":");
-                write_json_str(out, q);
+                field_str(out, "query", q);
             }
             EventBody::TableMap(tm) => {
-                out.extend_from_slice(b",\"table_id\":");
-                push_int(out, tm.table_id);
-                out.extend_from_slice(b",\"schema\":");
-                write_json_str(out, tm.schema);
-                out.extend_from_slice(b",\"table\":");
-                write_json_str(out, tm.table);
+                field_int(out, "table_id", tm.table_id);
+                field_str(out, "schema", tm.schema);
+                field_str(out, "table", tm.table);
             }
             EventBody::XaPrepare(x) => {
                 out.extend_from_slice(b",\"one_phase\":");
                 out.extend_from_slice(if x.one_phase { b"true" } else { b"false" });
-                out.extend_from_slice(b",\"format_id\":");
-                push_int(out, x.format_id);
-                out.extend_from_slice(b",\"gtrid\":");
-                write_json_str(out, x.gtrid);
-                out.extend_from_slice(b",\"bqual\":");
-                write_json_str(out, x.bqual);
+                field_int(out, "format_id", x.format_id);
+                field_str(out, "gtrid", x.gtrid);
+                field_str(out, "bqual", x.bqual);
             }
             EventBody::TransactionPayload(p) => {
-                out.extend_from_slice(b",\"payload_size\":");
-                push_int(out, p.payload.len());
-                out.extend_from_slice(b",\"uncompressed_size\":");
-                push_int(out, p.uncompressed_size);
+                field_int(out, "payload_size", p.payload.len());
+                field_int(out, "uncompressed_size", p.uncompressed_size);
             }
             EventBody::Rows(r) => {
-                out.extend_from_slice(b",\"table_id\":");
-                push_int(out, r.table_id);
-                out.extend_from_slice(b",\"flags\":");
-                push_int(out, r.flags);
+                field_int(out, "table_id", r.table_id);
+                field_int(out, "flags", r.flags);
             }
             EventBody::Incident(i) => {
-                out.extend_from_slice(b",\"incident\":");
-                push_int(out, i.kind);
-                out.extend_from_slice(b",\"message\":");
-                write_json_str(out, i.message);
+                field_int(out, "incident", i.kind);
+                field_str(out, "message", i.message);
             }
             EventBody::BinlogCheckpoint(f) => {
-                out.extend_from_slice(b",\"file\":");
-                write_json_str(out, f);
+                field_str(out, "file", f);
             }
             EventBody::Heartbeat(_) | EventBody::Stop | EventBody::Other(_) => {}
         }
@@ -412,27 +390,12 @@ impl JsonRenderer {
             }
             Value::Time(t) => {
                 out.push(b'"');
-                if t.negative {
-                    out.push(b'-');
-                }
-                push_2(out, t.hours);
-                out.push(b':');
-                push_2(out, t.minutes as u32);
-                out.push(b':');
-                push_2(out, t.seconds as u32);
-                push_frac(out, t.micros, t.fsp);
+                push_time(out, &t, true);
                 out.push(b'"');
             }
             Value::DateTime(dt) => {
                 out.push(b'"');
-                push_date(out, &dt.date, b'-');
-                out.push(b' ');
-                push_2(out, dt.hour as u32);
-                out.push(b':');
-                push_2(out, dt.minute as u32);
-                out.push(b':');
-                push_2(out, dt.second as u32);
-                push_frac(out, dt.micros, dt.fsp);
+                push_datetime(out, &dt, true);
                 out.push(b'"');
             }
             Value::Timestamp(ts) => {

@@ -9,7 +9,7 @@
 use crate::binlog::json_binary::write_json_text_unquoted;
 use crate::binlog::json_diff::write_json_diff_text;
 use crate::binlog::row_decoder::{ColumnKind, CompiledColumn};
-use crate::binlog::value::{Date, Value};
+use crate::binlog::value::{Date, DateTime, Time, Value};
 use crate::binlog::{BinlogError, decimal::write_decimal};
 
 use super::float_format::{write_e, write_g};
@@ -85,6 +85,35 @@ pub fn push_frac(out: &mut Vec<u8>, micros: u32, fsp: u8) {
     out.extend_from_slice(&digits[..(fsp as usize).min(6)]);
 }
 
+/// `[-]HH:MM:SS` (hours at least two digits) and, when `frac`, the declared fraction digits.
+pub(crate) fn push_time(out: &mut Vec<u8>, t: &Time, frac: bool) {
+    if t.negative {
+        out.push(b'-');
+    }
+    push_2(out, t.hours);
+    out.push(b':');
+    push_2(out, t.minutes as u32);
+    out.push(b':');
+    push_2(out, t.seconds as u32);
+    if frac {
+        push_frac(out, t.micros, t.fsp);
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS` and, when `frac`, the declared fraction digits.
+pub(crate) fn push_datetime(out: &mut Vec<u8>, dt: &DateTime, frac: bool) {
+    push_date(out, &dt.date, b'-');
+    out.push(b' ');
+    push_2(out, dt.hour as u32);
+    out.push(b':');
+    push_2(out, dt.minute as u32);
+    out.push(b':');
+    push_2(out, dt.second as u32);
+    if frac {
+        push_frac(out, dt.micros, dt.fsp);
+    }
+}
+
 pub(crate) fn push_date(out: &mut Vec<u8>, d: &Date, sep: u8) {
     push_4(out, d.year as u32);
     out.push(sep);
@@ -152,33 +181,17 @@ pub fn write_value(
         }
         Value::Time(t) => {
             out.push(b'\'');
-            if t.negative {
-                out.push(b'-');
-            }
-            push_2(out, t.hours);
-            out.push(b':');
-            push_2(out, t.minutes as u32);
-            out.push(b':');
-            push_2(out, t.seconds as u32);
-            if matches!(col.kind, ColumnKind::Time2 { .. }) {
-                push_frac(out, t.micros, t.fsp);
-            }
+            push_time(out, &t, matches!(col.kind, ColumnKind::Time2 { .. }));
             out.push(b'\'');
         }
         Value::DateTime(dt) => {
-            let quoted = matches!(col.kind, ColumnKind::DateTime2 { .. });
-            if quoted {
+            // Old DATETIME prints unquoted, DATETIME2 quoted with its fraction.
+            let v2 = matches!(col.kind, ColumnKind::DateTime2 { .. });
+            if v2 {
                 out.push(b'\'');
             }
-            push_date(out, &dt.date, b'-');
-            out.push(b' ');
-            push_2(out, dt.hour as u32);
-            out.push(b':');
-            push_2(out, dt.minute as u32);
-            out.push(b':');
-            push_2(out, dt.second as u32);
-            if quoted {
-                push_frac(out, dt.micros, dt.fsp);
+            push_datetime(out, &dt, v2);
+            if v2 {
                 out.push(b'\'');
             }
         }

@@ -6,6 +6,7 @@
 //! follows its shape without its session-restoring `SET` boilerplate. Times print in UTC.
 
 use crate::binlog::bitmap::Bitmap;
+use crate::binlog::control::UserVarType;
 use crate::binlog::event::{Event, EventBody};
 use crate::binlog::event_type::RowsKind;
 use crate::binlog::row_decoder::CompiledColumn;
@@ -26,6 +27,14 @@ pub struct TextRenderer {
 
 fn push_int(out: &mut Vec<u8>, v: impl itoa::Integer) {
     out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+}
+
+fn push_hex(out: &mut Vec<u8>, b: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for x in b {
+        out.push(HEX[(x >> 4) as usize]);
+        out.push(HEX[(x & 15) as usize]);
+    }
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Hinnant's algorithm).
@@ -242,7 +251,16 @@ impl TextRenderer {
                 out.extend_from_slice(b":=");
                 match &u.value {
                     None => out.extend_from_slice(b"NULL"),
-                    Some(v) => super::quote::write_quoted(out, v.bytes),
+                    Some(v) => match (v.kind, <[u8; 8]>::try_from(v.bytes)) {
+                        (UserVarType::Int, Ok(b)) if v.unsigned => {
+                            push_int(out, u64::from_le_bytes(b))
+                        }
+                        (UserVarType::Int, Ok(b)) => push_int(out, i64::from_le_bytes(b)),
+                        (UserVarType::Real, Ok(b)) => {
+                            super::float_format::write_g(out, f64::from_le_bytes(b), 14, 0)
+                        }
+                        _ => super::quote::write_quoted(out, v.bytes),
+                    },
                 }
                 out.extend_from_slice(b"/*!*/;\n");
             }
@@ -261,8 +279,26 @@ impl TextRenderer {
                 out.push(b'\n');
             }
             EventBody::XaPrepare(x) => {
-                out.extend_from_slice(b"\tXA PREPARE\n");
-                let _ = x;
+                // As the statement the server would replay: XA PREPARE X'gtrid',X'bqual',format.
+                let mut stmt = Vec::new();
+                stmt.extend_from_slice(if x.one_phase {
+                    b"XA COMMIT X'"
+                } else {
+                    b"XA PREPARE X'"
+                });
+                push_hex(&mut stmt, x.gtrid);
+                stmt.extend_from_slice(b"',X'");
+                push_hex(&mut stmt, x.bqual);
+                stmt.extend_from_slice(b"',");
+                push_int(&mut stmt, x.format_id);
+                if x.one_phase {
+                    stmt.extend_from_slice(b" ONE PHASE");
+                }
+                out.push(b'\t');
+                out.extend_from_slice(&stmt);
+                out.push(b'\n');
+                out.extend_from_slice(&stmt);
+                out.extend_from_slice(b"\n/*!*/;\n");
             }
             EventBody::TransactionPayload(p) => {
                 out.extend_from_slice(b"\tTransaction_Payload\tpayload_size=");

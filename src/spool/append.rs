@@ -145,12 +145,11 @@ impl Spool {
         // reset and reuses the name.
         let mut name = file.clone();
         if let Some(e) = self.epochs.last() {
-            if let Some(s) = e.segments.iter().find(|s| s.master_file == file) {
-                if let Ok((bytes, _)) = read_fde(&s.path) {
-                    if same_fde(&bytes, event) {
-                        return Err(SpoolError::StreamWentBack { file });
-                    }
-                }
+            if let Some(s) = e.segments.iter().find(|s| s.master_file == file)
+                && let Ok((bytes, _)) = read_fde(&s.path)
+                && same_fde(&bytes, event)
+            {
+                return Err(SpoolError::StreamWentBack { file });
             }
             let mut n = 1;
             while e.segments.iter().any(|s| s.name == name) {

@@ -12,8 +12,8 @@ use crate::binlog::event::split_body;
 use crate::binlog::gtid_event::{GtidEvent, LogicalClock, MariadbGtidEvent};
 use crate::binlog::gtid_set::Gtid;
 use crate::binlog::header::{EventHeader, HEADER_LEN, LOG_EVENT_ARTIFICIAL_F};
+use crate::binlog::mariadb_compressed::decompress;
 use crate::binlog::mariadb_gtid::MariadbGtid;
-use crate::binlog::query::QueryEvent;
 use crate::binlog::{BinlogError, EventType, FormatDescription};
 
 /// The facts about one event.
@@ -98,6 +98,30 @@ pub(crate) fn query_kind(text: &[u8]) -> QueryKind {
     } else {
         QueryKind::Statement
     }
+}
+
+/// The statement text of a QUERY body, found by lengths alone: the spool needs only the
+/// text, and must store events whose status variables a newer server extended.
+fn query_text(body: &[u8], post_header_len: u8) -> Result<&[u8], BinlogError> {
+    let ph = usize::from(post_header_len.max(11));
+    let short = || BinlogError::Truncated {
+        what: "query event",
+        needed: ph,
+        available: body.len(),
+    };
+    let head = body.get(..ph).ok_or_else(short)?;
+    let schema_len = usize::from(head[8]);
+    let status_len = if ph >= 13 {
+        usize::from(u16::from_le_bytes([head[11], head[12]]))
+    } else {
+        0
+    };
+    let start = ph + status_len + schema_len + 1;
+    body.get(start..).ok_or(BinlogError::Truncated {
+        what: "query event",
+        needed: start,
+        available: body.len(),
+    })
 }
 
 /// The body of a ROTATE whose checksum setting is unknown (the artificial ROTATE that opens a
@@ -186,11 +210,12 @@ pub(crate) fn inspect(
         }
         EventType::Query => {
             let ph = fde.post_header_len(t).unwrap_or(13);
-            Kind::Query(query_kind(&QueryEvent::parse(body, ph)?.query))
+            Kind::Query(query_kind(query_text(body, ph)?))
         }
         EventType::MariadbQueryCompressed => {
             let ph = fde.post_header_len(t).unwrap_or(13);
-            Kind::Query(query_kind(&QueryEvent::parse_compressed(body, ph)?.query))
+            let text = decompress(query_text(body, ph)?, "compressed query")?;
+            Kind::Query(query_kind(&text))
         }
         EventType::Xid => Kind::Xid,
         EventType::XaPrepare => Kind::XaPrepare,

@@ -477,14 +477,9 @@ mod tests {
             std::fs::write(&p, &bytes[..cut]).unwrap();
             let mut r = IndexReader::open(&p).unwrap().unwrap();
             let mut n = 0;
-            loop {
-                match r.next_entry().unwrap() {
-                    ReadEntry::Entry { entry, .. } => {
-                        assert_eq!(entry, entries[n]);
-                        n += 1;
-                    }
-                    ReadEntry::End | ReadEntry::Damaged { .. } => break,
-                }
+            while let ReadEntry::Entry { entry, .. } = r.next_entry().unwrap() {
+                assert_eq!(entry, entries[n]);
+                n += 1;
             }
         }
         for i in 0..bytes.len() {
@@ -493,14 +488,9 @@ mod tests {
             std::fs::write(&p, &b).unwrap();
             let mut r = IndexReader::open(&p).unwrap().unwrap();
             let mut n = 0;
-            loop {
-                match r.next_entry().unwrap() {
-                    ReadEntry::Entry { entry, .. } => {
-                        assert_eq!(entry, entries[n], "flip at {i}");
-                        n += 1;
-                    }
-                    ReadEntry::End | ReadEntry::Damaged { .. } => break,
-                }
+            while let ReadEntry::Entry { entry, .. } = r.next_entry().unwrap() {
+                assert_eq!(entry, entries[n], "flip at {i}");
+                n += 1;
             }
             assert!(n < entries.len(), "flip at {i} went unnoticed");
         }

@@ -270,10 +270,6 @@ impl Spool {
                 mode: format!("the master's flavor ({:?})", master.flavor),
             });
         }
-        self.pending_rotate = match &start {
-            StartPoint::FilePos { file, pos } => Some((file.clone(), *pos)),
-            _ => None,
-        };
         self.dedupe = true;
         let Some(cont) = self.cont.as_ref() else {
             let cont = Continuity::new(mode, &start, now);
@@ -285,7 +281,7 @@ impl Spool {
             self.cont = Some(cont);
             self.new_epoch(master, start_json(&start), now)?;
             tracing::info!(origin = %start, master = %master.addr, "spool: continuity starts");
-            self.begun = true;
+            self.start_session();
             return Ok(());
         };
         if cont.mode != mode {
@@ -347,8 +343,19 @@ impl Spool {
             }
             tracing::info!(master = %master.addr, epoch = self.epochs.last().map_or(0, |e| e.id), "spool: new epoch");
         }
-        self.begun = true;
+        self.start_session();
         Ok(())
+    }
+
+    /// The session asks the master for the resume point: by position, that names the file the
+    /// first FORMAT_DESCRIPTION belongs to, even if capture filters the artificial ROTATE.
+    fn start_session(&mut self) {
+        self.pending_rotate = match self.resume_point() {
+            Some(super::ResumePoint::FilePos { file, pos }) => Some((file, pos)),
+            _ => None,
+        };
+        self.dedupe = true;
+        self.begun = true;
     }
 
     fn new_epoch(

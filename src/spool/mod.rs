@@ -223,27 +223,24 @@ impl Spool {
 
     /// What `gapfill status` shows.
     pub fn status(&self) -> SpoolStatus {
-        let brief = |e: &EpochState, s: &SegmentState, r: &IndexRecord| {
-            let _ = e;
-            TxnBrief {
-                gtid: r.gtid.clone(),
-                master_file: s.master_file.clone(),
-                master_start: r.master_start,
-                master_end: r.master_end,
-                commit_ts_us: r.commit_ts_us,
-            }
+        let brief = |s: &SegmentState, r: &IndexRecord| TxnBrief {
+            gtid: r.gtid.clone(),
+            master_file: s.master_file.clone(),
+            master_start: r.master_start,
+            master_end: r.master_end,
+            commit_ts_us: r.commit_ts_us,
         };
         let mut epochs = Vec::new();
         for e in &self.epochs {
             let first = e
                 .segments
                 .iter()
-                .find_map(|s| s.first.as_ref().map(|r| brief(e, s, r)));
+                .find_map(|s| s.first.as_ref().map(|r| brief(s, r)));
             let last = e
                 .segments
                 .iter()
                 .rev()
-                .find_map(|s| s.last.as_ref().map(|r| brief(e, s, r)));
+                .find_map(|s| s.last.as_ref().map(|r| brief(s, r)));
             epochs.push(EpochStatus {
                 id: e.id,
                 master: e.master.clone(),

@@ -49,6 +49,59 @@ impl Server {
         Self::from_env(Kind::MariaDb, "GAPFILL_MARIADB_MASTER")
     }
 
+    /// The standalone MySQL replay target (empty after [`Server::reset`]).
+    pub fn mysql_target() -> Server {
+        Self::from_env(Kind::MySql, "GAPFILL_MYSQL_TARGET")
+    }
+
+    /// The standalone MariaDB replay target.
+    pub fn mariadb_target() -> Server {
+        Self::from_env(Kind::MariaDb, "GAPFILL_MARIADB_TARGET")
+    }
+
+    /// Wipe and restart a standalone instance (`scripts/sandbox reset-instance`).
+    pub fn reset(&self) {
+        let name = match self.kind {
+            Kind::MySql => "mysql-target",
+            Kind::MariaDb => "mariadb-target",
+        };
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/sandbox");
+        let out = Command::new(script)
+            .args(["reset-instance", name])
+            .output()
+            .expect("run scripts/sandbox reset-instance");
+        assert!(
+            out.status.success(),
+            "reset-instance {name} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Run a SQL script given as text.
+    pub fn sql_text(&self, sql: &str) {
+        use std::io::Write as _;
+        let mut child = self
+            .client()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run the SQL client");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(sql.as_bytes())
+            .expect("write SQL");
+        let out = child.wait_with_output().expect("SQL client");
+        assert!(
+            out.status.success(),
+            "SQL script failed on {:?}:\n{}",
+            self.kind,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     fn client(&self) -> Command {
         let mut c = match self.kind {
             Kind::MySql => Command::new(env("GAPFILL_MYSQL_CLIENT")),

@@ -1,0 +1,635 @@
+//! Running a replay: files in, effects on the target and a report out.
+//!
+//! Owns the run: connecting the workers, reading what the target already executed, the reader
+//! thread, dispatching transactions to workers as their dependencies allow (see `schedule`),
+//! skipping what the target has (GTIDs, or the progress file without GTIDs), stopping cleanly
+//! on the first failure, verifying the target's executed GTIDs afterwards, the progress line on
+//! a terminal, and the report. `gapfill replay` calls [`apply_files`]; `gapfill fill` calls it
+//! with the spool's segment files and the gap's GTIDs as the include filter.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::binlog::file_reader::{BinlogFileReader, ReadOutcome};
+use crate::binlog::gtid_set::GtidSet;
+use crate::binlog::header::HEADER_LEN;
+use crate::binlog::mariadb_gtid::MariadbGtidPos;
+use crate::binlog::{Flavor, FormatDescription};
+
+use super::error::ApplyError;
+use super::executor::{Applier, CommitGate, Shared, TxnStats};
+use super::progress::{Progress, file_name};
+use super::reader::{IncompleteTransaction, ReadOptions, ReadStats, TransactionReader};
+use super::report::RunReport;
+use super::schedule::{CommitTracker, Scheduler};
+use super::session::{ServerFlavor, Session, TargetOptions, detect_flavor};
+use super::transaction::{Executed, Transaction, TxnGtid};
+
+/// Where dry-run SQL goes.
+pub type DryRunOutput = Arc<Mutex<Box<dyn Write + Send>>>;
+
+/// How to run.
+#[derive(Clone)]
+pub struct ApplyOptions {
+    /// The server to apply on. Required unless `dry_run` is set; with `dry_run` it is only read
+    /// (executed GTIDs, table shapes are not read) when reachable.
+    pub target: Option<TargetOptions>,
+    /// Print the SQL instead of running it.
+    pub dry_run: Option<DryRunOutput>,
+    /// Worker connections (1 = serial).
+    pub parallel: usize,
+    pub read: ReadOptions,
+    /// Position-based sources record their progress here after each commit, and resume from it.
+    pub progress_file: Option<PathBuf>,
+    /// Check the target's executed GTIDs after the run.
+    pub verify: bool,
+    /// A progress line on stderr.
+    pub show_progress: bool,
+    /// Test hook: fail as if the process died after this many transactions were dispatched.
+    pub fail_after: Option<u64>,
+    /// Most rows per multi-row INSERT.
+    pub insert_rows: usize,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions {
+            target: None,
+            dry_run: None,
+            parallel: 4,
+            read: ReadOptions::default(),
+            progress_file: None,
+            verify: true,
+            show_progress: false,
+            fail_after: None,
+            insert_rows: 1000,
+        }
+    }
+}
+
+/// A run that stopped on an error, with what it did before.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct ApplyFailure {
+    pub report: RunReport,
+    #[source]
+    pub error: ApplyError,
+}
+
+enum ReaderMsg {
+    Txn(Box<Transaction>),
+    Done(ReadStats, Vec<IncompleteTransaction>),
+    Failed(ApplyError),
+}
+
+fn target_err(target: &str, statement: &str, source: mysql_async::Error) -> ApplyError {
+    ApplyError::Target {
+        target: target.to_string(),
+        statement: statement.to_string(),
+        source,
+    }
+}
+
+/// What the target has executed.
+pub async fn read_executed(
+    conn: &mut mysql_async::Conn,
+    flavor: ServerFlavor,
+    target: &str,
+) -> Result<Executed, ApplyError> {
+    use mysql_async::prelude::Queryable;
+    match flavor {
+        ServerFlavor::MySql => {
+            let q = "SELECT CAST(@@GLOBAL.gtid_executed AS CHAR)";
+            let s: Option<String> = conn
+                .query_first(q)
+                .await
+                .map_err(|e| target_err(target, q, e))?;
+            let s: String = s.unwrap_or_default().split_whitespace().collect();
+            let set = GtidSet::parse(&s)
+                .map_err(|e| ApplyError::Invalid(format!("{target}: gtid_executed {s:?}: {e}")))?;
+            Ok(Executed::MySql(set))
+        }
+        ServerFlavor::MariaDb => {
+            let q = "SELECT CAST(@@GLOBAL.gtid_binlog_pos AS CHAR), CAST(@@GLOBAL.gtid_slave_pos AS CHAR)";
+            let r: Option<(Option<String>, Option<String>)> = conn
+                .query_first(q)
+                .await
+                .map_err(|e| target_err(target, q, e))?;
+            let (a, b) = r.unwrap_or_default();
+            let parse = |s: Option<String>| {
+                let s = s.unwrap_or_default();
+                MariadbGtidPos::parse(s.trim())
+                    .map_err(|e| ApplyError::Invalid(format!("{target}: GTID position {s:?}: {e}")))
+            };
+            Ok(Executed::MariaDb(parse(a)?.union(&parse(b)?)))
+        }
+    }
+}
+
+async fn read_collations(
+    conn: &mut mysql_async::Conn,
+) -> Result<HashMap<u32, (String, String)>, mysql_async::Error> {
+    use mysql_async::prelude::Queryable;
+    let rows: Vec<(u32, String, String)> = conn
+        .query(
+            "SELECT ID, CAST(CHARACTER_SET_NAME AS CHAR), CAST(COLLATION_NAME AS CHAR) \
+             FROM information_schema.COLLATIONS WHERE ID IS NOT NULL",
+        )
+        .await?;
+    Ok(rows.into_iter().map(|(i, c, n)| (i, (c, n))).collect())
+}
+
+/// The flavor the first file was written by.
+fn source_flavor(path: &Path) -> Result<ServerFlavor, ApplyError> {
+    let mut r = BinlogFileReader::open(path)?;
+    if let ReadOutcome::Event { offset, bytes } = r.next_event()? {
+        let fde = FormatDescription::parse(bytes.get(HEADER_LEN..).unwrap_or_default())
+            .map_err(|e| e.in_file(path, offset))?;
+        return Ok(match fde.flavor {
+            Flavor::MariaDb => ServerFlavor::MariaDb,
+            _ => ServerFlavor::MySql,
+        });
+    }
+    Ok(ServerFlavor::MySql)
+}
+
+/// Run [`apply_files`] on a runtime of its own.
+pub fn apply_files_blocking(
+    files: &[PathBuf],
+    opts: ApplyOptions,
+) -> Result<RunReport, Box<ApplyFailure>> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(opts.parallel.clamp(1, 4))
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            Box::new(ApplyFailure {
+                report: RunReport::default(),
+                error: ApplyError::Internal(format!("cannot start the runtime: {e}")),
+            })
+        })?;
+    rt.block_on(apply_files(files, opts))
+}
+
+struct Counters {
+    applied: AtomicU64,
+}
+
+/// Replay `files` (binlogs, relay logs or spool segments, in order) as `opts` says.
+pub async fn apply_files(
+    files: &[PathBuf],
+    opts: ApplyOptions,
+) -> Result<RunReport, Box<ApplyFailure>> {
+    let started = Instant::now();
+    let mut report = RunReport {
+        target: opts.target.as_ref().map(|t| t.addr.clone()),
+        dry_run: opts.dry_run.is_some(),
+        parallel: if opts.dry_run.is_some() {
+            1
+        } else {
+            opts.parallel.max(1)
+        },
+        files: files.iter().map(|f| f.display().to_string()).collect(),
+        ..RunReport::default()
+    };
+    let r = run(files, &opts, &mut report, started).await;
+    report.seconds = started.elapsed().as_secs_f64();
+    report.transactions_per_second = if report.seconds > 0.0 {
+        report.transactions_applied as f64 / report.seconds
+    } else {
+        0.0
+    };
+    match r {
+        Ok(()) => Ok(report),
+        Err(error) => {
+            report.errors.push(error.to_string());
+            tracing::error!(%error, "apply failed");
+            Err(Box::new(ApplyFailure { report, error }))
+        }
+    }
+}
+
+async fn run(
+    files: &[PathBuf],
+    opts: &ApplyOptions,
+    report: &mut RunReport,
+    started: Instant,
+) -> Result<(), ApplyError> {
+    let dry = opts.dry_run.clone();
+    let label = opts
+        .target
+        .as_ref()
+        .map(|t| t.addr.clone())
+        .unwrap_or_else(|| "(dry run)".into());
+    // Control connection: flavor, executed GTIDs, collations.
+    let mut control = None;
+    if let Some(t) = &opts.target {
+        match t.connect().await {
+            Ok(c) => control = Some(c),
+            Err(source) if dry.is_none() => {
+                return Err(ApplyError::Connect {
+                    target: t.addr.clone(),
+                    source,
+                });
+            }
+            Err(e) => {
+                tracing::warn!(target = %t.addr, error = %e, "dry run: target not reachable; printing every transaction");
+            }
+        }
+    } else if dry.is_none() {
+        return Err(ApplyError::Invalid(
+            "no target given (and not a dry run)".into(),
+        ));
+    }
+    let first = files
+        .first()
+        .ok_or_else(|| ApplyError::Invalid("no input files".into()))?;
+    let flavor = match control.as_mut() {
+        Some(c) => detect_flavor(c)
+            .await
+            .map_err(|e| target_err(&label, "SELECT @@version", e))?,
+        None => source_flavor(first)?,
+    };
+    let mut shared = Shared::new(flavor, opts.read.database.clone());
+    shared.insert_rows = opts.insert_rows.max(1);
+    shared.target = opts.target.clone().filter(|_| dry.is_none());
+    let mut executed = None;
+    if let Some(c) = control.as_mut() {
+        executed = Some(read_executed(c, flavor, &label).await?);
+        shared.collations = read_collations(c)
+            .await
+            .map_err(|e| target_err(&label, "SELECT ... FROM information_schema.COLLATIONS", e))?;
+        tracing::info!(target = %label, executed = %executed.as_ref().expect("set"), "target state read");
+    }
+    let shared = Arc::new(shared);
+    // Workers.
+    let parallel = report.parallel;
+    let mut free: Vec<Applier> = Vec::with_capacity(parallel);
+    match &dry {
+        Some(out) => free.push(Applier::new(Session::print(out.clone(), flavor))),
+        None => {
+            let t = opts.target.as_ref().expect("checked above");
+            for _ in 0..parallel {
+                let conn = t.connect().await.map_err(|source| ApplyError::Connect {
+                    target: t.addr.clone(),
+                    source,
+                })?;
+                free.push(Applier::new(Session::live(conn, flavor)));
+            }
+        }
+    }
+    let progress_rec = match &opts.progress_file {
+        Some(p) => Progress::load(p)?,
+        None => None,
+    };
+    let file_names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    // Commit order is kept where the target needs it: MariaDB's strict GTID order per
+    // domain, and a progress file that must describe a prefix.
+    let ordered = flavor == ServerFlavor::MariaDb || opts.progress_file.is_some();
+    // Reader thread.
+    let reader = TransactionReader::new(files.to_vec(), opts.read.clone())?;
+    let total_bytes = reader.total_bytes().max(1);
+    let read_counter = reader.progress_counter();
+    let (tx, mut rx) = mpsc::channel::<ReaderMsg>(64);
+    let reader_thread = std::thread::Builder::new()
+        .name("gapfill-reader".into())
+        .spawn(move || {
+            let mut reader = reader;
+            loop {
+                match reader.next_transaction() {
+                    Ok(Some(t)) => {
+                        if tx.blocking_send(ReaderMsg::Txn(Box::new(t))).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(None) => {
+                        let _ = tx.blocking_send(ReaderMsg::Done(
+                            reader.stats.clone(),
+                            std::mem::take(&mut reader.incomplete),
+                        ));
+                        return;
+                    }
+                    Err(e) => {
+                        let _ = tx.blocking_send(ReaderMsg::Failed(e));
+                        return;
+                    }
+                }
+            }
+        })
+        .map_err(|e| ApplyError::Internal(format!("cannot start the reader thread: {e}")))?;
+    // Progress line.
+    let counters = Arc::new(Counters {
+        applied: AtomicU64::new(0),
+    });
+    let stop_progress = Arc::new(AtomicBool::new(false));
+    let progress_task = opts.show_progress.then(|| {
+        let counters = counters.clone();
+        let stop = stop_progress.clone();
+        let read_counter = read_counter.clone();
+        tokio::spawn(async move {
+            let mut printed = false;
+            while !stop.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                let n = counters.applied.load(Ordering::Relaxed);
+                let secs = started.elapsed().as_secs_f64().max(0.001);
+                let pct = read_counter.load(Ordering::Relaxed) as f64 * 100.0 / total_bytes as f64;
+                eprint!(
+                    "\r{n} transactions, {:.0}/s, {:.1}% read   ",
+                    n as f64 / secs,
+                    pct.min(100.0)
+                );
+                printed = true;
+            }
+            if printed {
+                eprintln!();
+            }
+        })
+    });
+
+    let tracker = Arc::new(CommitTracker::new());
+    let mut sched = Scheduler::new();
+    let mut joins: JoinSet<(Option<Applier>, TxnDone)> = JoinSet::new();
+    let mut first_error: Option<ApplyError> = None;
+    let mut dispatched = 0u64;
+    let mut touched_mysql = GtidSet::new();
+    let mut touched_mariadb: Vec<crate::binlog::mariadb_gtid::MariadbGtid> = Vec::new();
+    let progress_path = opts.progress_file.clone().map(Arc::new);
+
+    while let Some(msg) = rx.recv().await {
+        let t = match msg {
+            ReaderMsg::Txn(t) => t,
+            ReaderMsg::Done(stats, incomplete) => {
+                report.transactions_filtered = stats.filtered;
+                report.incomplete = incomplete;
+                break;
+            }
+            ReaderMsg::Failed(e) => {
+                first_error.get_or_insert(e);
+                break;
+            }
+        };
+        report.transactions_read += 1;
+        let dep = sched.dependency(&t);
+        let already = executed.as_ref().is_some_and(|x| x.contains(&t.gtid))
+            || (t.gtid == TxnGtid::None
+                && progress_rec
+                    .as_ref()
+                    .is_some_and(|p| p.covers(&file_names, t.pos.file_index, t.pos.end)));
+        if already {
+            report.transactions_skipped += 1;
+            record_gtid(&t.gtid, &mut touched_mysql, &mut touched_mariadb);
+            tracker.done(t.ordinal);
+            continue;
+        }
+        if opts.fail_after.is_some_and(|k| dispatched >= k) {
+            first_error.get_or_insert(ApplyError::Injected(dispatched));
+            break;
+        }
+        // A free worker.
+        while free.is_empty() {
+            let Some(j) = joins.join_next().await else {
+                break;
+            };
+            finish(
+                j,
+                report,
+                &mut free,
+                &mut first_error,
+                &tracker,
+                &counters,
+                &mut touched_mysql,
+                &mut touched_mariadb,
+            );
+        }
+        if first_error.is_some() {
+            break;
+        }
+        let Some(mut applier) = free.pop() else {
+            first_error.get_or_insert(ApplyError::Internal("no worker left".into()));
+            break;
+        };
+        dispatched += 1;
+        let tracker2 = tracker.clone();
+        let shared2 = shared.clone();
+        let progress_path = progress_path.clone();
+        let target_label = label.clone();
+        joins.spawn(async move {
+            let ord = t.ordinal;
+            let done = TxnDone {
+                gtid: t.gtid.clone(),
+                label: t.label(),
+                bytes: t.bytes(),
+                result: Ok(TxnStats::default()),
+            };
+            if tracker2.wait_prefix(dep).await.is_err() {
+                return (
+                    None,
+                    TxnDone {
+                        result: Err(None),
+                        ..done
+                    },
+                );
+            }
+            let gate: Option<CommitGate<'_>> = if ordered {
+                let tr = tracker2.clone();
+                Some(Box::pin(async move {
+                    tr.wait_prefix(ord - 1).await.map_err(|_| ())
+                }))
+            } else {
+                None
+            };
+            let r = applier.apply(&t, &shared2, gate).await;
+            match r {
+                Ok(stats) => {
+                    if let (Some(p), TxnGtid::None) = (&progress_path, &t.gtid) {
+                        let rec = Progress {
+                            target: target_label,
+                            file: file_name(&t.pos.file),
+                            pos: t.pos.end,
+                        };
+                        if let Err(e) = rec.store(p) {
+                            tracker2.abort();
+                            return (
+                                None,
+                                TxnDone {
+                                    result: Err(Some(e)),
+                                    ..done
+                                },
+                            );
+                        }
+                    }
+                    tracker2.done(ord);
+                    (
+                        Some(applier),
+                        TxnDone {
+                            result: Ok(stats),
+                            ..done
+                        },
+                    )
+                }
+                Err(e) => {
+                    tracker2.abort();
+                    // The session is dropped: the server rolls back what it had started.
+                    (
+                        None,
+                        TxnDone {
+                            result: Err(Some(e)),
+                            ..done
+                        },
+                    )
+                }
+            }
+        });
+    }
+    drop(rx);
+    while let Some(j) = joins.join_next().await {
+        finish(
+            j,
+            report,
+            &mut free,
+            &mut first_error,
+            &tracker,
+            &counters,
+            &mut touched_mysql,
+            &mut touched_mariadb,
+        );
+    }
+    let _ = reader_thread.join();
+    stop_progress.store(true, Ordering::Relaxed);
+    if let Some(p) = progress_task {
+        let _ = p.await;
+    }
+    for a in free.iter_mut() {
+        report.statements += a.session.statements;
+    }
+    for a in free {
+        if let super::session::Sink::Live(c) = a.session.sink {
+            let _ = c.disconnect().await;
+        }
+    }
+    if let Some(out) = &dry {
+        let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
+        o.flush().map_err(ApplyError::Output)?;
+    }
+    // Verify.
+    if opts.verify
+        && dry.is_none()
+        && let Some(c) = control.as_mut()
+    {
+        let after = read_executed(c, flavor, &label).await?;
+        report.gtid_executed_after = Some(after.to_string());
+        let missing = match &after {
+            Executed::MySql(s) => {
+                let m = touched_mysql.subtract(s);
+                (!m.is_empty()).then(|| m.to_string())
+            }
+            Executed::MariaDb(p) => {
+                let m: Vec<String> = touched_mariadb
+                    .iter()
+                    .filter(|g| !p.contains(g))
+                    .map(|g| g.to_string())
+                    .collect();
+                (!m.is_empty()).then(|| m.join(","))
+            }
+        };
+        report.verified = Some(missing.is_none());
+        if let (Some(m), None) = (missing, &first_error) {
+            first_error = Some(ApplyError::Verification { missing: m });
+        }
+    }
+    if let Some(c) = control {
+        let _ = c.disconnect().await;
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+struct TxnDone {
+    gtid: TxnGtid,
+    label: String,
+    bytes: u64,
+    /// `Err(None)`: not run because the run was aborted.
+    result: Result<TxnStats, Option<ApplyError>>,
+}
+
+fn record_gtid(
+    g: &TxnGtid,
+    mysql: &mut GtidSet,
+    mariadb: &mut Vec<crate::binlog::mariadb_gtid::MariadbGtid>,
+) {
+    match g {
+        TxnGtid::MySql(g) => {
+            let _ = mysql.add(g);
+        }
+        TxnGtid::MariaDb(g) => mariadb.push(*g),
+        TxnGtid::None => {}
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    j: Result<(Option<Applier>, TxnDone), tokio::task::JoinError>,
+    report: &mut RunReport,
+    free: &mut Vec<Applier>,
+    first_error: &mut Option<ApplyError>,
+    tracker: &CommitTracker,
+    counters: &Counters,
+    touched_mysql: &mut GtidSet,
+    touched_mariadb: &mut Vec<crate::binlog::mariadb_gtid::MariadbGtid>,
+) {
+    let (applier, done) = match j {
+        Ok(v) => v,
+        Err(e) => {
+            tracker.abort();
+            first_error.get_or_insert(ApplyError::Internal(format!("worker panicked: {e}")));
+            return;
+        }
+    };
+    match done.result {
+        Ok(stats) => {
+            report.transactions_applied += 1;
+            counters.applied.fetch_add(1, Ordering::Relaxed);
+            report.rows += stats.rows;
+            report.bytes += done.bytes;
+            if done.gtid != TxnGtid::None {
+                let g = done.gtid.to_string();
+                if report.first_gtid.is_none() {
+                    report.first_gtid = Some(g.clone());
+                }
+                report.last_gtid = Some(g);
+            }
+            report.last_applied = Some(done.label);
+            record_gtid(&done.gtid, touched_mysql, touched_mariadb);
+        }
+        Err(Some(e)) => {
+            tracker.abort();
+            if first_error.is_none() {
+                *first_error = Some(e);
+            } else {
+                report.errors.push(e.to_string());
+            }
+        }
+        Err(None) => {}
+    }
+    if let Some(a) = applier {
+        if done_ok(first_error) {
+            free.push(a);
+        } else {
+            report.statements += a.session.statements;
+            free.push(a);
+        }
+    }
+}
+
+fn done_ok(e: &Option<ApplyError>) -> bool {
+    e.is_none()
+}

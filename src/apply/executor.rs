@@ -1,0 +1,948 @@
+//! Applying one transaction on one session.
+//!
+//! Owns the walk over a transaction's events and what each becomes on the target: the GTID
+//! (`SET GTID_NEXT` or MariaDB's `gtid_domain_id`/`server_id`/`gtid_seq_no`), BEGIN/COMMIT/XA,
+//! statement events run with their session context (database, sql_mode, charsets, time zone,
+//! timestamp, auto-increment, INTVAR/RAND/USER_VAR, check flags), and rows events turned into
+//! batched INSERTs and key-addressed UPDATEs/DELETEs. It also owns the cache of table shapes,
+//! invalidated by DDL. It does not decide order or parallelism (see `schedule`, `engine`).
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use mysql_async::Value as Param;
+
+use crate::binlog::control::{IntvarEvent, UserVarEvent, UserVarType, XaPrepareEvent};
+use crate::binlog::decimal::write_decimal;
+use crate::binlog::event::EventBody;
+use crate::binlog::json_binary::write_json_text;
+use crate::binlog::json_diff::json_diffs;
+use crate::binlog::query::QueryEvent;
+use crate::binlog::rows_event::{RowsEvent, flags as rows_flags};
+use crate::binlog::stream::{EventStream, MappedTable, expand_rows};
+use crate::binlog::value::{Decimal, Value};
+use crate::binlog::{FormatDescription, RowsKind};
+
+use super::error::ApplyError;
+use super::reader::xid_sql;
+use super::row_sql::{DiffShape, SetShape, delete_sql, insert_sql, update_sql};
+use super::schema::{TableSpec, TargetTable, build_spec, fetch_target_table, quote_ident};
+use super::session::{ServerFlavor, Session, StmtError};
+use super::transaction::{Transaction, TxnGtid, TxnKind};
+use super::values::bind;
+
+/// Target table shapes by (schema, table); `None` = the table does not exist.
+type TableCache = HashMap<(String, String), Option<Arc<TargetTable>>>;
+
+/// State shared by every worker of a run.
+pub struct Shared {
+    pub flavor: ServerFlavor,
+    /// Only rows of this database's tables and statements run in it.
+    pub database: Option<String>,
+    /// Target table shapes by (schema, table); `None` = the table does not exist.
+    tables: Mutex<TableCache>,
+    /// Bumped by every DDL: workers drop their cached specs when it moves.
+    schema_generation: AtomicU64,
+    /// Collation id -> (charset name, collation name), read from the target.
+    pub collations: HashMap<u32, (String, String)>,
+    /// Most rows in one multi-row INSERT.
+    pub insert_rows: usize,
+    /// Most parameter bytes in one multi-row INSERT.
+    pub insert_bytes: usize,
+    /// Where workers reconnect (MariaDB XA PREPARE).
+    pub target: Option<super::session::TargetOptions>,
+}
+
+impl Shared {
+    pub fn new(flavor: ServerFlavor, database: Option<String>) -> Shared {
+        Shared {
+            flavor,
+            database,
+            tables: Mutex::new(HashMap::new()),
+            schema_generation: AtomicU64::new(0),
+            collations: HashMap::new(),
+            insert_rows: 1000,
+            insert_bytes: 4 << 20,
+            target: None,
+        }
+    }
+
+    /// Forget every table shape (after a DDL).
+    pub fn invalidate_schema(&self) {
+        self.tables
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.schema_generation.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// What applying one transaction did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TxnStats {
+    pub rows: u64,
+    pub statements: u64,
+}
+
+/// Something to wait for right before the commit (commit ordering); `Err` aborts.
+pub type CommitGate<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), ()>> + Send + 'a>>;
+
+/// A worker: a session plus its decoding state and spec cache.
+pub struct Applier {
+    pub session: Session,
+    stream: Option<(Arc<FormatDescription>, EventStream)>,
+    specs: HashMap<Vec<u8>, Arc<TableSpec>>,
+    specs_generation: u64,
+    rows_buf: Vec<u8>,
+}
+
+/// Session settings every row statement runs under: the binlog's TIMESTAMP values are UTC,
+/// parameters are sent as binary strings (text columns reinterpret them in their own charset),
+/// and an explicit 0 in an AUTO_INCREMENT column stays 0.
+/// Strict, so a value the target cannot store exactly is an error rather than a silent change.
+const ROW_SQL_MODE: &str = "'NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES,ALLOW_INVALID_DATES'";
+
+const OPTION_AUTO_IS_NULL: u32 = 1 << 14;
+const OPTION_NO_FOREIGN_KEY_CHECKS: u32 = 1 << 26;
+const OPTION_RELAXED_UNIQUE_CHECKS: u32 = 1 << 27;
+
+struct InsertBatch {
+    spec: Option<Arc<TableSpec>>,
+    cols: Vec<usize>,
+    rows: usize,
+    params: Vec<Param>,
+    bytes: usize,
+}
+
+fn param_len(p: &Param) -> usize {
+    match p {
+        Param::Bytes(b) => b.len() + 4,
+        _ => 9,
+    }
+}
+
+impl Applier {
+    pub fn new(session: Session) -> Applier {
+        Applier {
+            session,
+            stream: None,
+            specs: HashMap::new(),
+            specs_generation: 0,
+            rows_buf: Vec::new(),
+        }
+    }
+
+    /// Apply `txn`. `gate` is awaited right before the transaction commits. On error the
+    /// caller must drop (disconnect) this applier's session: the server rolls back.
+    pub async fn apply(
+        &mut self,
+        txn: &Transaction,
+        shared: &Shared,
+        gate: Option<CommitGate<'_>>,
+    ) -> Result<TxnStats, ApplyError> {
+        let stmts_before = self.session.statements;
+        let label = txn.label();
+        let mut gate = gate;
+        let generation = shared.schema_generation.load(Ordering::SeqCst);
+        if generation != self.specs_generation {
+            self.specs.clear();
+            self.specs_generation = generation;
+        }
+        if !self
+            .stream
+            .as_ref()
+            .is_some_and(|(f, _)| Arc::ptr_eq(f, &txn.fde))
+        {
+            self.stream = Some((
+                txn.fde.clone(),
+                EventStream::new((*txn.fde).clone()).verify_checksums(false),
+            ));
+        }
+        let st = |e: StmtError| ApplyError::Statement {
+            txn: label.clone(),
+            statement: e.statement,
+            source: e.source,
+        };
+        // Identity.
+        match &txn.gtid {
+            TxnGtid::MySql(g) => {
+                if shared.flavor != ServerFlavor::MySql {
+                    return Err(ApplyError::Invalid(format!(
+                        "transaction {label} has a MySQL GTID but the target is MariaDB"
+                    )));
+                }
+                self.session
+                    .queue(format!("SET GTID_NEXT='{g}'").as_bytes());
+            }
+            TxnGtid::MariaDb(g) => {
+                if shared.flavor != ServerFlavor::MariaDb {
+                    return Err(ApplyError::Invalid(format!(
+                        "transaction {label} has a MariaDB GTID but the target is MySQL"
+                    )));
+                }
+                self.session
+                    .want("@@session.gtid_domain_id", g.domain.to_string());
+                self.session
+                    .want("@@session.server_id", g.server.to_string());
+                self.session
+                    .queue(format!("SET @@session.gtid_seq_no={}", g.seq).as_bytes());
+            }
+            TxnGtid::None => {}
+        }
+        let mut stats = TxnStats::default();
+        let mut in_txn = false;
+        let mut batch = InsertBatch {
+            spec: None,
+            cols: Vec::new(),
+            rows: 0,
+            params: Vec::new(),
+            bytes: 0,
+        };
+        let mut ended = false;
+        let reset_gtid = matches!(txn.gtid, TxnGtid::MySql(_));
+        let mut rows_buf = std::mem::take(&mut self.rows_buf);
+        let Applier {
+            session,
+            stream,
+            specs,
+            ..
+        } = self;
+        let stream = &mut stream.as_mut().expect("stream set above").1;
+        for e in &txn.events {
+            let bytes = txn.event_bytes(e);
+            let ev = if e.inner {
+                stream.decode_inner(bytes)
+            } else {
+                stream.decode(bytes)
+            }
+            .map_err(|err| err.in_file(&*txn.pos.file, e.offset))?;
+            match &ev.body {
+                EventBody::Query(q) => {
+                    flush_batch(session, &mut batch, &label).await?;
+                    if q.is_begin() {
+                        if !in_txn {
+                            session.queue(begin_sql(txn));
+                            in_txn = true;
+                        }
+                        continue;
+                    }
+                    if q.is_commit() && in_txn && !starts_ci(&q.query, b"XA ") {
+                        wait_gate(&mut gate, &label)?
+                            .await
+                            .map_err(|_| aborted(&label))?;
+                        commit(session, b"COMMIT", reset_gtid).await.map_err(st)?;
+                        ended = true;
+                        continue;
+                    }
+                    if q.is_rollback() && in_txn && !starts_ci(&q.query, b"XA ") {
+                        wait_gate(&mut gate, &label)?
+                            .await
+                            .map_err(|_| aborted(&label))?;
+                        commit(session, b"ROLLBACK", reset_gtid).await.map_err(st)?;
+                        ended = true;
+                        continue;
+                    }
+                    if shared
+                        .database
+                        .as_deref()
+                        .is_some_and(|d| d.as_bytes() != q.schema)
+                    {
+                        continue;
+                    }
+                    let xa_start =
+                        starts_ci(&q.query, b"XA START") || starts_ci(&q.query, b"XA BEGIN");
+                    if !in_txn && txn.kind != TxnKind::Standalone && !xa_start {
+                        session.queue(begin_sql(txn));
+                        in_txn = true;
+                    }
+                    if xa_start {
+                        in_txn = true;
+                    }
+                    if let Some(db) = statement_context(session, shared, q, ev.header.timestamp) {
+                        // Its own round trip: a statement that creates or drops the database
+                        // runs on the source with it as default even when it does not exist.
+                        let use_sql = format!("USE {db}");
+                        match session.query(use_sql.as_bytes()).await {
+                            Ok(()) => {}
+                            Err(e)
+                                if txn.kind == TxnKind::Standalone
+                                    && matches!(&e.source, mysql_async::Error::Server(se) if se.code == 1049) =>
+                            {
+                                tracing::debug!(%db, "default database missing on the target; running the statement without it");
+                                session.want_tracked("USE", "");
+                                // The failed statement released the GTID: take it again.
+                                if let TxnGtid::MySql(g) = &txn.gtid {
+                                    session.queue(format!("SET GTID_NEXT='{g}'").as_bytes());
+                                }
+                            }
+                            Err(e) => return Err(st(e)),
+                        }
+                    }
+                    if txn.kind == TxnKind::Standalone {
+                        wait_gate(&mut gate, &label)?
+                            .await
+                            .map_err(|_| aborted(&label))?;
+                        commit(session, &q.query, reset_gtid).await.map_err(st)?;
+                        ended = true;
+                        if txn.is_ddl {
+                            shared.invalidate_schema();
+                            specs.clear();
+                        }
+                    } else {
+                        session.query(&q.query).await.map_err(st)?;
+                        if txn.is_ddl {
+                            shared.invalidate_schema();
+                            specs.clear();
+                        }
+                    }
+                }
+                EventBody::Intvar(iv) => {
+                    let name = if iv.kind == IntvarEvent::LAST_INSERT_ID {
+                        "LAST_INSERT_ID"
+                    } else {
+                        "INSERT_ID"
+                    };
+                    session.queue(format!("SET {name}={}", iv.value).as_bytes());
+                }
+                EventBody::Rand(r) => {
+                    session.queue(
+                        format!("SET @@RAND_SEED1={}, @@RAND_SEED2={}", r.seed1, r.seed2)
+                            .as_bytes(),
+                    );
+                }
+                EventBody::UserVar(u) => {
+                    let s = user_var_sql(u, shared);
+                    session.queue(s.as_bytes());
+                }
+                EventBody::Xid(_) => {
+                    flush_batch(session, &mut batch, &label).await?;
+                    wait_gate(&mut gate, &label)?
+                        .await
+                        .map_err(|_| aborted(&label))?;
+                    if !in_txn {
+                        session.queue(begin_sql(txn));
+                    }
+                    commit(session, b"COMMIT", reset_gtid).await.map_err(st)?;
+                    ended = true;
+                }
+                EventBody::XaPrepare(x) => {
+                    flush_batch(session, &mut batch, &label).await?;
+                    wait_gate(&mut gate, &label)?
+                        .await
+                        .map_err(|_| aborted(&label))?;
+                    let sql = xa_prepare_sql(x);
+                    commit(session, sql.as_bytes(), reset_gtid)
+                        .await
+                        .map_err(st)?;
+                    ended = true;
+                    if shared.flavor == ServerFlavor::MariaDb && !x.one_phase {
+                        // MariaDB keeps a prepared XA attached to its connection until it
+                        // disconnects; only then can another session commit it.
+                        session
+                            .reconnect(shared.target.as_ref())
+                            .await
+                            .map_err(st)?;
+                        wait_xa_recovered(session, x).await.map_err(st)?;
+                    }
+                }
+                EventBody::Rows(r) => {
+                    let mapped = stream
+                        .table(r.table_id)
+                        .map_err(|err| err.in_file(&*txn.pos.file, e.offset))?;
+                    let tm = mapped.table_map();
+                    if shared
+                        .database
+                        .as_deref()
+                        .is_some_and(|d| d.as_bytes() != tm.schema)
+                    {
+                        continue;
+                    }
+                    if !in_txn {
+                        session.queue(begin_sql(txn));
+                        in_txn = true;
+                    }
+                    let compressed = ev.header.event_type.rows_info().is_some_and(|i| i.2);
+                    let rows = expand_rows(r, compressed, &mut rows_buf)
+                        .map_err(|err| err.in_file(&*txn.pos.file, e.offset))?;
+                    let spec = table_spec(session, shared, specs, mapped, &label).await?;
+                    // Check flags of the statement on the source.
+                    session.want("@@session.time_zone", "'+00:00'");
+                    session.want("@@session.sql_mode", ROW_SQL_MODE);
+                    session.want("@@session.character_set_client", "binary");
+                    session.want("@@session.collation_connection", "binary");
+                    session.want(
+                        "@@session.foreign_key_checks",
+                        if rows.flags & rows_flags::NO_FOREIGN_KEY_CHECKS != 0 {
+                            "0"
+                        } else {
+                            "1"
+                        },
+                    );
+                    session.want(
+                        "@@session.unique_checks",
+                        if rows.flags & rows_flags::RELAXED_UNIQUE_CHECKS != 0 {
+                            "0"
+                        } else {
+                            "1"
+                        },
+                    );
+                    let mut before: Vec<Value<'_>> = Vec::new();
+                    let mut after: Vec<Value<'_>> = Vec::new();
+                    apply_rows(
+                        session,
+                        shared,
+                        &spec,
+                        mapped,
+                        &rows,
+                        &mut batch,
+                        &mut before,
+                        &mut after,
+                        &label,
+                        &mut stats,
+                    )
+                    .await?;
+                }
+                _ => {}
+            }
+        }
+        if !ended {
+            // A transaction the reader closed on something this walk did not treat as the
+            // end (e.g. a filtered statement): commit what there is.
+            flush_batch(session, &mut batch, &label).await?;
+            wait_gate(&mut gate, &label)?
+                .await
+                .map_err(|_| aborted(&label))?;
+            if in_txn {
+                commit(session, b"COMMIT", reset_gtid).await.map_err(st)?;
+            } else if reset_gtid {
+                // Nothing ran: the GTID still gets its (empty) transaction.
+                session.queue(begin_sql(txn));
+                commit(session, b"COMMIT", reset_gtid).await.map_err(st)?;
+            } else {
+                session.flush().await.map_err(st)?;
+            }
+        }
+        self.rows_buf = rows_buf;
+        stats.statements = self.session.statements - stmts_before;
+        Ok(stats)
+    }
+}
+
+/// After the disconnect, wait (bounded) until the server lists the prepared XA as
+/// recoverable, so the XA COMMIT that follows finds it.
+async fn wait_xa_recovered(session: &mut Session, x: &XaPrepareEvent<'_>) -> Result<(), StmtError> {
+    use mysql_async::prelude::Queryable;
+    let mut want = x.gtrid.to_vec();
+    want.extend_from_slice(x.bqual);
+    for _ in 0..200 {
+        let Some(conn) = session.conn() else {
+            return Ok(());
+        };
+        let rows: Vec<(i64, i64, i64, Vec<u8>)> =
+            conn.query("XA RECOVER").await.map_err(|source| StmtError {
+                statement: "XA RECOVER".into(),
+                source,
+            })?;
+        if rows
+            .iter()
+            .any(|r| r.0 == x.format_id as i64 && r.3 == want)
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    tracing::warn!("prepared XA transaction not listed by XA RECOVER after 2 s");
+    Ok(())
+}
+
+fn begin_sql(txn: &Transaction) -> &[u8] {
+    txn.xa_start.as_deref().map_or(b"BEGIN", str::as_bytes)
+}
+
+fn aborted(label: &str) -> ApplyError {
+    ApplyError::Internal(format!(
+        "transaction {label} not committed: another transaction of the run failed"
+    ))
+}
+
+fn wait_gate<'a>(
+    gate: &mut Option<CommitGate<'a>>,
+    _label: &str,
+) -> Result<CommitGate<'a>, ApplyError> {
+    Ok(gate.take().unwrap_or_else(|| Box::pin(async { Ok(()) })))
+}
+
+fn starts_ci(q: &[u8], p: &[u8]) -> bool {
+    let n = q.iter().take_while(|b| b.is_ascii_whitespace()).count();
+    let q = &q[n..];
+    q.len() >= p.len() && q[..p.len()].eq_ignore_ascii_case(p)
+}
+
+async fn commit(session: &mut Session, sql: &[u8], reset_gtid: bool) -> Result<(), StmtError> {
+    if reset_gtid {
+        let mut q = sql.to_vec();
+        q.extend_from_slice(b";\nSET GTID_NEXT='AUTOMATIC'");
+        session.query(&q).await
+    } else {
+        session.query(sql).await
+    }
+}
+
+fn xa_prepare_sql(x: &XaPrepareEvent<'_>) -> String {
+    let xid = xid_sql(x.format_id as i64, x.gtrid, x.bqual);
+    if x.one_phase {
+        format!("XA COMMIT {xid} ONE PHASE")
+    } else {
+        format!("XA PREPARE {xid}")
+    }
+}
+
+/// Set the session up as the statement ran on the source. Returns the database to `USE`
+/// when it changes.
+fn statement_context(
+    session: &mut Session,
+    shared: &Shared,
+    q: &QueryEvent<'_>,
+    ts: u32,
+) -> Option<String> {
+    let s = &q.status;
+    let mut use_db = None;
+    if !q.schema.is_empty() {
+        let db = String::from_utf8_lossy(q.schema);
+        let v = quote_ident(&db);
+        if session_db_changed(session, &v) {
+            use_db = Some(v);
+        }
+    }
+    let micros = s.microseconds.or(s.hrnow);
+    match micros {
+        Some(us) => session.queue(format!("SET TIMESTAMP={ts}.{us:06}").as_bytes()),
+        None => session.queue(format!("SET TIMESTAMP={ts}").as_bytes()),
+    }
+    session.want("@@session.pseudo_thread_id", q.thread_id.to_string());
+    if let Some(f) = s.flags2 {
+        let b = |on: bool| if on { "1" } else { "0" };
+        session.want(
+            "@@session.foreign_key_checks",
+            b(f & OPTION_NO_FOREIGN_KEY_CHECKS == 0),
+        );
+        session.want(
+            "@@session.unique_checks",
+            b(f & OPTION_RELAXED_UNIQUE_CHECKS == 0),
+        );
+        session.want(
+            "@@session.sql_auto_is_null",
+            b(f & OPTION_AUTO_IS_NULL != 0),
+        );
+    }
+    if let Some(m) = s.sql_mode {
+        session.want("@@session.sql_mode", m.to_string());
+    }
+    let (inc, off) = s.auto_increment.unwrap_or((1, 1));
+    session.want("@@session.auto_increment_increment", inc.to_string());
+    session.want("@@session.auto_increment_offset", off.to_string());
+    if let Some((client, conn, server)) = s.charset {
+        session.want("@@session.character_set_client", client.to_string());
+        session.want("@@session.collation_connection", conn.to_string());
+        session.want("@@session.collation_server", server.to_string());
+    }
+    match s.time_zone {
+        Some(tz) => {
+            let mut v = String::new();
+            crate::binlog::json_diff::write_sql_quoted(&String::from_utf8_lossy(tz), &mut v);
+            session.want("@@session.time_zone", v);
+        }
+        None => session.want("@@session.time_zone", "'SYSTEM'"),
+    }
+    session.want(
+        "@@session.lc_time_names",
+        s.lc_time_names.unwrap_or(0).to_string(),
+    );
+    match s.charset_database {
+        Some(c) => session.want("@@session.collation_database", c.to_string()),
+        None => session.want("@@session.collation_database", "DEFAULT"),
+    }
+    if let Some(e) = s.explicit_defaults_for_timestamp {
+        session.want("@@session.explicit_defaults_for_timestamp", e.to_string());
+    }
+    if shared.flavor == ServerFlavor::MySql {
+        if let Some(c) = s.default_collation_for_utf8mb4 {
+            session.want("@@session.default_collation_for_utf8mb4", c.to_string());
+        }
+        if let Some(r) = s.sql_require_primary_key {
+            session.want("@@session.sql_require_primary_key", r.to_string());
+        }
+    }
+    use_db
+}
+
+/// `USE` is tracked like a variable so it is sent only when the database changes.
+fn session_db_changed(session: &mut Session, db: &str) -> bool {
+    session.want_tracked("USE", db)
+}
+
+fn user_var_sql(u: &UserVarEvent<'_>, shared: &Shared) -> String {
+    let name = quote_ident(&String::from_utf8_lossy(u.name));
+    let Some(v) = &u.value else {
+        return format!("SET @{name}:=NULL");
+    };
+    let mut s = format!("SET @{name}:=");
+    match v.kind {
+        UserVarType::String => {
+            let hex: String = v.bytes.iter().map(|b| format!("{b:02X}")).collect();
+            match shared.collations.get(&v.charset) {
+                Some((cs, coll)) => {
+                    let _ = write!(s, "_{cs} X'{hex}' COLLATE `{coll}`");
+                }
+                None => {
+                    let _ = write!(s, "X'{hex}'");
+                }
+            }
+        }
+        UserVarType::Real => {
+            let d = v
+                .bytes
+                .get(..8)
+                .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
+                .unwrap_or(0.0);
+            let _ = write!(s, "{d:?}");
+        }
+        UserVarType::Int => {
+            let i = v
+                .bytes
+                .get(..8)
+                .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")))
+                .unwrap_or(0);
+            if v.unsigned {
+                let _ = write!(s, "{}", i as u64);
+            } else {
+                let _ = write!(s, "{i}");
+            }
+        }
+        UserVarType::Decimal => match v.bytes {
+            [p, sc, bin @ ..] => {
+                write_decimal(
+                    &Decimal {
+                        precision: *p,
+                        scale: *sc,
+                        bin,
+                    },
+                    &mut s,
+                );
+            }
+            _ => s.push_str("NULL"),
+        },
+        UserVarType::Other(_) => s.push_str("NULL"),
+    }
+    s
+}
+
+/// The spec of the table a rows event refers to, from the cache or built now.
+async fn table_spec(
+    session: &mut Session,
+    shared: &Shared,
+    specs: &mut HashMap<Vec<u8>, Arc<TableSpec>>,
+    mapped: &MappedTable,
+    label: &str,
+) -> Result<Arc<TableSpec>, ApplyError> {
+    let tm = mapped.table_map();
+    let mut key = Vec::with_capacity(64);
+    key.extend_from_slice(tm.schema);
+    key.push(0);
+    key.extend_from_slice(tm.table);
+    key.push(0);
+    key.extend_from_slice(tm.column_types);
+    key.extend_from_slice(tm.metadata);
+    key.extend_from_slice(tm.optional_raw);
+    if let Some(s) = specs.get(&key) {
+        return Ok(s.clone());
+    }
+    let schema = String::from_utf8_lossy(tm.schema).into_owned();
+    let table = String::from_utf8_lossy(tm.table).into_owned();
+    let display = format!("{schema}.{table}");
+    let target = match session.conn() {
+        None => None,
+        Some(conn) => {
+            let k = (schema.clone(), table.clone());
+            let cached = shared
+                .tables
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&k)
+                .cloned();
+            let t = match cached {
+                Some(t) => t,
+                None => {
+                    let t = fetch_target_table(conn, &schema, &table)
+                        .await
+                        .map_err(|source| ApplyError::Statement {
+                            txn: label.to_string(),
+                            statement: "SELECT ... FROM information_schema.COLUMNS".into(),
+                            source,
+                        })?
+                        .map(Arc::new);
+                    shared
+                        .tables
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(k, t.clone());
+                    t
+                }
+            };
+            match t {
+                Some(t) => Some(t),
+                None => {
+                    return Err(ApplyError::SchemaMismatch {
+                        txn: label.to_string(),
+                        table: display,
+                        column: "-".into(),
+                        detail: "the table does not exist on the target".into(),
+                    });
+                }
+            }
+        }
+    };
+    let spec = build_spec(&tm, &mapped.decoder, target.as_deref()).map_err(|m| {
+        ApplyError::SchemaMismatch {
+            txn: label.to_string(),
+            table: display,
+            column: m.column,
+            detail: m.detail,
+        }
+    })?;
+    let spec = Arc::new(spec);
+    specs.insert(key, spec.clone());
+    Ok(spec)
+}
+
+async fn flush_batch(
+    session: &mut Session,
+    batch: &mut InsertBatch,
+    label: &str,
+) -> Result<(), ApplyError> {
+    if batch.rows == 0 {
+        return Ok(());
+    }
+    let spec = batch.spec.clone().expect("batch has a table");
+    let sql = insert_sql(&spec, &batch.cols, batch.rows);
+    let params = std::mem::take(&mut batch.params);
+    let rows = batch.rows as u64;
+    batch.rows = 0;
+    batch.bytes = 0;
+    session
+        .exec(&sql, params, rows)
+        .await
+        .map_err(|e| ApplyError::Statement {
+            txn: label.to_string(),
+            statement: e.statement,
+            source: e.source,
+        })?;
+    Ok(())
+}
+
+fn row_err(label: &str, spec: &TableSpec, detail: String) -> ApplyError {
+    ApplyError::Row {
+        txn: label.to_string(),
+        table: spec.display_name(),
+        detail,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn apply_rows<'a>(
+    session: &mut Session,
+    shared: &Shared,
+    spec: &Arc<TableSpec>,
+    mapped: &MappedTable,
+    rows: &RowsEvent<'a>,
+    batch: &mut InsertBatch,
+    before: &mut Vec<Value<'a>>,
+    after: &mut Vec<Value<'a>>,
+    label: &str,
+    stats: &mut TxnStats,
+) -> Result<(), ApplyError> {
+    let mut it = rows.rows(&mapped.decoder);
+    let present_before: Vec<usize> = rows
+        .columns_before
+        .ones()
+        .filter(|&i| !spec.columns[i].generated)
+        .collect();
+    let present_after: Vec<usize> = rows
+        .columns_after
+        .map(|b| b.ones().filter(|&i| !spec.columns[i].generated).collect())
+        .unwrap_or_default();
+    // Find rows by primary key when the before image has it, else by every column.
+    let (where_cols, by_key) = match &spec.primary_key {
+        Some(pk) if pk.iter().all(|k| rows.columns_before.get(*k)) => (pk.clone(), true),
+        _ => (present_before.clone(), false),
+    };
+    loop {
+        let more = it
+            .next_row(before, after)
+            .map_err(|e| row_err(label, spec, e.to_string()))?;
+        if !more {
+            break;
+        }
+        stats.rows += 1;
+        match rows.kind {
+            RowsKind::Write => {
+                let same = batch.spec.as_ref().is_some_and(|s| Arc::ptr_eq(s, spec))
+                    && batch.cols == present_before;
+                if !same {
+                    flush_batch(session, batch, label).await?;
+                    batch.spec = Some(spec.clone());
+                    batch.cols = present_before.clone();
+                }
+                for &i in &present_before {
+                    let p = bind(&after[i], &spec.columns[i].bind, false).map_err(|d| {
+                        row_err(label, spec, format!("column {}: {d}", spec.columns[i].name))
+                    })?;
+                    batch.bytes += param_len(&p);
+                    batch.params.push(p);
+                }
+                batch.rows += 1;
+                if batch.rows >= shared.insert_rows
+                    || batch.bytes >= shared.insert_bytes
+                    || batch.params.len() + present_before.len() > 60_000
+                {
+                    flush_batch(session, batch, label).await?;
+                }
+            }
+            RowsKind::Update | RowsKind::PartialUpdate => {
+                flush_batch(session, batch, label).await?;
+                let mut set = Vec::with_capacity(present_after.len());
+                let mut params = Vec::with_capacity(present_after.len() + where_cols.len());
+                for &i in &present_after {
+                    match after[i] {
+                        Value::JsonDiff(d) => {
+                            let mut shapes = Vec::new();
+                            for diff in json_diffs(d) {
+                                let diff = diff.map_err(|e| row_err(label, spec, e.to_string()))?;
+                                params.push(Param::Bytes(diff.path.to_vec()));
+                                if let Some(v) = diff.value {
+                                    let mut t = String::new();
+                                    write_json_text(v, &mut t)
+                                        .map_err(|e| row_err(label, spec, e.to_string()))?;
+                                    params.push(Param::Bytes(t.into_bytes()));
+                                }
+                                shapes.push(DiffShape {
+                                    function: diff.function_name(),
+                                    has_value: diff.value.is_some(),
+                                });
+                            }
+                            set.push(SetShape::JsonDiff(i, shapes));
+                        }
+                        ref v => {
+                            params.push(bind(v, &spec.columns[i].bind, false).map_err(|d| {
+                                row_err(
+                                    label,
+                                    spec,
+                                    format!("column {}: {d}", spec.columns[i].name),
+                                )
+                            })?);
+                            set.push(SetShape::Value(i));
+                        }
+                    }
+                }
+                if set.is_empty() {
+                    continue;
+                }
+                for &i in &where_cols {
+                    params.push(bind(&before[i], &spec.columns[i].bind, true).map_err(|d| {
+                        row_err(label, spec, format!("column {}: {d}", spec.columns[i].name))
+                    })?);
+                }
+                let sql = update_sql(spec, &set, &where_cols, by_key);
+                run_keyed(session, &sql, params, label, spec).await?;
+            }
+            RowsKind::Delete => {
+                flush_batch(session, batch, label).await?;
+                let mut params = Vec::with_capacity(where_cols.len());
+                for &i in &where_cols {
+                    params.push(bind(&before[i], &spec.columns[i].bind, true).map_err(|d| {
+                        row_err(label, spec, format!("column {}: {d}", spec.columns[i].name))
+                    })?);
+                }
+                let sql = delete_sql(spec, &where_cols, by_key);
+                run_keyed(session, &sql, params, label, spec).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn run_keyed(
+    session: &mut Session,
+    sql: &str,
+    params: Vec<Param>,
+    label: &str,
+    spec: &TableSpec,
+) -> Result<(), ApplyError> {
+    let n = session
+        .exec(sql, params, 1)
+        .await
+        .map_err(|e| ApplyError::Statement {
+            txn: label.to_string(),
+            statement: e.statement,
+            source: e.source,
+        })?;
+    if n == 0 {
+        return Err(ApplyError::RowNotFound {
+            txn: label.to_string(),
+            table: spec.display_name(),
+            statement: super::session::shape(sql.as_bytes()),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::binlog::control::UserVarValue;
+
+    #[test]
+    fn xids_and_user_vars() {
+        assert_eq!(xid_sql(1, b"ab", b""), "X'6162',X'',1");
+        let mut shared = Shared::new(ServerFlavor::MySql, None);
+        shared
+            .collations
+            .insert(45, ("utf8mb4".into(), "utf8mb4_general_ci".into()));
+        let u = UserVarEvent {
+            name: b"uv",
+            value: Some(UserVarValue {
+                kind: UserVarType::String,
+                charset: 45,
+                bytes: b"hi",
+                unsigned: false,
+            }),
+        };
+        assert_eq!(
+            user_var_sql(&u, &shared),
+            "SET @`uv`:=_utf8mb4 X'6869' COLLATE `utf8mb4_general_ci`"
+        );
+        let u = UserVarEvent {
+            name: b"n",
+            value: Some(UserVarValue {
+                kind: UserVarType::Int,
+                charset: 63,
+                bytes: &7i64.to_le_bytes(),
+                unsigned: false,
+            }),
+        };
+        assert_eq!(user_var_sql(&u, &shared), "SET @`n`:=7");
+        assert_eq!(
+            user_var_sql(
+                &UserVarEvent {
+                    name: b"z",
+                    value: None
+                },
+                &shared
+            ),
+            "SET @`z`:=NULL"
+        );
+    }
+}

@@ -1,0 +1,78 @@
+//! The run report: what a replay or fill did, as a struct and as JSON.
+//!
+//! Owns the counters and their serialization; the engine fills it in. Never holds values of
+//! rows or credentials.
+
+use serde::Serialize;
+
+use super::reader::IncompleteTransaction;
+
+/// What a run did.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct RunReport {
+    /// `host:port`, or `None` for a dry run without a server.
+    pub target: Option<String>,
+    pub dry_run: bool,
+    pub parallel: usize,
+    pub files: Vec<String>,
+    /// Complete transactions read that passed the filters.
+    pub transactions_read: u64,
+    /// Transactions applied by this run.
+    pub transactions_applied: u64,
+    /// Transactions the target already had (by GTID, or before the recorded progress).
+    pub transactions_skipped: u64,
+    /// Transactions left out by `--include-gtids`/`--exclude-gtids`/`--database`.
+    pub transactions_filtered: u64,
+    /// Row changes applied.
+    pub rows: u64,
+    /// Binlog bytes of the applied transactions.
+    pub bytes: u64,
+    /// Statements sent to the target.
+    pub statements: u64,
+    pub seconds: f64,
+    pub transactions_per_second: f64,
+    pub first_gtid: Option<String>,
+    pub last_gtid: Option<String>,
+    /// The last transaction committed in reading order (GTID or file:pos), for messages.
+    pub last_applied: Option<String>,
+    /// Transactions the input ends inside of: never applied.
+    pub incomplete: Vec<IncompleteTransaction>,
+    /// The target's executed GTIDs after the run contain every GTID applied or skipped.
+    pub verified: Option<bool>,
+    pub gtid_executed_after: Option<String>,
+    pub errors: Vec<String>,
+}
+
+impl RunReport {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|_| "{}".into())
+    }
+
+    /// One line for people.
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "{} {} transactions ({} rows, {} bytes) in {:.2}s ({:.0}/s); {} already on the target; {} filtered",
+            if self.dry_run { "printed" } else { "applied" },
+            self.transactions_applied,
+            self.rows,
+            self.bytes,
+            self.seconds,
+            self.transactions_per_second,
+            self.transactions_skipped,
+            self.transactions_filtered,
+        );
+        if let (Some(a), Some(b)) = (&self.first_gtid, &self.last_gtid) {
+            s.push_str(&format!("; GTIDs {a} .. {b}"));
+        }
+        if !self.incomplete.is_empty() {
+            s.push_str(&format!(
+                "; {} incomplete transaction(s) not applied",
+                self.incomplete.len()
+            ));
+        }
+        if self.verified == Some(true) {
+            s.push_str("; verified");
+        }
+        s
+    }
+}

@@ -1,0 +1,234 @@
+//! SQL text for row changes: multi-row INSERT, UPDATE and DELETE with `?` placeholders.
+//!
+//! Owns the statement shapes, nothing else: which columns go in the column list, SET list and
+//! WHERE clause is decided by the caller (`executor`) from the row images' column bitmaps and
+//! the table's key; values are bound separately (see `values`). Rows are found by primary key
+//! (`=`), or without a usable key by every present before-image column, NULL-safe (`<=>`),
+//! with `LIMIT 1`. Partial JSON updates become nested `JSON_REPLACE`/`JSON_INSERT`/
+//! `JSON_ARRAY_INSERT`/`JSON_REMOVE` calls on the column with bound paths and values.
+
+use std::fmt::Write as _;
+
+use super::schema::{ParamStyle, TableSpec, quote_ident};
+
+/// Where a placeholder stands: writing a value or comparing with one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ctx {
+    Write,
+    Compare,
+}
+
+/// The placeholder expression of a column's parameter.
+pub fn placeholder(style: &ParamStyle, ctx: Ctx, out: &mut String) {
+    match style {
+        ParamStyle::Plain => out.push('?'),
+        ParamStyle::Text { charset, collation } => {
+            let _ = write!(
+                out,
+                "CAST(? AS CHAR CHARACTER SET {charset}) COLLATE {collation}"
+            );
+        }
+        ParamStyle::Json => match ctx {
+            Ctx::Write => out.push_str("CAST(? AS CHAR CHARACTER SET utf8mb4)"),
+            Ctx::Compare => out.push_str("CAST(CAST(? AS CHAR CHARACTER SET utf8mb4) AS JSON)"),
+        },
+    }
+}
+
+/// `INSERT INTO t (c1,c2) VALUES (?,?),(?,?)` for `rows` rows of the given columns.
+pub fn insert_sql(t: &TableSpec, cols: &[usize], rows: usize) -> String {
+    let mut one = String::from("(");
+    for (n, &i) in cols.iter().enumerate() {
+        if n > 0 {
+            one.push(',');
+        }
+        placeholder(&t.columns[i].style, Ctx::Write, &mut one);
+    }
+    one.push(')');
+    let mut s = String::with_capacity(64 + cols.len() * 12 + rows * (one.len() + 1));
+    s.push_str("INSERT INTO ");
+    s.push_str(&t.qualified());
+    s.push_str(" (");
+    for (n, &i) in cols.iter().enumerate() {
+        if n > 0 {
+            s.push(',');
+        }
+        s.push_str(&quote_ident(&t.columns[i].name));
+    }
+    s.push_str(") VALUES ");
+    for r in 0..rows {
+        if r > 0 {
+            s.push(',');
+        }
+        s.push_str(&one);
+    }
+    s
+}
+
+/// One diff of a partial JSON update, as far as the SQL shape is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiffShape {
+    pub function: &'static str,
+    pub has_value: bool,
+}
+
+/// What an UPDATE sets a column to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetShape {
+    /// A new value.
+    Value(usize),
+    /// Diffs applied to the column's current JSON, in order.
+    JsonDiff(usize, Vec<DiffShape>),
+}
+
+fn where_clause(t: &TableSpec, cols: &[usize], by_key: bool, s: &mut String) {
+    s.push_str(" WHERE ");
+    for (n, &i) in cols.iter().enumerate() {
+        if n > 0 {
+            s.push_str(" AND ");
+        }
+        let c = &t.columns[i];
+        s.push_str(&quote_ident(&c.name));
+        s.push_str(if by_key { "=" } else { "<=>" });
+        placeholder(&c.style, Ctx::Compare, s);
+    }
+    if !by_key {
+        s.push_str(" LIMIT 1");
+    }
+}
+
+/// `UPDATE t SET ... WHERE ...`; parameters: SET values (diff paths and values in order),
+/// then WHERE values.
+pub fn update_sql(t: &TableSpec, set: &[SetShape], where_cols: &[usize], by_key: bool) -> String {
+    let mut s = String::with_capacity(128);
+    s.push_str("UPDATE ");
+    s.push_str(&t.qualified());
+    s.push_str(" SET ");
+    for (n, sh) in set.iter().enumerate() {
+        if n > 0 {
+            s.push(',');
+        }
+        match sh {
+            SetShape::Value(i) => {
+                let c = &t.columns[*i];
+                s.push_str(&quote_ident(&c.name));
+                s.push('=');
+                placeholder(&c.style, Ctx::Write, &mut s);
+            }
+            SetShape::JsonDiff(i, diffs) => {
+                let name = quote_ident(&t.columns[*i].name);
+                s.push_str(&name);
+                s.push('=');
+                let mut expr = name;
+                for d in diffs {
+                    let mut e = String::with_capacity(expr.len() + 96);
+                    e.push_str(d.function);
+                    e.push('(');
+                    e.push_str(&expr);
+                    e.push_str(", CAST(? AS CHAR CHARACTER SET utf8mb4)");
+                    if d.has_value {
+                        e.push_str(", CAST(CAST(? AS CHAR CHARACTER SET utf8mb4) AS JSON)");
+                    }
+                    e.push(')');
+                    expr = e;
+                }
+                s.push_str(&expr);
+            }
+        }
+    }
+    where_clause(t, where_cols, by_key, &mut s);
+    s
+}
+
+/// `DELETE FROM t WHERE ...`.
+pub fn delete_sql(t: &TableSpec, where_cols: &[usize], by_key: bool) -> String {
+    let mut s = String::with_capacity(96);
+    s.push_str("DELETE FROM ");
+    s.push_str(&t.qualified());
+    where_clause(t, where_cols, by_key, &mut s);
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::schema::ColumnSpec;
+    use crate::apply::values::BindInfo;
+    use crate::binlog::row_decoder::ColumnKind;
+
+    fn table(pk: bool) -> TableSpec {
+        let col = |name: &str, style| ColumnSpec {
+            name: name.into(),
+            bind: BindInfo {
+                kind: ColumnKind::Int32 { unsigned: false },
+                unsigned: false,
+                binary_pad: None,
+            },
+            style,
+            generated: false,
+        };
+        TableSpec {
+            schema: "db".into(),
+            table: "t".into(),
+            columns: vec![
+                col("id", ParamStyle::Plain),
+                col(
+                    "name",
+                    ParamStyle::Text {
+                        charset: "latin1".into(),
+                        collation: "latin1_swedish_ci".into(),
+                    },
+                ),
+                col("j", ParamStyle::Json),
+            ],
+            primary_key: pk.then(|| vec![0]),
+        }
+    }
+
+    #[test]
+    fn insert_batches() {
+        let t = table(true);
+        assert_eq!(
+            insert_sql(&t, &[0, 2], 2),
+            "INSERT INTO `db`.`t` (`id`,`j`) VALUES (?,CAST(? AS CHAR CHARACTER SET utf8mb4)),\
+             (?,CAST(? AS CHAR CHARACTER SET utf8mb4))"
+        );
+    }
+
+    #[test]
+    fn update_by_key_and_without() {
+        let t = table(true);
+        assert_eq!(
+            update_sql(&t, &[SetShape::Value(1)], &[0], true),
+            "UPDATE `db`.`t` SET `name`=CAST(? AS CHAR CHARACTER SET latin1) COLLATE \
+             latin1_swedish_ci WHERE `id`=?"
+        );
+        let t = table(false);
+        assert_eq!(
+            delete_sql(&t, &[0, 1], false),
+            "DELETE FROM `db`.`t` WHERE `id`<=>? AND `name`<=>CAST(? AS CHAR CHARACTER SET \
+             latin1) COLLATE latin1_swedish_ci LIMIT 1"
+        );
+    }
+
+    #[test]
+    fn partial_json() {
+        let t = table(true);
+        let diffs = vec![
+            DiffShape {
+                function: "JSON_REPLACE",
+                has_value: true,
+            },
+            DiffShape {
+                function: "JSON_REMOVE",
+                has_value: false,
+            },
+        ];
+        assert_eq!(
+            update_sql(&t, &[SetShape::JsonDiff(2, diffs)], &[0], true),
+            "UPDATE `db`.`t` SET `j`=JSON_REMOVE(JSON_REPLACE(`j`, CAST(? AS CHAR CHARACTER SET \
+             utf8mb4), CAST(CAST(? AS CHAR CHARACTER SET utf8mb4) AS JSON)), CAST(? AS CHAR \
+             CHARACTER SET utf8mb4)) WHERE `id`=?"
+        );
+    }
+}

@@ -1,0 +1,230 @@
+//! Which transactions may run at the same time, and waiting for the ones that must come first.
+//!
+//! Owns the dependency rule of parallel apply. Every transaction gets a reading-order ordinal;
+//! its dependency is an ordinal prefix that must have committed before it starts:
+//! - MySQL logical clocks: everything up to the transaction whose `sequence_number` is the
+//!   largest `<= last_committed` (clocks restart at each FORMAT_DESCRIPTION, so a new file
+//!   first waits for all of the previous ones);
+//! - MariaDB group commit ids: transactions of one commit group run together, each group after
+//!   everything before it;
+//! - no clock, or DDL: everything before (and nothing after a DDL starts before it commits).
+//!
+//! [`CommitTracker`] records commits out of order and publishes the committed prefix that
+//! workers wait on. It does not run anything (see `engine`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+
+use tokio::sync::watch;
+
+use super::transaction::Transaction;
+
+/// Computes each transaction's dependency prefix, in reading order.
+#[derive(Debug, Default)]
+pub struct Scheduler {
+    epoch: Option<u64>,
+    epoch_start: u64,
+    seqs: BTreeMap<u64, u64>,
+    barrier: u64,
+    last_commit_id: Option<u64>,
+    group_dep: u64,
+}
+
+impl Scheduler {
+    pub fn new() -> Scheduler {
+        Scheduler::default()
+    }
+
+    /// The ordinal prefix `t` must wait for. Call for every transaction in order, including
+    /// ones that will be skipped.
+    pub fn dependency(&mut self, t: &Transaction) -> u64 {
+        let ord = t.ordinal;
+        let prev = ord - 1;
+        if self.epoch != Some(t.epoch) {
+            self.epoch = Some(t.epoch);
+            self.epoch_start = prev;
+            self.seqs.clear();
+            self.last_commit_id = None;
+        }
+        let mut dep = if let Some(c) = t.clock {
+            let d = self
+                .seqs
+                .range(..=c.last_committed)
+                .next_back()
+                .map_or(self.epoch_start, |(_, &o)| o);
+            self.seqs.insert(c.sequence_number, ord);
+            d
+        } else if let Some(id) = t.commit_id {
+            if self.last_commit_id != Some(id) {
+                self.group_dep = prev;
+                self.last_commit_id = Some(id);
+            }
+            self.group_dep
+        } else {
+            self.last_commit_id = None;
+            prev
+        };
+        dep = dep.max(self.epoch_start).max(self.barrier).min(prev);
+        if t.is_ddl {
+            dep = prev;
+            self.barrier = ord;
+            self.last_commit_id = None;
+        }
+        dep
+    }
+}
+
+/// Committed ordinals, and the prefix of them that is complete.
+#[derive(Debug)]
+pub struct CommitTracker {
+    done: Mutex<BTreeSet<u64>>,
+    tx: watch::Sender<(u64, bool)>,
+}
+
+impl Default for CommitTracker {
+    fn default() -> Self {
+        CommitTracker {
+            done: Mutex::new(BTreeSet::new()),
+            tx: watch::channel((0, false)).0,
+        }
+    }
+}
+
+/// The run was aborted while waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Aborted;
+
+impl CommitTracker {
+    pub fn new() -> CommitTracker {
+        CommitTracker::default()
+    }
+
+    /// Record that `ordinal` committed (or was skipped).
+    pub fn done(&self, ordinal: u64) {
+        let mut set = self.done.lock().unwrap_or_else(|e| e.into_inner());
+        set.insert(ordinal);
+        let mut prefix = self.tx.borrow().0;
+        while set.remove(&(prefix + 1)) {
+            prefix += 1;
+        }
+        self.tx.send_modify(|s| s.0 = prefix);
+    }
+
+    /// Every ordinal up to this one is done.
+    pub fn prefix(&self) -> u64 {
+        self.tx.borrow().0
+    }
+
+    /// Stop every waiter (a transaction failed).
+    pub fn abort(&self) {
+        self.tx.send_modify(|s| s.1 = true);
+    }
+
+    /// Wait until every ordinal `<= n` is done.
+    pub async fn wait_prefix(&self, n: u64) -> Result<(), Aborted> {
+        let mut rx = self.tx.subscribe();
+        let r = rx.wait_for(|&(p, aborted)| p >= n || aborted).await;
+        match r {
+            Ok(v) if v.0 >= n => Ok(()),
+            _ => Err(Aborted),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::transaction::{SourcePos, TxnGtid, TxnKind};
+    use crate::binlog::FormatDescription;
+    use crate::binlog::checksum::ChecksumAlg;
+    use crate::binlog::gtid_event::LogicalClock;
+    use std::sync::Arc;
+
+    fn txn(
+        ordinal: u64,
+        epoch: u64,
+        clock: Option<(u64, u64)>,
+        commit_id: Option<u64>,
+        ddl: bool,
+    ) -> Transaction {
+        Transaction {
+            ordinal,
+            gtid: TxnGtid::None,
+            pos: SourcePos {
+                file_index: 0,
+                file: "f".into(),
+                start: 0,
+                end: 0,
+            },
+            kind: TxnKind::Transactional,
+            clock: clock.map(|(l, s)| LogicalClock {
+                last_committed: l,
+                sequence_number: s,
+            }),
+            commit_id,
+            epoch,
+            is_ddl: ddl,
+            fde: Arc::new(FormatDescription::synthetic("9.7.4", ChecksumAlg::Off)),
+            data: vec![],
+            events: vec![],
+            timestamp: 0,
+            xa_start: None,
+        }
+    }
+
+    #[test]
+    fn mysql_clocks() {
+        let mut s = Scheduler::new();
+        // seq 1..4: 1 and 2 independent (last_committed 0), 3 depends on 2, 4 on 1.
+        assert_eq!(s.dependency(&txn(1, 1, Some((0, 1)), None, false)), 0);
+        assert_eq!(s.dependency(&txn(2, 1, Some((0, 2)), None, false)), 0);
+        assert_eq!(s.dependency(&txn(3, 1, Some((2, 3)), None, false)), 2);
+        assert_eq!(s.dependency(&txn(4, 1, Some((1, 4)), None, false)), 1);
+        // DDL waits for all; the next waits for the DDL even if its clock says less.
+        assert_eq!(s.dependency(&txn(5, 1, Some((4, 5)), None, true)), 4);
+        assert_eq!(s.dependency(&txn(6, 1, Some((1, 6)), None, false)), 5);
+        // A new file: clocks restart; everything of the old file comes first.
+        assert_eq!(s.dependency(&txn(7, 2, Some((0, 1)), None, false)), 6);
+        assert_eq!(s.dependency(&txn(8, 2, Some((0, 2)), None, false)), 6);
+        assert_eq!(s.dependency(&txn(9, 2, Some((1, 3)), None, false)), 7);
+        // No clock: serial.
+        assert_eq!(s.dependency(&txn(10, 2, None, None, false)), 9);
+    }
+
+    #[test]
+    fn start_mid_file() {
+        let mut s = Scheduler::new();
+        // The first transaction read has seq 100: earlier ones are not in the input.
+        assert_eq!(s.dependency(&txn(1, 1, Some((98, 100)), None, false)), 0);
+        assert_eq!(s.dependency(&txn(2, 1, Some((99, 101)), None, false)), 0);
+        assert_eq!(s.dependency(&txn(3, 1, Some((100, 102)), None, false)), 1);
+    }
+
+    #[test]
+    fn mariadb_groups() {
+        let mut s = Scheduler::new();
+        assert_eq!(s.dependency(&txn(1, 1, None, Some(7), false)), 0);
+        assert_eq!(s.dependency(&txn(2, 1, None, Some(7), false)), 0);
+        assert_eq!(s.dependency(&txn(3, 1, None, Some(9), false)), 2);
+        assert_eq!(s.dependency(&txn(4, 1, None, Some(9), false)), 2);
+        assert_eq!(s.dependency(&txn(5, 1, None, None, false)), 4);
+        assert_eq!(s.dependency(&txn(6, 1, None, Some(9), false)), 5);
+    }
+
+    #[tokio::test]
+    async fn tracker_prefix() {
+        let t = Arc::new(CommitTracker::new());
+        t.done(2);
+        assert_eq!(t.prefix(), 0);
+        let t2 = t.clone();
+        let w = tokio::spawn(async move { t2.wait_prefix(3).await });
+        t.done(1);
+        assert_eq!(t.prefix(), 2);
+        t.done(3);
+        assert_eq!(w.await.unwrap(), Ok(()));
+        let t3 = t.clone();
+        let w = tokio::spawn(async move { t3.wait_prefix(10).await });
+        t.abort();
+        assert_eq!(w.await.unwrap(), Err(Aborted));
+    }
+}

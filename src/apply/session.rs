@@ -1,0 +1,321 @@
+//! One connection to the target (or a dry-run printer standing in for one) with the session
+//! state the applier has set on it.
+//!
+//! Owns connecting with `mysql_async` (credentials never logged, TLS as `--ssl-mode`), the
+//! session variables currently in force (so a SET is sent only when a value changes), queuing
+//! small control statements so they travel with the next statement in one round trip, and
+//! running statements: raw statement bytes from QUERY events and prepared statements with
+//! bound values. In dry-run mode the same calls print SQL with values inlined as literals.
+//! It does not know binlog events (see `executor`).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Opts, OptsBuilder, SslOpts, Value as Param};
+
+use crate::credentials::Credentials;
+use crate::protocol::{TlsMode, TlsOptions};
+
+use super::values::inline_params;
+
+/// Which server family the target is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum ServerFlavor {
+    MySql,
+    MariaDb,
+}
+
+/// Where and how to connect.
+#[derive(Debug, Clone)]
+pub struct TargetOptions {
+    /// `host:port`
+    pub addr: String,
+    pub credentials: Credentials,
+    pub tls: TlsOptions,
+}
+
+impl TargetOptions {
+    fn host_port(&self) -> (String, u16) {
+        match self.addr.rsplit_once(':') {
+            Some((h, p)) if p.parse::<u16>().is_ok() => (
+                h.trim_start_matches('[').trim_end_matches(']').to_string(),
+                p.parse().unwrap_or(3306),
+            ),
+            _ => (self.addr.clone(), 3306),
+        }
+    }
+
+    fn opts(&self, tls: bool) -> Opts {
+        let (host, port) = self.host_port();
+        let mut b = OptsBuilder::default()
+            .ip_or_hostname(host)
+            .tcp_port(port)
+            .user(Some(self.credentials.user.clone()))
+            .pass(Some(self.credentials.password.expose().to_string()))
+            .prefer_socket(false)
+            .stmt_cache_size(256)
+            .client_found_rows(true)
+            .max_allowed_packet(Some(1 << 30));
+        if tls {
+            let mut ssl = SslOpts::default();
+            match self.tls.mode {
+                TlsMode::VerifyCa | TlsMode::VerifyIdentity => {
+                    if let Some(ca) = &self.tls.ca_file {
+                        ssl = ssl
+                            .with_root_certs(vec![ca.clone().into()])
+                            .with_disable_built_in_roots(true);
+                    }
+                    if self.tls.mode == TlsMode::VerifyCa {
+                        ssl = ssl.with_danger_skip_domain_validation(true);
+                    }
+                    if let Some(n) = &self.tls.server_name {
+                        ssl = ssl.with_danger_tls_hostname_override(Some(n.clone()));
+                    }
+                }
+                _ => {
+                    ssl = ssl
+                        .with_danger_accept_invalid_certs(true)
+                        .with_danger_skip_domain_validation(true);
+                }
+            }
+            b = b.ssl_opts(Some(ssl));
+        }
+        b.into()
+    }
+
+    /// Open one connection: TLS as the mode says (`Preferred` falls back to plain when the
+    /// server offers no TLS; caching_sha2_password then uses the server's RSA key).
+    pub async fn connect(&self) -> Result<Conn, mysql_async::Error> {
+        match self.tls.mode {
+            TlsMode::Disabled => Conn::new(self.opts(false)).await,
+            TlsMode::Preferred => match Conn::new(self.opts(true)).await {
+                Err(mysql_async::Error::Driver(
+                    mysql_async::DriverError::NoClientSslFlagFromServer,
+                )) => Conn::new(self.opts(false)).await,
+                r => r,
+            },
+            _ => Conn::new(self.opts(true)).await,
+        }
+    }
+}
+
+/// Where statements go.
+pub enum Sink {
+    Live(Conn),
+    /// Dry run: statements are printed, ending with `;`.
+    Print(Arc<Mutex<Box<dyn Write + Send>>>),
+}
+
+/// A statement failure with the statement shape that failed (no values).
+#[derive(Debug)]
+pub struct StmtError {
+    pub statement: String,
+    pub source: mysql_async::Error,
+}
+
+/// Shorten a statement for messages.
+pub fn shape(sql: &[u8]) -> String {
+    let s = String::from_utf8_lossy(sql);
+    let s = s.trim();
+    if s.chars().count() > 300 {
+        let cut: String = s.chars().take(300).collect();
+        format!("{cut}...")
+    } else {
+        s.to_string()
+    }
+}
+
+/// A session on the target.
+pub struct Session {
+    pub sink: Sink,
+    pub flavor: ServerFlavor,
+    vars: HashMap<&'static str, String>,
+    queued: Vec<u8>,
+    /// Statements sent (or printed).
+    pub statements: u64,
+}
+
+impl Session {
+    pub fn live(conn: Conn, flavor: ServerFlavor) -> Session {
+        Session {
+            sink: Sink::Live(conn),
+            flavor,
+            vars: HashMap::new(),
+            queued: Vec::new(),
+            statements: 0,
+        }
+    }
+
+    pub fn print(out: Arc<Mutex<Box<dyn Write + Send>>>, flavor: ServerFlavor) -> Session {
+        Session {
+            sink: Sink::Print(out),
+            flavor,
+            vars: HashMap::new(),
+            queued: Vec::new(),
+            statements: 0,
+        }
+    }
+
+    pub fn is_dry_run(&self) -> bool {
+        matches!(self.sink, Sink::Print(_))
+    }
+
+    pub fn conn(&mut self) -> Option<&mut Conn> {
+        match &mut self.sink {
+            Sink::Live(c) => Some(c),
+            Sink::Print(_) => None,
+        }
+    }
+
+    /// Replace the connection with a new one (session state starts over).
+    pub async fn reconnect(&mut self, target: Option<&TargetOptions>) -> Result<(), StmtError> {
+        let (Sink::Live(_), Some(t)) = (&self.sink, target) else {
+            return Ok(());
+        };
+        let conn = t.connect().await.map_err(|source| StmtError {
+            statement: "(reconnect)".into(),
+            source,
+        })?;
+        if let Sink::Live(old) = std::mem::replace(&mut self.sink, Sink::Live(conn)) {
+            let _ = old.disconnect().await;
+        }
+        self.forget_state();
+        Ok(())
+    }
+
+    /// Forget what is known about session variables (after a failure the server state is
+    /// unknown).
+    pub fn forget_state(&mut self) {
+        self.vars.clear();
+        self.queued.clear();
+    }
+
+    /// Want session variable `name` (written as in `SET name=value`) to have `value`: queue a
+    /// SET unless it already has it.
+    pub fn want(&mut self, name: &'static str, value: impl Into<String>) {
+        let value = value.into();
+        if self.vars.get(name) == Some(&value) {
+            return;
+        }
+        let mut s = String::with_capacity(name.len() + value.len() + 8);
+        s.push_str("SET ");
+        s.push_str(name);
+        s.push('=');
+        s.push_str(&value);
+        self.queue(s.as_bytes());
+        self.vars.insert(name, value);
+    }
+
+    /// Record that `name` now has `value`; true when that is a change (the caller sends it).
+    pub fn want_tracked(&mut self, name: &'static str, value: &str) -> bool {
+        if self.vars.get(name).map(String::as_str) == Some(value) {
+            return false;
+        }
+        self.vars.insert(name, value.to_string());
+        true
+    }
+
+    /// Queue a control statement to travel with the next one.
+    pub fn queue(&mut self, sql: &[u8]) {
+        if !self.queued.is_empty() {
+            self.queued.extend_from_slice(b";\n");
+        }
+        self.queued.extend_from_slice(sql);
+    }
+
+    /// Send the queued statements now.
+    pub async fn flush(&mut self) -> Result<(), StmtError> {
+        if self.queued.is_empty() {
+            return Ok(());
+        }
+        let q = std::mem::take(&mut self.queued);
+        self.send_text(q).await
+    }
+
+    async fn send_text(&mut self, q: Vec<u8>) -> Result<(), StmtError> {
+        self.statements += 1;
+        match &mut self.sink {
+            Sink::Live(c) => c
+                .query_drop(q.as_slice())
+                .await
+                .map_err(|source| StmtError {
+                    statement: shape(&q),
+                    source,
+                }),
+            Sink::Print(out) => {
+                let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
+                let _ = o.write_all(&q);
+                let _ = o.write_all(b";\n");
+                Ok(())
+            }
+        }
+    }
+
+    /// Run a statement given as raw bytes (a QUERY event's text in its own charset), after
+    /// whatever is queued.
+    pub async fn query(&mut self, sql: &[u8]) -> Result<(), StmtError> {
+        let mut q = std::mem::take(&mut self.queued);
+        if !q.is_empty() {
+            q.extend_from_slice(b";\n");
+        }
+        q.extend_from_slice(sql);
+        self.send_text(q).await
+    }
+
+    /// Run a prepared statement with bound values (queued statements go first, in their own
+    /// round trip). Returns the affected (found) rows; dry runs report `expected`.
+    pub async fn exec(
+        &mut self,
+        sql: &str,
+        params: Vec<Param>,
+        expected: u64,
+    ) -> Result<u64, StmtError> {
+        self.flush().await?;
+        self.statements += 1;
+        match &mut self.sink {
+            Sink::Live(c) => {
+                c.exec_drop(sql, params).await.map_err(|source| StmtError {
+                    statement: shape(sql.as_bytes()),
+                    source,
+                })?;
+                Ok(c.affected_rows())
+            }
+            Sink::Print(out) => {
+                let text = inline_params(sql, &params);
+                let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
+                let _ = o.write_all(text.as_bytes());
+                let _ = o.write_all(b";\n");
+                Ok(expected)
+            }
+        }
+    }
+
+    /// First column of the first row of a query, as text (`None` in dry runs or for NULL).
+    pub async fn query_string(&mut self, sql: &str) -> Result<Option<String>, StmtError> {
+        self.flush().await?;
+        match &mut self.sink {
+            Sink::Live(c) => {
+                let v: Option<Option<Vec<u8>>> =
+                    c.query_first(sql).await.map_err(|source| StmtError {
+                        statement: sql.to_string(),
+                        source,
+                    })?;
+                Ok(v.flatten()
+                    .map(|b| String::from_utf8_lossy(&b).into_owned()))
+            }
+            Sink::Print(_) => Ok(None),
+        }
+    }
+}
+
+/// Ask the server what it is.
+pub async fn detect_flavor(conn: &mut Conn) -> Result<ServerFlavor, mysql_async::Error> {
+    let v: Option<String> = conn.query_first("SELECT @@version").await?;
+    Ok(if v.unwrap_or_default().contains("MariaDB") {
+        ServerFlavor::MariaDb
+    } else {
+        ServerFlavor::MySql
+    })
+}

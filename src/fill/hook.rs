@@ -1,0 +1,305 @@
+//! The fill itself: the steps the orchestrator hook runs, in order.
+//!
+//! Owns the sequence: lock the cluster, open its spool, settle and fence the successor, plan
+//! the gap and prove the spool covers it, apply the window guard, replay the gap through the
+//! apply engine, verify, open or restore writes, and write the report. Each step's decision
+//! lands in the [`FillReport`]; the outcome maps to a documented exit code.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::apply::{
+    ApplyOptions, DryRunOutput, Executed, ReadOptions, RunReport, TargetOptions, apply_files,
+};
+use crate::spool::{FsyncPolicy, Retention, Spool, SpoolConfig, TargetPosition};
+
+use super::error::FillError;
+use super::guard::WindowGuard;
+use super::lock::ClusterLock;
+use super::plan::GapPlan;
+use super::successor::{ReadOnlyState, ReplicaState, Successor};
+
+/// Exit codes of `gapfill fill`, for orchestrator hook authors.
+pub mod exit {
+    /// Filled, or nothing was missing.
+    pub const OK: u8 = 0;
+    /// Bad arguments, configuration, or an unreachable successor: nothing was changed.
+    pub const SETUP: u8 = 1;
+    /// Refused by the window guard (too old or too large); `--force` overrides.
+    pub const REFUSED: u8 = 3;
+    /// The spool cannot prove it holds every transaction the successor lacks.
+    pub const NOT_COVERED: u8 = 4;
+    /// Applying failed part-way; re-running is safe (applied transactions are skipped).
+    pub const APPLY_FAILED: u8 = 5;
+    /// Another fill of the same cluster is running.
+    pub const LOCKED: u8 = 6;
+}
+
+/// What the hook was asked to do.
+#[derive(Clone)]
+pub struct FillRequest {
+    /// The cluster alias (orchestrator's `{failureClusterAlias}`): the spool's directory name.
+    pub cluster: String,
+    /// The dead master, `host:port`.
+    pub failed: String,
+    /// The promoted replica, `host:port`.
+    pub successor: TargetOptions,
+    /// Root of the spools: the cluster's spool is `spool_dir/cluster`.
+    pub spool_dir: PathBuf,
+    /// orchestrator left the successor read-only with replication configured
+    /// (`ApplyMySQLPromotionAfterMasterFailover=false`): stop and reset it, fill, then open writes.
+    pub open_writes: bool,
+    pub guard: WindowGuard,
+    pub force: bool,
+    pub dry_run: Option<DryRunOutput>,
+    pub wait_timeout: Duration,
+    pub parallel: usize,
+    /// Where the JSON report goes (default: `fill-<unix time>.json` in the cluster's spool).
+    pub report_path: Option<PathBuf>,
+    /// For spools captured without GTIDs: where the successor stood on the dead master.
+    pub start: Option<(String, u64)>,
+}
+
+/// How the fill ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Outcome {
+    Filled,
+    NothingMissing,
+    Refused,
+    NotCovered,
+    ApplyFailed,
+}
+
+impl Outcome {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Filled | Outcome::NothingMissing => exit::OK,
+            Outcome::Refused => exit::REFUSED,
+            Outcome::NotCovered => exit::NOT_COVERED,
+            Outcome::ApplyFailed => exit::APPLY_FAILED,
+        }
+    }
+}
+
+/// Everything a DBA wants to know after a failover fill.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FillReport {
+    pub cluster: String,
+    pub failed: String,
+    pub successor: String,
+    pub dry_run: bool,
+    pub outcome: Outcome,
+    /// Why it refused, was not covered, or failed.
+    pub reason: Option<String>,
+    pub seconds: f64,
+    pub started_unix: u64,
+    pub replica_before: Option<ReplicaState>,
+    pub read_only_before: Option<ReadOnlyState>,
+    pub read_only_after: Option<ReadOnlyState>,
+    /// GTIDs the successor wrote itself before the fill (application writes on a successor
+    /// opened early): the gap may conflict with them.
+    pub successor_own_writes: Option<String>,
+    pub plan: Option<GapPlan>,
+    pub apply: Option<RunReport>,
+}
+
+impl FillReport {
+    /// One line for people (stdout of the hook).
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "gapfill fill {} -> {}: {:?}",
+            self.cluster, self.successor, self.outcome
+        );
+        if let Some(a) = &self.apply {
+            s.push_str(&format!(
+                ", {} transactions applied, {} skipped, {} rows in {:.2} s",
+                a.transactions_applied, a.transactions_skipped, a.rows, a.seconds
+            ));
+            if let Some(l) = &a.last_gtid {
+                s.push_str(&format!(", last GTID {l}"));
+            }
+        } else if let Some(p) = &self.plan {
+            s.push_str(&format!(", gap of {} transactions", p.transactions));
+        }
+        if let Some(r) = &self.reason {
+            s.push_str(": ");
+            s.push_str(r);
+        }
+        s
+    }
+}
+
+fn check_addr(what: &'static str, v: &str) -> Result<(), FillError> {
+    if v.contains('{') {
+        return Err(FillError::UnresolvedPlaceholder {
+            what,
+            value: v.to_string(),
+        });
+    }
+    match v.rsplit_once(':') {
+        Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok() => Ok(()),
+        _ => Err(FillError::BadAddress {
+            what,
+            value: v.to_string(),
+        }),
+    }
+}
+
+/// Run the fill. `Err` means nothing was attempted on the successor's data (setup failed);
+/// every decision after setup is an [`Outcome`] in the report.
+pub async fn run(req: FillRequest) -> Result<FillReport, FillError> {
+    let started = Instant::now();
+    if req.cluster.contains('{') {
+        return Err(FillError::UnresolvedPlaceholder {
+            what: "--cluster",
+            value: req.cluster.clone(),
+        });
+    }
+    check_addr("--failed", &req.failed)?;
+    check_addr("--successor", &req.successor.addr)?;
+    let dir = req.spool_dir.join(&req.cluster);
+    if !dir.join("spool.json").exists() {
+        return Err(FillError::NoSpool {
+            cluster: req.cluster.clone(),
+            path: dir,
+        });
+    }
+    let _lock = ClusterLock::acquire(&dir, &req.cluster)?;
+    let spool = Spool::open(SpoolConfig {
+        dir: dir.clone(),
+        fsync: FsyncPolicy::Never,
+        retention: Retention {
+            keep: Duration::from_secs(u32::MAX as u64),
+            max_bytes: None,
+        },
+    })?;
+    let dry = req.dry_run.is_some();
+    let mut report = FillReport {
+        cluster: req.cluster.clone(),
+        failed: req.failed.clone(),
+        successor: req.successor.addr.clone(),
+        dry_run: dry,
+        outcome: Outcome::NothingMissing,
+        reason: None,
+        seconds: 0.0,
+        started_unix: SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        replica_before: None,
+        read_only_before: None,
+        read_only_after: None,
+        successor_own_writes: None,
+        plan: None,
+        apply: None,
+    };
+
+    let mut succ = Successor::connect(&req.successor).await?;
+    report.replica_before = if dry {
+        succ.replica_state().await?
+    } else {
+        succ.settle_replication(req.wait_timeout, req.open_writes)
+            .await?
+    };
+    let executed = succ.executed().await?;
+    report.successor_own_writes = succ.own_writes(&executed);
+    let target = match (&req.start, &executed) {
+        (Some((file, pos)), _) => TargetPosition::FilePos {
+            master: req.failed.clone(),
+            file: file.clone(),
+            pos: *pos,
+        },
+        (None, Executed::MySql(s)) => TargetPosition::MySqlGtids(s.clone()),
+        (None, Executed::MariaDb(p)) => TargetPosition::MariaDbGtids(p.clone()),
+    };
+
+    let plan = match GapPlan::build(&spool, &target)? {
+        Ok(p) => p,
+        Err(why) => {
+            report.outcome = Outcome::NotCovered;
+            report.reason = Some(format!(
+                "the spool cannot prove it holds every transaction the successor lacks: {why}; \
+                 the successor was not changed{}",
+                if req.open_writes {
+                    " and stays read-only"
+                } else {
+                    ""
+                }
+            ));
+            return finish(report, &req, &dir, started);
+        }
+    };
+    if let Some(own) = &report.successor_own_writes {
+        tracing::warn!(successor = %succ.addr, own, "the successor has transactions of its own: writes accepted before the fill may conflict with the gap");
+    }
+    report.plan = Some(plan.clone());
+    if !req.force
+        && let Err(refusal) = req.guard.check(&plan)
+    {
+        report.outcome = Outcome::Refused;
+        report.reason = Some(refusal.to_string());
+        return finish(report, &req, &dir, started);
+    }
+
+    if (plan.transactions > 0 || req.open_writes) && !dry {
+        report.read_only_before = Some(succ.fence().await?);
+    }
+    if plan.transactions > 0 {
+        let opts = ApplyOptions {
+            target: Some(req.successor.clone()),
+            dry_run: req.dry_run.clone(),
+            parallel: req.parallel,
+            read: ReadOptions {
+                start_position: plan.start_offset,
+                ..ReadOptions::default()
+            },
+            verify: true,
+            ..ApplyOptions::default()
+        };
+        match apply_files(&plan.files, opts).await {
+            Ok(r) => {
+                report.outcome = Outcome::Filled;
+                report.apply = Some(r);
+            }
+            Err(failure) => {
+                let failure = *failure;
+                report.outcome = Outcome::ApplyFailed;
+                report.reason = Some(format!(
+                    "{}; last transaction applied: {}; the successor stays read-only: re-running \
+                     gapfill fill is safe (applied transactions are skipped){}",
+                    failure.error,
+                    failure.report.last_applied.as_deref().unwrap_or("none"),
+                    if failure.error.rerun_is_safe() {
+                        ""
+                    } else {
+                        ", but this error will repeat until its cause is fixed"
+                    }
+                ));
+                report.apply = Some(failure.report);
+                return finish(report, &req, &dir, started);
+            }
+        }
+    }
+    if !dry && report.read_only_before.is_some() {
+        report.read_only_after = Some(succ.unfence(req.open_writes).await?);
+    }
+    finish(report, &req, &dir, started)
+}
+
+fn finish(
+    mut report: FillReport,
+    req: &FillRequest,
+    dir: &Path,
+    started: Instant,
+) -> Result<FillReport, FillError> {
+    report.seconds = started.elapsed().as_secs_f64();
+    let path = req
+        .report_path
+        .clone()
+        .unwrap_or_else(|| dir.join(format!("fill-{}.json", report.started_unix)));
+    let json = serde_json::to_string_pretty(&report).unwrap_or_else(|_| "{}".into());
+    std::fs::write(&path, json).map_err(|source| FillError::Report {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(report)
+}
