@@ -275,16 +275,16 @@ impl<'a> Capture<'a> {
         }
         .map_err(SessionEnd::Fatal)?;
         let master = master_info(&state);
-        if let Some(prev) = &status.current_master {
-            if !prev.same_server(&master) {
-                tracing::warn!(
-                    previous = %prev.addr,
-                    previous_uuid = ?prev.server_uuid,
-                    master = %master.addr,
-                    uuid = ?master.server_uuid,
-                    "capture: a different server answers at this address (failover?): the spool starts a new epoch"
-                );
-            }
+        if let Some(prev) = &status.current_master
+            && !prev.same_server(&master)
+        {
+            tracing::warn!(
+                previous = %prev.addr,
+                previous_uuid = ?prev.server_uuid,
+                master = %master.addr,
+                uuid = ?master.server_uuid,
+                "capture: a different server answers at this address (failover?): the spool starts a new epoch"
+            );
         }
         self.spool
             .begin(&master, start)
