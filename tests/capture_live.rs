@@ -414,8 +414,9 @@ fn mariadb_segments_are_the_masters_binlog() {
     identical_segments(Server::mariadb_master(), 3_000_102, "gf_capture_types");
 }
 
-/// A writer thread runs `batches` of small transactions while the capture is SIGKILLed and
-/// restarted `kills` times; then optional disruption; then catch up and check continuity.
+/// A writer thread commits small transactions while the capture is SIGKILLed and restarted
+/// four times; then the disruption (rotations, a master restart) with a capture running;
+/// then catch up and check continuity.
 fn kill_restart(server: &Server, server_id: u32, db: &str, disrupt: impl FnOnce(&Server)) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("spool");
@@ -429,29 +430,32 @@ fn kill_restart(server: &Server, server_id: u32, db: &str, disrupt: impl FnOnce(
     );
     std::thread::sleep(Duration::from_millis(800));
     cap.assert_running();
+    // The writer commits small transactions without pause until the kills are done, so
+    // every SIGKILL lands mid-stream.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = {
         let s = server.clone();
         let db = db.to_string();
+        let stop = stop.clone();
         std::thread::spawn(move || {
-            for _ in 0..8 {
-                inserts(&s, &db, 400);
+            let mut batches = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) || batches < 2 {
+                inserts(&s, &db, 300);
+                batches += 1;
             }
+            batches
         })
     };
-    let mut kills = 0;
-    while !writer.is_finished() {
-        std::thread::sleep(Duration::from_millis(700));
+    for _ in 0..4 {
+        std::thread::sleep(Duration::from_millis(600));
         cap.assert_running();
         cap.kill9();
-        kills += 1;
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(150));
         cap = CaptureProc::spawn(server, &dir, server_id, &["--fsync", "never"], &log);
     }
-    writer.join().unwrap();
-    assert!(
-        kills >= 2,
-        "the workload ended before the capture could be killed twice"
-    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let batches = writer.join().unwrap();
+    assert!(batches >= 2, "only {batches} batches written");
     disrupt(server);
     inserts(server, db, 100);
     cap.assert_running();
