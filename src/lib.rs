@@ -10,6 +10,7 @@
 
 pub mod apply;
 pub mod binlog;
+pub mod capture;
 pub mod credentials;
 pub mod decode;
 pub mod fill;

@@ -23,6 +23,10 @@ pub const BINLOG_THROUGH_POSITION: u16 = 0x02;
 /// MySQL 8.0.26+: send HEARTBEAT_LOG_EVENT_V2 (64-bit position) instead of v1. On MariaDB
 /// this bit means BINLOG_SEND_ANNOTATE_ROWS_EVENT: MySQL only.
 pub const USE_HEARTBEAT_EVENT_V2: u16 = 0x02;
+/// MariaDB: send the ANNOTATE_ROWS events (the statement text before its rows events) that
+/// the binlog holds; without it the dump thread leaves them out. Same bit as
+/// [`USE_HEARTBEAT_EVENT_V2`], which MySQL reads instead.
+pub const BINLOG_SEND_ANNOTATE_ROWS_EVENT: u16 = 0x02;
 /// COM_BINLOG_DUMP_GTID flag: the GTID set is valid.
 pub const BINLOG_THROUGH_GTID: u16 = 0x04;
 

@@ -14,8 +14,8 @@ use std::time::Duration;
 use crate::binlog::Flavor;
 
 use super::commands::{
-    BINLOG_DUMP_NON_BLOCK, RegisterReplica, USE_HEARTBEAT_EVENT_V2, com_binlog_dump,
-    com_binlog_dump_gtid,
+    BINLOG_DUMP_NON_BLOCK, BINLOG_SEND_ANNOTATE_ROWS_EVENT, RegisterReplica,
+    USE_HEARTBEAT_EVENT_V2, com_binlog_dump, com_binlog_dump_gtid,
 };
 use super::connection::{ConnectOptions, Connection};
 use super::error::{ProtocolError, Result};
@@ -58,11 +58,16 @@ pub struct ReplicaOptions {
     pub semisync: bool,
     /// End with [`ProtocolError::EndOfBinlog`] at the end of the binlog instead of waiting.
     pub non_blocking: bool,
+    /// MariaDB: also send the ANNOTATE_ROWS events of the binlog (as a MariaDB replica with
+    /// `replicate_annotate_row_events` asks), so the stream is the binlog event for event.
+    /// Ignored by MySQL.
+    pub mariadb_annotate_rows: bool,
     pub start: StartPosition,
 }
 
 impl ReplicaOptions {
-    /// Defaults: heartbeat every 5 s, no semi-sync, blocking, from the first binlog.
+    /// Defaults: heartbeat every 5 s, no semi-sync, blocking, no MariaDB ANNOTATE_ROWS, from
+    /// the first binlog.
     pub fn new(server_id: u32) -> ReplicaOptions {
         ReplicaOptions {
             server_id,
@@ -73,6 +78,7 @@ impl ReplicaOptions {
             read_timeout: None,
             semisync: false,
             non_blocking: false,
+            mariadb_annotate_rows: false,
             start: StartPosition::FilePos {
                 file: Vec::new(),
                 pos: 4,
@@ -221,6 +227,9 @@ impl ReplicaSession {
         // Not for MariaDB, where the same bit asks for ANNOTATE_ROWS events.
         if facts.flavor == Flavor::MySql && version_at_least(&facts.version, (8, 0, 26)) {
             flags |= USE_HEARTBEAT_EVENT_V2;
+        }
+        if facts.flavor == Flavor::MariaDb && opts.mariadb_annotate_rows {
+            flags |= BINLOG_SEND_ANNOTATE_ROWS_EVENT;
         }
         let (dump, tracker) = match (&opts.start, facts.flavor) {
             (StartPosition::FilePos { file, pos }, flavor) => match u32::try_from(*pos) {
