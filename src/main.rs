@@ -388,7 +388,7 @@ enum Command {
     /// Only complete transactions are applied; transactions the target already executed are
     /// skipped, so re-running after any failure finishes the job. Credentials come from
     /// --credentials-file, --orchestrator-config or GAPFILL_USER/GAPFILL_PASSWORD, never argv.
-    /// Exit codes: 0 done, 1 bad input or options, 3 apply failed (safe to re-run).
+    /// Exit codes: 0 done, 1 bad input or options, 5 apply failed (safe to re-run).
     Replay(Box<ReplayArgs>),
     /// Decode binlog, relay-log or `mysqlbinlog --raw` files for people (text) or tools (json).
     Decode {
