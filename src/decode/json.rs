@@ -16,6 +16,8 @@ use crate::binlog::table_map::TableMap;
 use crate::binlog::value::{Date, Value};
 use crate::binlog::{BinlogError, decimal::write_decimal};
 
+use super::row_text::next_row_checked;
+
 /// Collation id of the `binary` pseudo-charset.
 const BINARY_COLLATION: u16 = 63;
 
@@ -294,7 +296,7 @@ impl JsonRenderer {
         let mut after = Vec::with_capacity(cols.len());
         let mut it = rows.rows(&table.decoder);
         let after_present = rows.columns_after.as_ref().unwrap_or(&rows.columns_before);
-        while it.next_row(&mut before, &mut after)? {
+        while next_row_checked(&mut it, &mut before, &mut after)? {
             out.extend_from_slice(b"{\"file\":");
             write_json_str(out, file.as_bytes());
             out.extend_from_slice(b",\"pos\":");

@@ -9,11 +9,31 @@
 use crate::binlog::json_binary::write_json_text_unquoted;
 use crate::binlog::json_diff::write_json_diff_text;
 use crate::binlog::row_decoder::{ColumnKind, CompiledColumn};
+use crate::binlog::rows_event::RowIter;
 use crate::binlog::value::{Date, Value};
 use crate::binlog::{BinlogError, decimal::write_decimal};
 
 use super::float_format::{write_e, write_g};
 use super::quote::{write_quoted, write_quoted_mariadb};
+
+/// [`RowIter::next_row`] for the renderers, refusing a row that consumes no bytes: a column
+/// bitmap selecting no columns makes every row image empty, and rows data left over would then
+/// yield empty rows forever (and print without end).
+pub fn next_row_checked<'a>(
+    it: &mut RowIter<'a, '_>,
+    before: &mut Vec<Value<'a>>,
+    after: &mut Vec<Value<'a>>,
+) -> Result<bool, BinlogError> {
+    let left = it.remaining();
+    let more = it.next_row(before, after)?;
+    if more && it.remaining() == left {
+        return Err(BinlogError::invalid(
+            "rows event",
+            format!("{left} bytes of rows data left, but a row image takes none of them"),
+        ));
+    }
+    Ok(more)
+}
 
 /// Whose conventions to follow: the two tools differ in how they escape strings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -14,7 +14,7 @@ use crate::binlog::value::Value;
 use crate::binlog::{BinlogError, EventType};
 
 use super::quote::write_identifier;
-use super::row_text::{Scratch, Style, write_type_comment, write_value};
+use super::row_text::{Scratch, Style, next_row_checked, write_type_comment, write_value};
 
 /// Renders events as text into a byte buffer the caller flushes.
 #[derive(Default)]
@@ -313,7 +313,7 @@ impl TextRenderer {
         let mut before = Vec::with_capacity(cols.len());
         let mut after = Vec::with_capacity(cols.len());
         let mut it = rows.rows(&table.decoder);
-        while it.next_row(&mut before, &mut after)? {
+        while next_row_checked(&mut it, &mut before, &mut after)? {
             out.extend_from_slice(b"### ");
             out.extend_from_slice(verb.as_bytes());
             out.push(b' ');
