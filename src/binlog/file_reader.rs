@@ -102,10 +102,15 @@ impl<R: Read> BinlogFileReader<R> {
             self.end -= self.start;
             self.start = 0;
         }
-        if self.buf.len() < n {
-            self.buf.resize(n.next_power_of_two(), 0);
-        }
         while self.end < n {
+            if self.end == self.buf.len() {
+                // Grow as the bytes arrive, not to the size a (possibly corrupt) header
+                // claims: a short file must not make us allocate up to MAX_EVENT_SIZE.
+                let want = (self.buf.len().saturating_mul(2).max(BUF_SIZE))
+                    .min(n.next_power_of_two())
+                    .max(self.end + 1);
+                self.buf.resize(want, 0);
+            }
             let got =
                 self.src
                     .read(&mut self.buf[self.end..])

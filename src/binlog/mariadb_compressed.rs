@@ -10,6 +10,8 @@ use super::error::{BinlogError, Result};
 
 /// Largest expansion accepted, so that a corrupt length cannot ask for unbounded memory.
 const MAX_UNCOMPRESSED: usize = 1 << 30;
+/// Most memory reserved up front on the strength of the header's length alone.
+const PREALLOC_LIMIT: usize = 16 << 20;
 
 /// Expand a MariaDB-compressed buffer.
 pub fn decompress(src: &[u8], what: &'static str) -> Result<Vec<u8>> {
@@ -58,7 +60,9 @@ pub fn decompress_into(src: &[u8], what: &'static str, out: &mut Vec<u8>) -> Res
         ));
     }
     out.clear();
-    out.reserve(len);
+    // The length is only a claim until the stream backs it: reserve what it can plausibly
+    // expand to (deflate's ratio is at most 1032:1) and let the vector grow past that.
+    out.reserve(len.min(src.len().saturating_mul(1032)).min(PREALLOC_LIMIT));
     let mut z = flate2::read::ZlibDecoder::new(&src[1 + lenlen..]).take(len as u64 + 1);
     z.read_to_end(out).map_err(|e| BinlogError::Decompress {
         what,

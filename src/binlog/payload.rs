@@ -9,6 +9,8 @@ use super::error::{BinlogError, Result};
 
 /// Refuse to expand beyond this, whatever the header claims (the server's limit is 1 GiB).
 const MAX_UNCOMPRESSED: u64 = 1 << 31;
+/// Most memory reserved up front on the strength of the header's size alone.
+const PREALLOC_LIMIT: usize = 16 << 20;
 
 /// How the payload is compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,7 +95,9 @@ impl<'a> TransactionPayload<'a> {
                         format!("uncompressed size {} too large", self.uncompressed_size),
                     ));
                 }
-                out.reserve(self.uncompressed_size as usize);
+                // The header's size is only a claim until the frame backs it: reserve what
+                // it can plausibly hold and let the vector grow past that.
+                out.reserve((self.uncompressed_size as usize).min(PREALLOC_LIMIT));
                 let mut d =
                     zstd::stream::read::Decoder::with_buffer(self.payload).map_err(|e| {
                         BinlogError::Decompress {
@@ -102,8 +106,14 @@ impl<'a> TransactionPayload<'a> {
                         }
                     })?;
                 use std::io::Read;
+                // Expand no further than one byte past the size the header claims (enough to
+                // tell it was wrong), so a small frame cannot balloon to MAX_UNCOMPRESSED.
+                let limit = match self.uncompressed_size {
+                    0 => MAX_UNCOMPRESSED,
+                    n => n + 1,
+                };
                 (&mut d)
-                    .take(MAX_UNCOMPRESSED)
+                    .take(limit)
                     .read_to_end(out)
                     .map_err(|e| BinlogError::Decompress {
                         what: "transaction payload",

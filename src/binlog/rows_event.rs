@@ -183,7 +183,19 @@ impl<'a> RowIter<'a, '_> {
         if self.failed || self.c.is_empty() {
             return Ok(false);
         }
-        let r = self.decode(before, after);
+        let left = self.c.remaining();
+        let r = self.decode(before, after).and_then(|()| {
+            // A column bitmap selecting no column makes every image empty: rows data left over
+            // would then yield empty rows forever.
+            if self.c.remaining() == left {
+                Err(BinlogError::invalid(
+                    W,
+                    format!("{left} bytes of rows data left, but a row image takes none of them"),
+                ))
+            } else {
+                Ok(())
+            }
+        });
         if r.is_err() {
             self.failed = true;
         }

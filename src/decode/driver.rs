@@ -4,7 +4,7 @@
 //! to `--start-position`, expanding TRANSACTION_PAYLOAD and MariaDB-compressed rows, and handing
 //! each event to the chosen renderer. Output is built in a buffer and written in large chunks.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::binlog::event::{Event, EventBody};
@@ -89,20 +89,27 @@ impl Renderer {
     }
 }
 
+impl Renderer {
+    fn new(format: Format) -> Renderer {
+        match format {
+            Format::Text => Renderer::Text(TextRenderer::default()),
+            Format::Json => Renderer::Json(JsonRenderer::default()),
+        }
+    }
+}
+
 /// Decode `paths` in order into `sink`.
 pub fn decode_files(
     paths: &[PathBuf],
     opts: &DecodeOptions,
     sink: &mut dyn Write,
 ) -> Result<DecodeStats, DecodeError> {
-    let mut renderer = match opts.format {
-        Format::Text => Renderer::Text(TextRenderer::default()),
-        Format::Json => Renderer::Json(JsonRenderer::default()),
-    };
+    let mut renderer = Renderer::new(opts.format);
     let mut out = Vec::with_capacity(FLUSH_AT * 2);
     let mut stats = DecodeStats::default();
     for path in paths {
-        decode_file(path, opts, &mut renderer, &mut out, sink, &mut stats)?;
+        let reader = BinlogFileReader::open(path)?;
+        decode_file(reader, opts, &mut renderer, &mut out, sink, &mut stats)?;
         stats.files += 1;
     }
     sink.write_all(&out).map_err(DecodeError::Output)?;
@@ -110,16 +117,36 @@ pub fn decode_files(
     Ok(stats)
 }
 
-fn decode_file(
-    path: &Path,
+/// Decode one binlog read from `src` (starting with the magic) into `sink`, exactly as
+/// [`decode_files`] decodes a file; `name` stands for the file name in output and errors.
+pub fn decode_reader<R: Read>(
+    name: impl Into<PathBuf>,
+    src: R,
+    opts: &DecodeOptions,
+    sink: &mut dyn Write,
+) -> Result<DecodeStats, DecodeError> {
+    let mut renderer = Renderer::new(opts.format);
+    let mut out = Vec::new();
+    let mut stats = DecodeStats::default();
+    let reader = BinlogFileReader::new(name, src)?;
+    decode_file(reader, opts, &mut renderer, &mut out, sink, &mut stats)?;
+    stats.files += 1;
+    sink.write_all(&out).map_err(DecodeError::Output)?;
+    sink.flush().map_err(DecodeError::Output)?;
+    Ok(stats)
+}
+
+fn decode_file<R: Read>(
+    mut reader: BinlogFileReader<R>,
     opts: &DecodeOptions,
     renderer: &mut Renderer,
     out: &mut Vec<u8>,
     sink: &mut dyn Write,
     stats: &mut DecodeStats,
 ) -> Result<(), DecodeError> {
+    let path_buf = reader.path().to_path_buf();
+    let path: &Path = &path_buf;
     let name = path.display().to_string();
-    let mut reader = BinlogFileReader::open(path)?;
     let mut stream: Option<EventStream> = None;
     let mut payload_buf = Vec::new();
     let mut rows_buf = Vec::new();

@@ -12,5 +12,5 @@ pub mod quote;
 pub mod row_text;
 pub mod text;
 
-pub use driver::{DecodeOptions, DecodeStats, Format, decode_files};
+pub use driver::{DecodeOptions, DecodeStats, Format, decode_files, decode_reader};
 pub use error::DecodeError;
