@@ -17,15 +17,8 @@ pub fn write_g(out: &mut Vec<u8>, v: f64, precision: usize, width: usize) {
         let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
         let x: i32 = exp.parse().unwrap_or(0);
         if x < -4 || x >= p as i32 {
-            let m = strip_zeros(mantissa);
-            out.extend_from_slice(m.as_bytes());
-            out.push(b'e');
-            out.push(if x < 0 { b'-' } else { b'+' });
-            let ax = x.unsigned_abs();
-            if ax < 10 {
-                out.push(b'0');
-            }
-            out.extend_from_slice(ax.to_string().as_bytes());
+            out.extend_from_slice(strip_zeros(mantissa).as_bytes());
+            push_exponent(out, x);
         } else {
             let decimals = (p as i32 - 1 - x).max(0) as usize;
             let fixed = format!("{:.*}", decimals, v);
@@ -48,13 +41,18 @@ pub fn write_e(out: &mut Vec<u8>, v: f64, precision: usize) {
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let x: i32 = exp.parse().unwrap_or(0);
     out.extend_from_slice(mantissa.as_bytes());
+    push_exponent(out, x);
+}
+
+/// C's exponent: `e`, a sign, at least two digits.
+fn push_exponent(out: &mut Vec<u8>, x: i32) {
     out.push(b'e');
     out.push(if x < 0 { b'-' } else { b'+' });
     let ax = x.unsigned_abs();
     if ax < 10 {
         out.push(b'0');
     }
-    out.extend_from_slice(ax.to_string().as_bytes());
+    out.extend_from_slice(itoa::Buffer::new().format(ax).as_bytes());
 }
 
 fn strip_zeros(s: &str) -> &str {
