@@ -240,8 +240,11 @@ pub async fn run(req: FillRequest) -> Result<FillReport, FillError> {
         return finish(report, &req, &dir, started);
     }
 
-    if (plan.transactions > 0 || req.open_writes) && !dry {
-        report.read_only_before = Some(succ.fence().await?);
+    // A fill killed while fenced left its memo: fence (again) so the end restores it.
+    let memo = dir.join("fill.fence.json");
+    let interrupted = succ.fence_memo(&memo).is_some();
+    if (plan.transactions > 0 || req.open_writes || interrupted) && !dry {
+        report.read_only_before = Some(succ.fence(&memo).await?);
     }
     if plan.transactions > 0 {
         let opts = ApplyOptions {
@@ -280,7 +283,7 @@ pub async fn run(req: FillRequest) -> Result<FillReport, FillError> {
         }
     }
     if !dry && report.read_only_before.is_some() {
-        report.read_only_after = Some(succ.unfence(req.open_writes).await?);
+        report.read_only_after = Some(succ.unfence(req.open_writes, &memo).await?);
     }
     finish(report, &req, &dir, started)
 }
