@@ -415,7 +415,7 @@ fn workload_gap(kind: Kind) -> String {
         Kind::MariaDb => (
             "SET GLOBAL log_bin_compress = ON, GLOBAL log_bin_compress_min_len = 10;",
             "SET GLOBAL log_bin_compress = OFF;",
-            "",
+            "SET SESSION max_recursive_iterations = 1000000;",
         ),
     };
     format!(

@@ -15,6 +15,7 @@ use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
 
 use crate::apply::{Executed, ServerFlavor, TargetOptions, read_executed};
+use crate::binlog::mariadb_gtid::MariadbGtidPos;
 
 use super::error::FillError;
 
@@ -271,6 +272,48 @@ impl Successor {
         self.conn.query_drop(q).await.map_err(self.err(q))?;
         self.saved = Some(saved);
         Ok(saved)
+    }
+
+    /// MariaDB: record the filled GTIDs in `gtid_slave_pos`, as the replica's SQL thread would
+    /// have. They carry the dead master's server id, so without this `gtid_current_pos` stays
+    /// at what replication last applied and a later `MASTER_USE_GTID=current_pos` (or a
+    /// re-run reading it) would start from before the gap. For each domain, the binlog's last
+    /// GTID wins unless the successor wrote it itself.
+    pub async fn record_slave_pos(&mut self) -> Result<Option<String>, FillError> {
+        if self.flavor != ServerFlavor::MariaDb {
+            return Ok(None);
+        }
+        let q =
+            "SELECT CAST(@@GLOBAL.gtid_binlog_pos AS CHAR), CAST(@@GLOBAL.gtid_slave_pos AS CHAR)";
+        let (binlog, slave): (Option<String>, Option<String>) = self
+            .conn
+            .query_first(q)
+            .await
+            .map_err(self.err(q))?
+            .unwrap_or_default();
+        let parse = |s: Option<String>| MariadbGtidPos::parse(s.unwrap_or_default().trim());
+        let (Ok(binlog), Ok(mut pos)) = (parse(binlog), parse(slave)) else {
+            return Ok(None);
+        };
+        let mut changed = false;
+        for g in binlog.iter().filter(|g| g.server != self.server_id) {
+            changed |= pos.get(g.domain) != Some(g);
+            pos.set(g.clone());
+        }
+        if !changed {
+            return Ok(None);
+        }
+        let text = pos
+            .iter()
+            .map(|g| g.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let q = format!("SET GLOBAL gtid_slave_pos = '{text}'");
+        self.conn
+            .query_drop(&q)
+            .await
+            .map_err(self.err(q.clone()))?;
+        Ok(Some(text))
     }
 
     /// The state an earlier, interrupted fill of this successor fenced.
