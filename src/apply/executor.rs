@@ -224,7 +224,13 @@ impl Applier {
                     flush_batch(session, &mut batch, &label).await?;
                     if q.is_begin() {
                         if !in_txn {
-                            session.queue(begin_sql(txn));
+                            // `is_begin` also answers for XA START, which must run as written
+                            // (XA END and XA PREPARE follow it).
+                            if starts_ci(&q.query, b"XA ") {
+                                session.queue(&q.query);
+                            } else {
+                                session.queue(begin_sql(txn));
+                            }
                             in_txn = true;
                         }
                         continue;

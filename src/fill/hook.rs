@@ -101,6 +101,9 @@ pub struct FillReport {
     pub successor_own_writes: Option<String>,
     pub plan: Option<GapPlan>,
     pub apply: Option<RunReport>,
+    /// MariaDB: `gtid_slave_pos` set to include the filled GTIDs (see
+    /// [`Successor::record_slave_pos`]).
+    pub gtid_slave_pos_after: Option<String>,
 }
 
 impl FillReport {
@@ -191,6 +194,7 @@ pub async fn run(req: FillRequest) -> Result<FillReport, FillError> {
         successor_own_writes: None,
         plan: None,
         apply: None,
+        gtid_slave_pos_after: None,
     };
 
     let mut succ = Successor::connect(&req.successor).await?;
@@ -240,8 +244,11 @@ pub async fn run(req: FillRequest) -> Result<FillReport, FillError> {
         return finish(report, &req, &dir, started);
     }
 
-    if (plan.transactions > 0 || req.open_writes) && !dry {
-        report.read_only_before = Some(succ.fence().await?);
+    // A fill killed while fenced left its memo: fence (again) so the end restores it.
+    let memo = dir.join("fill.fence.json");
+    let interrupted = succ.fence_memo(&memo).is_some();
+    if (plan.transactions > 0 || req.open_writes || interrupted) && !dry {
+        report.read_only_before = Some(succ.fence(&memo).await?);
     }
     if plan.transactions > 0 {
         let opts = ApplyOptions {
@@ -279,8 +286,13 @@ pub async fn run(req: FillRequest) -> Result<FillReport, FillError> {
             }
         }
     }
+    if !dry {
+        // Also after a re-run that found nothing missing: the interrupted run may have
+        // applied the whole gap without getting here.
+        report.gtid_slave_pos_after = succ.record_slave_pos().await?;
+    }
     if !dry && report.read_only_before.is_some() {
-        report.read_only_after = Some(succ.unfence(req.open_writes).await?);
+        report.read_only_after = Some(succ.unfence(req.open_writes, &memo).await?);
     }
     finish(report, &req, &dir, started)
 }

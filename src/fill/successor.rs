@@ -8,12 +8,14 @@
 //! session, so the fence is `read_only=ON` with `super_read_only=OFF`: application users
 //! without SUPER / READ_ONLY ADMIN are refused while gapfill's user writes.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
 
 use crate::apply::{Executed, ServerFlavor, TargetOptions, read_executed};
+use crate::binlog::mariadb_gtid::MariadbGtidPos;
 
 use super::error::FillError;
 
@@ -241,8 +243,27 @@ impl Successor {
     }
 
     /// Refuse application writes while the gap is replayed (see the module docs).
-    pub async fn fence(&mut self) -> Result<ReadOnlyState, FillError> {
-        let saved = self.read_only_state().await?;
+    ///
+    /// The state before the fence is also kept in `memo` until [`Successor::unfence`]
+    /// succeeds: a fill killed while fenced leaves the successor read-only, and the re-run
+    /// must hand back what orchestrator left, not the fence it finds.
+    pub async fn fence(&mut self, memo: &Path) -> Result<ReadOnlyState, FillError> {
+        let saved = match self.fence_memo(memo) {
+            Some(s) => s,
+            None => {
+                let s = self.read_only_state().await?;
+                let json = serde_json::json!({
+                    "successor": self.addr,
+                    "read_only": s.read_only,
+                    "super_read_only": s.super_read_only,
+                });
+                std::fs::write(memo, json.to_string()).map_err(|e| FillError::SuccessorState {
+                    addr: self.addr.clone(),
+                    detail: format!("cannot record the write fence in {}: {e}", memo.display()),
+                })?;
+                s
+            }
+        };
         if self.flavor == ServerFlavor::MySql {
             let q = "SET GLOBAL super_read_only = OFF";
             self.conn.query_drop(q).await.map_err(self.err(q))?;
@@ -251,6 +272,61 @@ impl Successor {
         self.conn.query_drop(q).await.map_err(self.err(q))?;
         self.saved = Some(saved);
         Ok(saved)
+    }
+
+    /// MariaDB: record the filled GTIDs in `gtid_slave_pos`, as the replica's SQL thread would
+    /// have. They carry the dead master's server id, so without this `gtid_current_pos` stays
+    /// at what replication last applied and a later `MASTER_USE_GTID=current_pos` (or a
+    /// re-run reading it) would start from before the gap. For each domain, the binlog's last
+    /// GTID wins unless the successor wrote it itself.
+    pub async fn record_slave_pos(&mut self) -> Result<Option<String>, FillError> {
+        if self.flavor != ServerFlavor::MariaDb {
+            return Ok(None);
+        }
+        let q =
+            "SELECT CAST(@@GLOBAL.gtid_binlog_pos AS CHAR), CAST(@@GLOBAL.gtid_slave_pos AS CHAR)";
+        let (binlog, slave): (Option<String>, Option<String>) = self
+            .conn
+            .query_first(q)
+            .await
+            .map_err(self.err(q))?
+            .unwrap_or_default();
+        let parse = |s: Option<String>| MariadbGtidPos::parse(s.unwrap_or_default().trim());
+        let (Ok(binlog), Ok(mut pos)) = (parse(binlog), parse(slave)) else {
+            return Ok(None);
+        };
+        let mut changed = false;
+        for g in binlog.iter().filter(|g| g.server != self.server_id) {
+            changed |= pos.get(g.domain) != Some(g);
+            pos.set(g.clone());
+        }
+        if !changed {
+            return Ok(None);
+        }
+        let text = pos
+            .iter()
+            .map(|g| g.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let q = format!("SET GLOBAL gtid_slave_pos = '{text}'");
+        self.conn
+            .query_drop(&q)
+            .await
+            .map_err(self.err(q.clone()))?;
+        Ok(Some(text))
+    }
+
+    /// The state an earlier, interrupted fill of this successor fenced.
+    pub fn fence_memo(&self, memo: &Path) -> Option<ReadOnlyState> {
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(memo).ok()?).ok()?;
+        if v["successor"].as_str() != Some(self.addr.as_str()) {
+            return None;
+        }
+        Some(ReadOnlyState {
+            read_only: v["read_only"].as_bool()?,
+            super_read_only: v["super_read_only"].as_bool()?,
+        })
     }
 
     async fn read_only_state(&mut self) -> Result<ReadOnlyState, FillError> {
@@ -270,8 +346,19 @@ impl Successor {
         })
     }
 
-    /// After the fill: open writes (`--open-writes`), or put back what the fence replaced.
-    pub async fn unfence(&mut self, open_writes: bool) -> Result<ReadOnlyState, FillError> {
+    /// After the fill: open writes (`--open-writes`), or put back what the fence replaced;
+    /// then forget the fence memo.
+    pub async fn unfence(
+        &mut self,
+        open_writes: bool,
+        memo: &Path,
+    ) -> Result<ReadOnlyState, FillError> {
+        let want = self.unfence_inner(open_writes).await?;
+        let _ = std::fs::remove_file(memo);
+        Ok(want)
+    }
+
+    async fn unfence_inner(&mut self, open_writes: bool) -> Result<ReadOnlyState, FillError> {
         let want = if open_writes {
             ReadOnlyState {
                 read_only: false,

@@ -49,6 +49,18 @@ impl Server {
         Self::from_env(Kind::MariaDb, "GAPFILL_MARIADB_MASTER")
     }
 
+    pub fn mysql_replica1() -> Server {
+        Self::from_env(Kind::MySql, "GAPFILL_MYSQL_REPLICA1")
+    }
+
+    pub fn mysql_replica2() -> Server {
+        Self::from_env(Kind::MySql, "GAPFILL_MYSQL_REPLICA2")
+    }
+
+    pub fn mariadb_replica() -> Server {
+        Self::from_env(Kind::MariaDb, "GAPFILL_MARIADB_REPLICA")
+    }
+
     /// The standalone MySQL replay target (empty after [`Server::reset`]).
     pub fn mysql_target() -> Server {
         Self::from_env(Kind::MySql, "GAPFILL_MYSQL_TARGET")

@@ -1,0 +1,712 @@
+//! Live proofs of `gapfill fill` (the orchestrator hook) against the real sandbox topologies:
+//! MySQL 9.7 (master :13306, replicas :13307 and :13308) and MariaDB 10.11 (master :13406,
+//! replica :13407).
+//!
+//! Each scenario starts from a fresh topology (`scripts/sandbox reset-topology`), runs
+//! `gapfill capture` following the master into `<spool-dir>/<cluster>`, runs a workload (every
+//! column type, DDL, a table without a primary key, a 50k-row transaction, compression, tagged
+//! GTIDs / a second domain) while one replica lags, waits until the spool holds everything the
+//! master committed, SIGKILLs the master, promotes the lagging replica the way orchestrator does,
+//! runs the hook line as orchestrator would (arguments and `ORC_*` environment), restarts the
+//! dead master read-only and compares every table's `CHECKSUM TABLE` and the executed GTIDs.
+//! Every test ends with `reset-topology` (they kill the master and promote a replica).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Kind, Server, env, server_lock};
+
+const ALIAS: &str = "gf-cluster";
+
+fn sandbox(args: &[&str]) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/sandbox");
+    let out = Command::new(script)
+        .args(args)
+        .output()
+        .expect("run scripts/sandbox");
+    assert!(
+        out.status.success(),
+        "scripts/sandbox {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Resets the topology when dropped, so a failing test leaves the sandbox usable.
+struct Topology;
+
+impl Topology {
+    fn fresh() -> Topology {
+        // A missing environment is a failure, never a skip.
+        env("GAPFILL_MYSQL_MASTER");
+        sandbox(&["reset-topology"]);
+        Topology
+    }
+}
+
+impl Drop for Topology {
+    fn drop(&mut self) {
+        sandbox(&["reset-topology"]);
+    }
+}
+
+/// One flavour's topology.
+struct Cluster {
+    kind: Kind,
+    master: Server,
+    master_name: &'static str,
+    /// The replica whose IO thread is stopped (promoted with orchestrator's defaults).
+    io_lagger: Server,
+    /// The replica whose SQL thread is stopped (promoted with `--open-writes`).
+    sql_lagger: Server,
+}
+
+impl Cluster {
+    fn mysql() -> Cluster {
+        Cluster {
+            kind: Kind::MySql,
+            master: Server::mysql_master(),
+            master_name: "mysql-master",
+            io_lagger: Server::mysql_replica2(),
+            sql_lagger: Server::mysql_replica1(),
+        }
+    }
+
+    fn mariadb() -> Cluster {
+        Cluster {
+            kind: Kind::MariaDb,
+            master: Server::mariadb_master(),
+            master_name: "mariadb-master",
+            io_lagger: Server::mariadb_replica(),
+            sql_lagger: Server::mariadb_replica(),
+        }
+    }
+
+    fn replica_cmd(&self, what: &str) -> String {
+        match (self.kind, what) {
+            (Kind::MySql, "stop io") => "STOP REPLICA IO_THREAD".into(),
+            (Kind::MySql, "stop sql") => "STOP REPLICA SQL_THREAD".into(),
+            (Kind::MariaDb, "stop io") => "STOP SLAVE IO_THREAD".into(),
+            (Kind::MariaDb, "stop sql") => "STOP SLAVE SQL_THREAD".into(),
+            _ => unreachable!(),
+        }
+    }
+
+    /// What orchestrator's default promotion (`ApplyMySQLPromotionAfterMasterFailover=true`)
+    /// runs on the successor before any post-failover hook.
+    fn promote_like_orchestrator(&self, s: &Server) {
+        match self.kind {
+            Kind::MySql => s.sql(
+                "STOP REPLICA; RESET REPLICA ALL; SET GLOBAL super_read_only = 0; \
+                 SET GLOBAL read_only = 0",
+            ),
+            Kind::MariaDb => s.sql("STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0"),
+        };
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// capture
+
+struct CaptureProc {
+    child: Child,
+    log: PathBuf,
+}
+
+fn capture_cmd(server: &Server, dir: &Path, args: &[&str], log: &Path) -> Command {
+    let f = File::options()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("open the capture log");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_gapfill"));
+    c.arg("capture")
+        .args(["--source", &server.addr])
+        .arg("--dir")
+        .arg(dir)
+        .args(["--server-id", "4242", "--heartbeat", "1s"])
+        .args(["--progress-interval", "5s"])
+        .args(args)
+        .env("GAPFILL_USER", env("GAPFILL_TEST_USER"))
+        .env("GAPFILL_PASSWORD", env("GAPFILL_TEST_PASSWORD"))
+        .env("GAPFILL_LOG", "gapfill=info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(f));
+    c
+}
+
+impl CaptureProc {
+    fn spawn(server: &Server, dir: &Path, log: &Path) -> CaptureProc {
+        let child = capture_cmd(server, dir, &[], log)
+            .spawn()
+            .expect("spawn gapfill capture");
+        CaptureProc {
+            child,
+            log: log.to_path_buf(),
+        }
+    }
+
+    /// SIGTERM, then resume to the master's binlog end with `--stop-at`: afterwards the spool
+    /// provably holds everything the master committed.
+    fn finish_at_master_end(mut self, master: &Server) {
+        if let Some(st) = self.child.try_wait().unwrap() {
+            panic!("gapfill capture exited early ({st}):\n{}", read(&self.log));
+        }
+        let st = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(st.success());
+        let st = wait_timeout(&mut self.child, Duration::from_secs(30));
+        assert!(
+            st.success(),
+            "capture on SIGTERM: {st}\n{}",
+            read(&self.log)
+        );
+        let q = match master.kind {
+            Kind::MySql => "SHOW BINARY LOG STATUS",
+            Kind::MariaDb => "SHOW MASTER STATUS",
+        };
+        let out = master.sql(q);
+        let cols: Vec<&str> = out.split('\t').collect();
+        let stop = format!("{}:{}", cols[0], cols[1]);
+        let dir = spool_of(&self.child_dir());
+        let mut c = capture_cmd(master, &dir, &["--stop-at", &stop], &self.log)
+            .spawn()
+            .expect("spawn gapfill capture --stop-at");
+        let st = wait_timeout(&mut c, Duration::from_secs(120));
+        assert!(
+            st.success(),
+            "capture --stop-at {stop}: {st}\n{}",
+            read(&self.log)
+        );
+    }
+
+    fn child_dir(&self) -> PathBuf {
+        self.log.parent().unwrap().to_path_buf()
+    }
+}
+
+impl Drop for CaptureProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The cluster's spool under a scenario's root.
+fn spool_of(root: &Path) -> PathBuf {
+    root.join("spool").join(ALIAS)
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_default()
+}
+
+fn wait_timeout(child: &mut Child, limit: Duration) -> ExitStatus {
+    let t = Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        if t.elapsed() > limit {
+            let _ = child.kill();
+            panic!("child did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// the hook
+
+/// One finished `gapfill fill` run.
+struct FillRun {
+    code: i32,
+    report: serde_json::Value,
+    output: String,
+}
+
+fn split_addr(a: &str) -> (&str, &str) {
+    a.rsplit_once(':').expect("HOST:PORT")
+}
+
+/// The hook line exactly as orchestrator runs it, with its `ORC_*` environment.
+fn fill_cmd(root: &Path, failed: &Server, successor: &Server, extra: &[&str]) -> Command {
+    let report = root.join("report.json");
+    let _ = std::fs::remove_file(&report);
+    let (fh, fp) = split_addr(&failed.addr);
+    let (sh, sp) = split_addr(&successor.addr);
+    let mut c = Command::new(env!("CARGO_BIN_EXE_gapfill"));
+    c.arg("fill")
+        .args(["--cluster", ALIAS, "--failed", &failed.addr])
+        .args(["--successor", &successor.addr, "--spool-dir"])
+        .arg(root.join("spool"))
+        .arg("--report")
+        .arg(&report)
+        .args(extra)
+        .env("ORC_FAILURE_CLUSTER_ALIAS", ALIAS)
+        .env("ORC_FAILED_HOST", fh)
+        .env("ORC_FAILED_PORT", fp)
+        .env("ORC_SUCCESSOR_HOST", sh)
+        .env("ORC_SUCCESSOR_PORT", sp)
+        .env("GAPFILL_USER", env("GAPFILL_TEST_USER"))
+        .env("GAPFILL_PASSWORD", env("GAPFILL_TEST_PASSWORD"))
+        .env("GAPFILL_LOG", "gapfill=info")
+        .stdin(Stdio::null());
+    c
+}
+
+fn fill(root: &Path, failed: &Server, successor: &Server, extra: &[&str]) -> FillRun {
+    let out = fill_cmd(root, failed, successor, extra)
+        .output()
+        .expect("run gapfill fill");
+    let output = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report =
+        serde_json::from_str(&read(&root.join("report.json"))).unwrap_or(serde_json::Value::Null);
+    FillRun {
+        code: out.status.code().unwrap_or(-1),
+        report,
+        output,
+    }
+}
+
+impl FillRun {
+    fn expect(self, code: i32, what: &str) -> FillRun {
+        assert_eq!(
+            self.code, code,
+            "{what}: gapfill fill exited {} (want {code}):\n{}\nreport: {:#}",
+            self.code, self.output, self.report
+        );
+        self
+    }
+
+    fn applied(&self) -> u64 {
+        self.report["apply"]["transactions_applied"]
+            .as_u64()
+            .unwrap_or(0)
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// state to compare
+
+/// Every user table's `CHECKSUM TABLE`.
+fn checksums(s: &Server) -> BTreeMap<String, String> {
+    let tables: Vec<String> = s
+        .sql(
+            "SELECT CONCAT('`', table_schema, '`.`', table_name, '`') FROM information_schema.tables \
+             WHERE table_type = 'BASE TABLE' AND table_schema NOT IN \
+             ('mysql', 'sys', 'information_schema', 'performance_schema') ORDER BY 1",
+        )
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert!(!tables.is_empty(), "no user tables on {}", s.addr);
+    s.sql(&format!("CHECKSUM TABLE {}", tables.join(", ")))
+        .lines()
+        .map(|l| {
+            let (t, c) = l.split_once('\t').expect("table\\tchecksum");
+            (t.to_string(), c.to_string())
+        })
+        .collect()
+}
+
+/// The executed GTIDs: MySQL `gtid_executed`, MariaDB `gtid_binlog_pos`.
+fn executed(s: &Server) -> String {
+    let q = match s.kind {
+        Kind::MySql => "SELECT @@GLOBAL.gtid_executed",
+        Kind::MariaDb => "SELECT @@GLOBAL.gtid_binlog_pos",
+    };
+    s.sql(q).replace(['\n', ' '], "")
+}
+
+fn read_only(s: &Server) -> String {
+    match s.kind {
+        Kind::MySql => s.sql("SELECT @@GLOBAL.read_only, @@GLOBAL.super_read_only"),
+        Kind::MariaDb => s.sql("SELECT @@GLOBAL.read_only"),
+    }
+    .trim()
+    .to_string()
+}
+
+/// Restart the SIGKILLed master read-only and compare the successor with it.
+fn assert_equal_to_dead_master(c: &Cluster, successor: &Server) {
+    sandbox(&["instance", "start", c.master_name]);
+    c.master.sql("SET GLOBAL read_only = 1");
+    let (want, got) = (checksums(&c.master), checksums(successor));
+    assert_eq!(
+        want.keys().collect::<Vec<_>>(),
+        got.keys().collect::<Vec<_>>(),
+        "tables differ"
+    );
+    for (t, sum) in &want {
+        assert_eq!(
+            &got[t], sum,
+            "CHECKSUM TABLE {t}: successor differs from the master"
+        );
+    }
+    assert_eq!(
+        executed(successor),
+        executed(&c.master),
+        "executed GTIDs differ"
+    );
+    if c.kind == Kind::MariaDb {
+        // The master's domain in the successor's current position too.
+        let cur = successor.sql("SELECT @@GLOBAL.gtid_current_pos");
+        let master = executed(&c.master);
+        for g in master.split(',') {
+            assert!(
+                cur.contains(g),
+                "gtid_current_pos {cur} lacks the master's {g}"
+            );
+        }
+    }
+    c.master.sql("SET GLOBAL read_only = 0");
+}
+
+// ------------------------------------------------------------------------------------------
+// workloads
+
+fn workload_file(kind: Kind, db: &str) -> String {
+    let file = match kind {
+        Kind::MySql => "tests/workload/mysql_types.sql",
+        Kind::MariaDb => "tests/workload/mariadb_types.sql",
+    };
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file))
+        .expect("workload file")
+        .replace("gf_types", db)
+}
+
+/// Before the lag starts: schemas and some rows every replica has.
+fn workload_before(kind: Kind) -> String {
+    format!(
+        "{}\nCREATE DATABASE gf_fill;\nUSE gf_fill;\n\
+         CREATE TABLE big (id INT PRIMARY KEY, a VARCHAR(64), b DOUBLE, c DATETIME(6));\n\
+         CREATE TABLE nopk (k INT, v VARCHAR(32));\n\
+         CREATE TABLE small (id INT AUTO_INCREMENT PRIMARY KEY, v INT, w VARCHAR(80));\n\
+         INSERT INTO nopk VALUES (1, 'a'), (1, 'a'), (2, 'b');\n\
+         DELIMITER //\n\
+         CREATE PROCEDURE many(n INT) BEGIN DECLARE i INT DEFAULT 0; \
+         WHILE i < n DO INSERT INTO small (v, w) VALUES (i, SHA2(i, 256)); SET i = i + 1; END WHILE; END //\n\
+         DELIMITER ;\n\
+         CALL many(100);\n",
+        workload_file(kind, "gf_types")
+    )
+}
+
+/// While a replica lags: the gap.
+fn workload_gap(kind: Kind) -> String {
+    let (compress_on, compress_off, cte) = match kind {
+        Kind::MySql => (
+            "SET SESSION binlog_transaction_compression = ON;",
+            "SET SESSION binlog_transaction_compression = OFF;",
+            "SET SESSION cte_max_recursion_depth = 1000000;",
+        ),
+        Kind::MariaDb => (
+            "SET GLOBAL log_bin_compress = ON, GLOBAL log_bin_compress_min_len = 10;",
+            "SET GLOBAL log_bin_compress = OFF;",
+            "SET SESSION max_recursive_iterations = 1000000;",
+        ),
+    };
+    format!(
+        "USE gf_fill;\n\
+         CALL many(3000);\n\
+         {cte}\n\
+         INSERT INTO big WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < 50000) \
+         SELECT n, LEFT(SHA2(n, 256), 64), n / 7, '2024-01-01 00:00:00.123456' + INTERVAL n SECOND FROM seq;\n\
+         {compress_on}\n\
+         UPDATE big SET b = b * 2 WHERE id <= 20000;\n\
+         UPDATE small SET w = CONCAT(w, '-z') WHERE id % 3 = 0;\n\
+         {compress_off}\n\
+         ALTER TABLE big ADD COLUMN d INT DEFAULT 7;\n\
+         UPDATE big SET d = id % 11 WHERE id % 5 = 0;\n\
+         DELETE FROM big WHERE id > 45000;\n\
+         UPDATE nopk SET v = 'z' WHERE k = 1 LIMIT 1;\n\
+         DELETE FROM nopk WHERE k = 2;\n\
+         INSERT INTO nopk VALUES (3, NULL), (3, NULL);\n\
+         {}\n\
+         USE gf_fill;\n\
+         CALL many(500);\n\
+         DO SLEEP(1.2);\n\
+         INSERT INTO small (v, w) VALUES (-1, 'last');\n",
+        workload_file(kind, "gf_types_gap")
+    )
+}
+
+/// Fresh topology, capture, workload with `lagger` lagging (`how`: "stop io" / "stop sql"),
+/// spool caught up, master SIGKILLed. Returns the scenario root (spool under it).
+fn run_until_master_dies(c: &Cluster, lagger: &Server, how: &str) -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    let spool = spool_of(root.path());
+    std::fs::create_dir_all(spool.parent().unwrap()).unwrap();
+    let cap = CaptureProc::spawn(&c.master, &spool, &root.path().join("capture.log"));
+    c.master.sql_text(&workload_before(c.kind));
+    // Let the lagging replica have everything so far, then make it lag.
+    wait_replica_has(lagger, &executed(&c.master));
+    lagger.sql(&c.replica_cmd(how));
+    c.master.sql_text(&workload_gap(c.kind));
+    cap.finish_at_master_end(&c.master);
+    if how == "stop sql" {
+        // The IO thread must have received everything: the relay log holds the gap.
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let end = executed(&c.master);
+    sandbox(&["instance", "kill", c.master_name]);
+    assert_ne!(
+        executed(lagger),
+        end,
+        "the lagging replica must lack transactions"
+    );
+    root
+}
+
+fn wait_replica_has(replica: &Server, master_executed: &str) {
+    let t = Instant::now();
+    while executed(replica) != master_executed {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "replica {} did not catch up to {master_executed}",
+            replica.addr
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// a, c, d: the failover with orchestrator's default promotion
+
+/// The failover with orchestrator's default promotion (successor already reset and writable):
+/// the window guard refuses `--max-lag 0` and changes nothing; a fill SIGKILLed mid-way and
+/// re-run ends equal to the dead master; a second run applies nothing; writes are restored.
+fn failover_default(c: &Cluster) {
+    let _t = Topology::fresh();
+    let succ = c.io_lagger.clone();
+    let root = run_until_master_dies(c, &succ, "stop io");
+    c.promote_like_orchestrator(&succ);
+    let before = (checksums(&succ), executed(&succ), read_only(&succ));
+
+    // d. Window exceeded: the gap spans more than 0 s.
+    let r = fill(root.path(), &c.master, &succ, &["--max-lag", "0"]).expect(3, "--max-lag 0");
+    assert_eq!(r.report["outcome"], "Refused", "{:#}", r.report);
+    assert_eq!(
+        (checksums(&succ), executed(&succ), read_only(&succ)),
+        before,
+        "a refused fill changed the successor"
+    );
+
+    // c. Killed mid-way: SIGKILL once some transactions landed.
+    let mut child = fill_cmd(root.path(), &c.master, &succ, &[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn gapfill fill");
+    let t = Instant::now();
+    while executed(&succ) == before.1 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "fill ended before it applied anything"
+        );
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "fill applied nothing"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "fill finished before it could be killed mid-way"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // a. The re-run finishes the job.
+    let r = fill(root.path(), &c.master, &succ, &[]).expect(0, "fill after a SIGKILLed fill");
+    assert_eq!(r.report["outcome"], "Filled", "{:#}", r.report);
+    assert!(r.applied() > 0);
+    assert!(
+        r.report["apply"]["transactions_skipped"]
+            .as_u64()
+            .unwrap_or(0)
+            == 0
+    );
+    assert_eq!(
+        read_only(&succ),
+        before.2,
+        "the fill must hand writes back as orchestrator left them"
+    );
+
+    // c. Run twice: the second applies nothing.
+    let r = fill(root.path(), &c.master, &succ, &[]).expect(0, "second fill");
+    assert_eq!(r.applied(), 0, "{:#}", r.report);
+    assert_eq!(r.report["outcome"], "NothingMissing", "{:#}", r.report);
+
+    assert_equal_to_dead_master(c, &succ);
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mysql_failover_default_promotion() {
+    let _g = server_lock();
+    failover_default(&Cluster::mysql());
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mariadb_failover_default_promotion() {
+    let _g = server_lock();
+    failover_default(&Cluster::mariadb());
+}
+
+// ------------------------------------------------------------------------------------------
+// b: the SQL-thread variant with --open-writes
+
+fn failover_open_writes(c: &Cluster) {
+    let _t = Topology::fresh();
+    let succ = c.sql_lagger.clone();
+    let root = run_until_master_dies(c, &succ, "stop sql");
+    // ApplyMySQLPromotionAfterMasterFailover=false: replication configured, read-only.
+    assert!(read_only(&succ).starts_with('1'));
+    let r = fill(root.path(), &c.master, &succ, &["--open-writes"]).expect(0, "--open-writes");
+    assert_eq!(r.report["outcome"], "Filled", "{:#}", r.report);
+    assert!(
+        !r.report["replica_before"].is_null(),
+        "replication was configured: {:#}",
+        r.report
+    );
+    let status = match c.kind {
+        Kind::MySql => succ.sql("SHOW REPLICA STATUS"),
+        Kind::MariaDb => succ.sql("SHOW SLAVE STATUS"),
+    };
+    assert!(status.trim().is_empty(), "replication not reset: {status}");
+    assert!(
+        read_only(&succ).starts_with('0'),
+        "--open-writes must lift read_only"
+    );
+    assert_equal_to_dead_master(c, &succ);
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mysql_failover_open_writes_sql_thread_lag() {
+    let _g = server_lock();
+    failover_open_writes(&Cluster::mysql());
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mariadb_failover_open_writes_sql_thread_lag() {
+    let _g = server_lock();
+    failover_open_writes(&Cluster::mariadb());
+}
+
+// ------------------------------------------------------------------------------------------
+// e: a spool that does not cover the gap; f: a successor opened too early
+
+const SMALL: &str = "CREATE DATABASE IF NOT EXISTS gf_small; USE gf_small; \
+    CREATE TABLE IF NOT EXISTS t (id INT PRIMARY KEY, v VARCHAR(20));";
+
+fn small_rows(from: u32, to: u32) -> String {
+    (from..=to)
+        .map(|i| format!("INSERT INTO gf_small.t VALUES ({i}, 'master {i}');\n"))
+        .collect()
+}
+
+fn not_covered(c: &Cluster) {
+    let _t = Topology::fresh();
+    let succ = c.io_lagger.clone();
+    c.master.sql(SMALL);
+    wait_replica_has(&succ, &executed(&c.master));
+    succ.sql(&c.replica_cmd("stop io"));
+    // The successor lacks these, and the capture starts only after them.
+    c.master.sql_text(&small_rows(1, 20));
+    let root = tempfile::tempdir().unwrap();
+    let spool = spool_of(root.path());
+    std::fs::create_dir_all(spool.parent().unwrap()).unwrap();
+    let cap = CaptureProc::spawn(&c.master, &spool, &root.path().join("capture.log"));
+    std::thread::sleep(Duration::from_secs(1));
+    c.master.sql_text(&small_rows(21, 40));
+    cap.finish_at_master_end(&c.master);
+    sandbox(&["instance", "kill", c.master_name]);
+    c.promote_like_orchestrator(&succ);
+    let before = (checksums(&succ), executed(&succ), read_only(&succ));
+    let r = fill(root.path(), &c.master, &succ, &[]).expect(4, "spool not covering the gap");
+    assert_eq!(r.report["outcome"], "NotCovered", "{:#}", r.report);
+    assert_eq!(
+        (checksums(&succ), executed(&succ), read_only(&succ)),
+        before,
+        "a refused fill changed the successor"
+    );
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mysql_spool_not_covering_the_gap() {
+    let _g = server_lock();
+    not_covered(&Cluster::mysql());
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mariadb_spool_not_covering_the_gap() {
+    let _g = server_lock();
+    not_covered(&Cluster::mariadb());
+}
+
+fn opened_too_early(c: &Cluster) {
+    let _t = Topology::fresh();
+    let succ = c.io_lagger.clone();
+    let root = tempfile::tempdir().unwrap();
+    let spool = spool_of(root.path());
+    std::fs::create_dir_all(spool.parent().unwrap()).unwrap();
+    let cap = CaptureProc::spawn(&c.master, &spool, &root.path().join("capture.log"));
+    c.master.sql(SMALL);
+    wait_replica_has(&succ, &executed(&c.master));
+    succ.sql(&c.replica_cmd("stop io"));
+    c.master.sql_text(&small_rows(1, 40));
+    cap.finish_at_master_end(&c.master);
+    sandbox(&["instance", "kill", c.master_name]);
+    c.promote_like_orchestrator(&succ);
+    // The application writes on the successor before the hook: id 25 is also in the gap.
+    succ.sql("INSERT INTO gf_small.t VALUES (25, 'successor own')");
+    let r = fill(root.path(), &c.master, &succ, &[]).expect(5, "a conflicting own write");
+    assert_eq!(r.report["outcome"], "ApplyFailed", "{:#}", r.report);
+    let reason = r.report["reason"].as_str().unwrap_or_default().to_string();
+    assert!(
+        reason.contains("gf_small") || reason.contains("Duplicate"),
+        "the report must name the conflict: {reason}"
+    );
+    assert!(
+        !r.report["successor_own_writes"].is_null(),
+        "the report must name the successor's own writes: {:#}",
+        r.report
+    );
+    assert_eq!(
+        succ.sql("SELECT v FROM gf_small.t WHERE id = 25").trim(),
+        "successor own",
+        "the successor's own row was overwritten"
+    );
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mysql_successor_opened_too_early() {
+    let _g = server_lock();
+    opened_too_early(&Cluster::mysql());
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mariadb_successor_opened_too_early() {
+    let _g = server_lock();
+    opened_too_early(&Cluster::mariadb());
+}
