@@ -298,7 +298,7 @@ impl Successor {
         let mut changed = false;
         for g in binlog.iter().filter(|g| g.server != self.server_id) {
             changed |= pos.get(g.domain) != Some(g);
-            pos.set(g.clone());
+            pos.set(*g);
         }
         if !changed {
             return Ok(None);
