@@ -533,12 +533,8 @@ fn failover_default(c: &Cluster) {
     let r = fill(root.path(), &c.master, &succ, &[]).expect(0, "fill after a SIGKILLed fill");
     assert_eq!(r.report["outcome"], "Filled", "{:#}", r.report);
     assert!(r.applied() > 0);
-    assert!(
-        r.report["apply"]["transactions_skipped"]
-            .as_u64()
-            .unwrap_or(0)
-            == 0
-    );
+    // Parallel apply may have committed later transactions of the gap before the kill: the
+    // re-run skips those by GTID.
     assert_eq!(
         read_only(&succ),
         before.2,
