@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Kind, Server, env, reference_decode, server_lock};
+use common::{Kind, Server, env, reference_decode, server_lock, wait_timeout};
 use gapfill::binlog::gtid_set::GtidSet;
 use gapfill::binlog::mariadb_gtid::MariadbGtidPos;
 use gapfill::spool::{FsyncPolicy, Retention, Spool, SpoolConfig, TxnGtid};
@@ -99,20 +99,6 @@ impl Drop for CaptureProc {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-fn wait_timeout(child: &mut Child, limit: Duration) -> ExitStatus {
-    let t = Instant::now();
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            return st;
-        }
-        if t.elapsed() > limit {
-            let _ = child.kill();
-            panic!("child did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
