@@ -820,8 +820,13 @@ async fn gtid_start_the_master_cannot_serve_is_a_continuity_break() {
     );
     eprintln!("mysql: {e}");
 
-    // MariaDB: a GTID beyond the master's own in its domain (strict mode is on).
+    // MariaDB: a GTID beyond the master's own in its domain (strict mode is on). A fresh
+    // topology has no GTID yet: write one so the master has a domain to be ahead of.
     let mut a = admin(&mariadb()).await;
+    a.execute("CREATE DATABASE IF NOT EXISTS gf_proto_break")
+        .await
+        .unwrap();
+    a.execute("DROP DATABASE gf_proto_break").await.unwrap();
     let pos = a
         .query_one_string("SELECT @@gtid_binlog_pos")
         .await
