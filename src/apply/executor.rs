@@ -235,19 +235,21 @@ impl Applier {
                         }
                         continue;
                     }
-                    if q.is_commit() && in_txn && !starts_ci(&q.query, b"XA ") {
+                    let end: Option<&[u8]> = if q.is_commit() {
+                        Some(b"COMMIT")
+                    } else if q.is_rollback() {
+                        Some(b"ROLLBACK")
+                    } else {
+                        None
+                    };
+                    if let Some(end) = end
+                        && in_txn
+                        && !starts_ci(&q.query, b"XA ")
+                    {
                         wait_gate(&mut gate, &label)?
                             .await
                             .map_err(|_| aborted(&label))?;
-                        commit(session, b"COMMIT", reset_gtid).await.map_err(st)?;
-                        ended = true;
-                        continue;
-                    }
-                    if q.is_rollback() && in_txn && !starts_ci(&q.query, b"XA ") {
-                        wait_gate(&mut gate, &label)?
-                            .await
-                            .map_err(|_| aborted(&label))?;
-                        commit(session, b"ROLLBACK", reset_gtid).await.map_err(st)?;
+                        commit(session, end, reset_gtid).await.map_err(st)?;
                         ended = true;
                         continue;
                     }
