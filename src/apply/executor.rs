@@ -347,13 +347,17 @@ impl Applier {
                         .map_err(st)?;
                     ended = true;
                     if shared.flavor == ServerFlavor::MariaDb && !x.one_phase {
-                        // MariaDB keeps a prepared XA attached to its connection until it
-                        // disconnects; only then can another session commit it.
+                        // MariaDB keeps a prepared XA attached to its connection until the
+                        // server has cleaned that connection up; only then can another
+                        // session commit it.
+                        let old_id = session.conn().map(|c| c.id());
                         session
                             .reconnect(shared.target.as_ref())
                             .await
                             .map_err(st)?;
-                        wait_xa_recovered(session, x).await.map_err(st)?;
+                        if let Some(id) = old_id {
+                            wait_connection_gone(session, id).await.map_err(st)?;
+                        }
                     }
                 }
                 EventBody::Rows(r) => {
@@ -439,30 +443,35 @@ impl Applier {
     }
 }
 
-/// After the disconnect, wait (bounded) until the server lists the prepared XA as
-/// recoverable, so the XA COMMIT that follows finds it.
-async fn wait_xa_recovered(session: &mut Session, x: &XaPrepareEvent<'_>) -> Result<(), StmtError> {
+/// After the disconnect, wait (bounded) until the server has finished with connection `id`.
+///
+/// MariaDB lists a prepared XA in `XA RECOVER` while its connection is still closing, but
+/// hands it to another session (`XA COMMIT`) only once that connection's cleanup detached
+/// it, which happens before the connection leaves the process list.
+async fn wait_connection_gone(session: &mut Session, id: u32) -> Result<(), StmtError> {
     use mysql_async::prelude::Queryable;
-    let mut want = x.gtrid.to_vec();
-    want.extend_from_slice(x.bqual);
-    for _ in 0..200 {
+    let sql = format!("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {id}");
+    for _ in 0..1000 {
         let Some(conn) = session.conn() else {
             return Ok(());
         };
-        let rows: Vec<(i64, i64, i64, Vec<u8>)> =
-            conn.query("XA RECOVER").await.map_err(|source| StmtError {
-                statement: "XA RECOVER".into(),
+        let n: Option<i64> = conn
+            .query_first(sql.as_str())
+            .await
+            .map_err(|source| StmtError {
+                statement: sql.clone(),
                 source,
             })?;
-        if rows
-            .iter()
-            .any(|r| r.0 == x.format_id as i64 && r.3 == want)
-        {
+        if n == Some(0) {
             return Ok(());
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    tracing::warn!("prepared XA transaction not listed by XA RECOVER after 2 s");
+    tracing::warn!(
+        connection = id,
+        "the connection that prepared an XA transaction is still listed after 10 s; \
+         a following XA COMMIT may fail with XAER_NOTA (re-running the replay is safe)"
+    );
     Ok(())
 }
 
