@@ -7,6 +7,7 @@ mod support;
 use std::time::Duration;
 
 use gapfill::binlog::gtid_set::GtidSet;
+use gapfill::binlog::mariadb_executed::MariadbExecuted;
 use gapfill::binlog::mariadb_gtid::MariadbGtidPos;
 use gapfill::spool::{
     Appended, Coverage, FsyncPolicy, Missing, NotCovered, ResumePoint, Spool, SpoolError,
@@ -344,7 +345,9 @@ fn coverage_by_position_and_mariadb() {
     feed(&mut s, &m.session_start());
     feed(&mut s, &m.mariadb_txn(0, 6, false));
     feed(&mut s, &m.mariadb_txn(0, 7, false));
-    let t = TargetPosition::MariaDbGtids(MariadbGtidPos::parse("0-11-6").unwrap());
+    let t = TargetPosition::MariaDbGtids(MariadbExecuted::from_replicated(
+        MariadbGtidPos::parse("0-11-6").unwrap(),
+    ));
     assert!(s.coverage_for(&t).is_covered());
     let lacking: Vec<_> = s
         .transactions_missing_from(&t)
@@ -352,7 +355,9 @@ fn coverage_by_position_and_mariadb() {
         .collect();
     assert_eq!(lacking.len(), 1);
     assert!(matches!(&lacking[0], Some(TxnGtid::MariaDb(g)) if g.seq == 7));
-    let t = TargetPosition::MariaDbGtids(MariadbGtidPos::parse("0-11-4").unwrap());
+    let t = TargetPosition::MariaDbGtids(MariadbExecuted::from_replicated(
+        MariadbGtidPos::parse("0-11-4").unwrap(),
+    ));
     assert!(matches!(
         s.coverage_for(&t),
         Coverage::NotCovered(NotCovered::LacksBeforeOrigin { .. })

@@ -20,7 +20,8 @@ use tokio::task::JoinSet;
 use crate::binlog::file_reader::{BinlogFileReader, ReadOutcome};
 use crate::binlog::gtid_set::GtidSet;
 use crate::binlog::header::HEADER_LEN;
-use crate::binlog::mariadb_gtid::MariadbGtidPos;
+use crate::binlog::mariadb_executed::MariadbExecuted;
+use crate::binlog::mariadb_gtid::{MariadbBinlogState, MariadbGtidPos};
 use crate::binlog::{Flavor, FormatDescription};
 
 use super::error::ApplyError;
@@ -117,18 +118,22 @@ pub async fn read_executed(
             Ok(Executed::MySql(set))
         }
         ServerFlavor::MariaDb => {
-            let q = "SELECT CAST(@@GLOBAL.gtid_binlog_pos AS CHAR), CAST(@@GLOBAL.gtid_slave_pos AS CHAR)";
+            let q = "SELECT CAST(@@GLOBAL.gtid_binlog_state AS CHAR), CAST(@@GLOBAL.gtid_slave_pos AS CHAR)";
             let r: Option<(Option<String>, Option<String>)> = conn
                 .query_first(q)
                 .await
                 .map_err(|e| target_err(target, q, e))?;
-            let (a, b) = r.unwrap_or_default();
-            let parse = |s: Option<String>| {
-                let s = s.unwrap_or_default();
-                MariadbGtidPos::parse(s.trim())
-                    .map_err(|e| ApplyError::Invalid(format!("{target}: GTID position {s:?}: {e}")))
+            let (state, slave) = r.unwrap_or_default();
+            let invalid = |what: &str, s: &str, e: crate::binlog::BinlogError| {
+                ApplyError::Invalid(format!("{target}: {what} {s:?}: {e}"))
             };
-            Ok(Executed::MariaDb(parse(a)?.union(&parse(b)?)))
+            let state = state.unwrap_or_default();
+            let state = MariadbBinlogState::parse(state.trim())
+                .map_err(|e| invalid("gtid_binlog_state", &state, e))?;
+            let slave = slave.unwrap_or_default();
+            let slave = MariadbGtidPos::parse(slave.trim())
+                .map_err(|e| invalid("gtid_slave_pos", &slave, e))?;
+            Ok(Executed::MariaDb(MariadbExecuted::new(state, slave)))
         }
     }
 }

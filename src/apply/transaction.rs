@@ -13,6 +13,7 @@ use std::sync::Arc;
 use crate::binlog::FormatDescription;
 use crate::binlog::gtid_event::LogicalClock;
 use crate::binlog::gtid_set::{Gtid, GtidSet};
+use crate::binlog::mariadb_executed::MariadbExecuted;
 use crate::binlog::mariadb_gtid::{MariadbGtid, MariadbGtidPos};
 
 /// The identity a transaction is replayed with.
@@ -119,7 +120,7 @@ impl Transaction {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Executed {
     MySql(GtidSet),
-    MariaDb(MariadbGtidPos),
+    MariaDb(MariadbExecuted),
 }
 
 impl Executed {

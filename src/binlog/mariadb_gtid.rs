@@ -262,6 +262,11 @@ impl MariadbBinlogState {
         v.into_iter()
     }
 
+    /// The last sequence number `server` wrote in `domain`.
+    pub fn seq_of(&self, domain: u32, server: u32) -> Option<u64> {
+        self.by_source.get(&(domain, server)).copied()
+    }
+
     /// Record a binlogged GTID: it becomes the last one of its (domain, server).
     pub fn update(&mut self, gtid: &MariadbGtid) {
         self.by_source.insert((gtid.domain, gtid.server), gtid.seq);

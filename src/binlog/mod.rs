@@ -27,6 +27,7 @@ pub mod header;
 pub mod json_binary;
 pub mod json_diff;
 pub mod mariadb_compressed;
+pub mod mariadb_executed;
 pub mod mariadb_gtid;
 pub mod payload;
 pub mod query;

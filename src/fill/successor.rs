@@ -231,8 +231,9 @@ impl Successor {
                     .collect();
                 (!own.is_empty()).then(|| own.join(","))
             }
-            Executed::MariaDb(pos) => {
-                let own: Vec<String> = pos
+            Executed::MariaDb(e) => {
+                let own: Vec<String> = e
+                    .binlog_state()
                     .iter()
                     .filter(|g| g.server == self.server_id)
                     .map(|g| g.to_string())

@@ -19,6 +19,7 @@ use std::cmp::Ordering;
 use std::fmt;
 
 use crate::binlog::gtid_set::GtidSet;
+use crate::binlog::mariadb_executed::MariadbExecuted;
 use crate::binlog::mariadb_gtid::MariadbGtidPos;
 
 use super::continuity::{Mode, PointJson, parse_point};
@@ -45,7 +46,7 @@ pub enum Missing {
     /// The held GTIDs the target has not executed (empty: nothing to do).
     MySqlGtids(GtidSet),
     /// Held transactions beyond the target's position in their domain.
-    MariaDbAfter(MariadbGtidPos),
+    MariaDbAfter(MariadbExecuted),
     /// Held transactions of `master` at or after `file:pos`.
     After {
         master: String,

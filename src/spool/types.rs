@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use crate::binlog::gtid_event::LogicalClock;
 use crate::binlog::gtid_set::{Gtid, GtidSet};
+use crate::binlog::mariadb_executed::MariadbExecuted;
 use crate::binlog::mariadb_gtid::{MariadbGtid, MariadbGtidPos};
 
 use super::config::MasterInfo;
@@ -41,8 +42,8 @@ pub enum ResumePoint {
 pub enum TargetPosition {
     /// The target's `gtid_executed`.
     MySqlGtids(GtidSet),
-    /// The target's `gtid_current_pos` (or `gtid_slave_pos`).
-    MariaDbGtids(MariadbGtidPos),
+    /// The target's binlog state and `gtid_slave_pos`.
+    MariaDbGtids(MariadbExecuted),
     /// How far the target got in `master`'s binlog (e.g. a replica's `Exec_Master_Log_Pos`
     /// recorded before the failover). `master` is [`MasterInfo::addr`] of that master.
     FilePos {
