@@ -8,6 +8,16 @@ use std::path::PathBuf;
 
 use crate::binlog::BinlogError;
 
+/// Server errors that mean the target's data contradicts the transaction.
+const CONFLICT_CODES: &[u16] = &[
+    1022, // ER_DUP_KEY
+    1062, // ER_DUP_ENTRY
+    1032, // ER_KEY_NOT_FOUND
+    1451, // ER_ROW_IS_REFERENCED_2
+    1452, // ER_NO_REFERENCED_ROW_2
+    1950, // MariaDB ER_GTID_STRICT_OUT_OF_ORDER
+];
+
 /// Why applying transactions stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -71,13 +81,15 @@ pub enum ApplyError {
     },
     /// An UPDATE or DELETE found no row to change: the target differs from the source.
     #[error(
-        "transaction {txn}: no row of {table} matched `{statement}` (the target has diverged \
-         from the source); the transaction was rolled back and nothing of it was applied"
+        "transaction {txn}: no row of {table} matched `{statement}` ({differs}: the target has \
+         diverged from the source); the transaction was rolled back and nothing of it was applied"
     )]
     RowNotFound {
         txn: String,
         table: String,
         statement: String,
+        /// What differs: no row with the key, or which columns.
+        differs: String,
     },
     /// A row event could not be turned into SQL (bad value for the column).
     #[error("transaction {txn}: table {table}: {detail}")]
@@ -108,5 +120,20 @@ impl ApplyError {
     /// skips what it already has).
     pub fn rerun_is_safe(&self) -> bool {
         !matches!(self, ApplyError::Invalid(_) | ApplyError::Binlog(_))
+    }
+
+    /// Whether the target holds data that contradicts the transaction: a row the gap changes
+    /// was changed or deleted there, a key the gap inserts exists, or (MariaDB strict mode)
+    /// the target wrote a GTID of its own with the sequence number the gap needs. A re-run
+    /// stops at the same place until someone reconciles the rows.
+    pub fn is_conflict(&self) -> bool {
+        match self {
+            ApplyError::RowNotFound { .. } => true,
+            ApplyError::Statement {
+                source: mysql_async::Error::Server(e),
+                ..
+            } => CONFLICT_CODES.contains(&e.code),
+            _ => false,
+        }
     }
 }

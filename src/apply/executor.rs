@@ -27,7 +27,7 @@ use crate::binlog::{FormatDescription, RowsKind};
 
 use super::error::ApplyError;
 use super::reader::xid_sql;
-use super::row_sql::{DiffShape, SetShape, delete_sql, insert_sql, update_sql};
+use super::row_sql::{DiffShape, RowMatch, SetShape, delete_sql, insert_sql, update_sql};
 use super::schema::{TableSpec, TargetTable, build_spec, fetch_target_table, quote_ident};
 use super::session::{ServerFlavor, Session, StmtError};
 use super::transaction::{Transaction, TxnGtid, TxnKind};
@@ -791,10 +791,20 @@ async fn apply_rows<'a>(
         .columns_after
         .map(|b| b.ones().filter(|&i| !spec.columns[i].generated).collect())
         .unwrap_or_default();
-    // Find rows by primary key when the before image has it, else by every column.
-    let (where_cols, by_key) = match &spec.primary_key {
-        Some(pk) if pk.iter().all(|k| rows.columns_before.get(*k)) => (pk.clone(), true),
-        _ => (present_before.clone(), false),
+    // Find rows by primary key when the before image has it, and compare every other column
+    // the image holds (a full image: a row the target changed since is a conflict, never
+    // overwritten); without the key, by every column.
+    let (where_cols, key) = match &spec.primary_key {
+        Some(pk) if pk.iter().all(|k| rows.columns_before.get(*k)) => {
+            let mut cols = pk.clone();
+            cols.extend(present_before.iter().filter(|&&i| !pk.contains(&i)));
+            (cols, pk.len())
+        }
+        _ => (present_before.clone(), 0),
+    };
+    let row_match = RowMatch {
+        cols: &where_cols,
+        key,
     };
     loop {
         let more = it
@@ -872,8 +882,10 @@ async fn apply_rows<'a>(
                         row_err(label, spec, format!("column {}: {d}", spec.columns[i].name))
                     })?);
                 }
-                let sql = update_sql(spec, &set, &where_cols, by_key);
-                run_keyed(session, &sql, params, label, spec).await?;
+                let sql = update_sql(spec, &set, row_match);
+                if run_keyed(session, &sql, params, label).await? == 0 {
+                    return Err(row_not_found(session, spec, row_match, before, &sql, label).await);
+                }
             }
             RowsKind::Delete => {
                 flush_batch(session, batch, label).await?;
@@ -883,37 +895,107 @@ async fn apply_rows<'a>(
                         row_err(label, spec, format!("column {}: {d}", spec.columns[i].name))
                     })?);
                 }
-                let sql = delete_sql(spec, &where_cols, by_key);
-                run_keyed(session, &sql, params, label, spec).await?;
+                let sql = delete_sql(spec, row_match);
+                if run_keyed(session, &sql, params, label).await? == 0 {
+                    return Err(row_not_found(session, spec, row_match, before, &sql, label).await);
+                }
             }
         }
     }
     Ok(())
 }
 
+/// Run an UPDATE or DELETE of one row; the number of rows it found.
 async fn run_keyed(
     session: &mut Session,
     sql: &str,
     params: Vec<Param>,
     label: &str,
-    spec: &TableSpec,
-) -> Result<(), ApplyError> {
-    let n = session
+) -> Result<u64, ApplyError> {
+    session
         .exec(sql, params, 1)
         .await
         .map_err(|e| ApplyError::Statement {
             txn: label.to_string(),
             statement: e.statement,
             source: e.source,
-        })?;
-    if n == 0 {
-        return Err(ApplyError::RowNotFound {
-            txn: label.to_string(),
-            table: spec.display_name(),
-            statement: super::session::shape(sql.as_bytes()),
-        });
+        })
+}
+
+/// The error for a row the target does not have as the before image says, naming what
+/// differs: no row with that key, or which columns hold other values (a query run only on
+/// this failure path; values themselves are never named).
+async fn row_not_found(
+    session: &mut Session,
+    spec: &TableSpec,
+    m: RowMatch<'_>,
+    before: &[Value<'_>],
+    sql: &str,
+    label: &str,
+) -> ApplyError {
+    let differs = if m.key > 0 && m.cols.len() > m.key {
+        let (sql, params) = compare_sql(spec, m, before);
+        match params {
+            Ok(params) => match session.query_first_row(&sql, params).await {
+                Ok(Some(row)) => {
+                    let cols: Vec<&str> = m.cols[m.key..]
+                        .iter()
+                        .zip(row)
+                        .filter(|(_, same)| *same != Some(1))
+                        .map(|(&i, _)| spec.columns[i].name.as_str())
+                        .collect();
+                    Some(format!("columns that differ: {}", cols.join(", ")))
+                }
+                Ok(None) => Some("no row has this primary key".to_string()),
+                Err(_) => None,
+            },
+            Err(_) => None,
+        }
+    } else {
+        None
+    };
+    ApplyError::RowNotFound {
+        txn: label.to_string(),
+        table: spec.display_name(),
+        statement: super::session::shape(sql.as_bytes()),
+        differs: differs.unwrap_or_else(|| "the row is not there".to_string()),
     }
-    Ok(())
+}
+
+/// `SELECT c2 <=> ?, c3 <=> ? FROM t WHERE pk = ?`: which non-key columns of the row with
+/// the before image's key equal the before image.
+fn compare_sql(
+    spec: &TableSpec,
+    m: RowMatch<'_>,
+    before: &[Value<'_>],
+) -> (String, Result<Vec<Param>, String>) {
+    let mut sql = String::from("SELECT ");
+    let rest = &m.cols[m.key..];
+    for (n, &i) in rest.iter().enumerate() {
+        if n > 0 {
+            sql.push(',');
+        }
+        let c = &spec.columns[i];
+        sql.push_str(&quote_ident(&c.name));
+        sql.push_str("<=>");
+        super::row_sql::placeholder(&c.style, super::row_sql::Ctx::Compare, &mut sql);
+    }
+    sql.push_str(" FROM ");
+    sql.push_str(&spec.qualified());
+    sql.push_str(" WHERE ");
+    for (n, &i) in m.cols[..m.key].iter().enumerate() {
+        if n > 0 {
+            sql.push_str(" AND ");
+        }
+        sql.push_str(&quote_ident(&spec.columns[i].name));
+        sql.push_str("=?");
+    }
+    let params = rest
+        .iter()
+        .chain(&m.cols[..m.key])
+        .map(|&i| bind(&before[i], &spec.columns[i].bind, true))
+        .collect();
+    (sql, params)
 }
 
 #[cfg(test)]

@@ -3,8 +3,9 @@
 //! Owns the statement shapes, nothing else: which columns go in the column list, SET list and
 //! WHERE clause is decided by the caller (`executor`) from the row images' column bitmaps and
 //! the table's key; values are bound separately (see `values`). Rows are found by primary key
-//! (`=`), or without a usable key by every present before-image column, NULL-safe (`<=>`),
-//! with `LIMIT 1`. Partial JSON updates become nested `JSON_REPLACE`/`JSON_INSERT`/
+//! (`=`) plus every other present before-image column NULL-safe (`<=>`), so a row changed on
+//! the target since is not found (a conflict, not a silent overwrite); without a usable key
+//! by every present before-image column with `LIMIT 1`. Partial JSON updates become nested `JSON_REPLACE`/`JSON_INSERT`/
 //! `JSON_ARRAY_INSERT`/`JSON_REMOVE` calls on the column with bound paths and values.
 
 use std::fmt::Write as _;
@@ -81,25 +82,34 @@ pub enum SetShape {
     JsonDiff(usize, Vec<DiffShape>),
 }
 
-fn where_clause(t: &TableSpec, cols: &[usize], by_key: bool, s: &mut String) {
+/// Which before-image columns find the row: the first `key` of `cols` are the primary key
+/// (compared with `=`, and no `LIMIT`), the rest are compared NULL-safe. `key == 0` means the
+/// table has no usable key: `LIMIT 1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowMatch<'a> {
+    pub cols: &'a [usize],
+    pub key: usize,
+}
+
+fn where_clause(t: &TableSpec, m: RowMatch<'_>, s: &mut String) {
     s.push_str(" WHERE ");
-    for (n, &i) in cols.iter().enumerate() {
+    for (n, &i) in m.cols.iter().enumerate() {
         if n > 0 {
             s.push_str(" AND ");
         }
         let c = &t.columns[i];
         s.push_str(&quote_ident(&c.name));
-        s.push_str(if by_key { "=" } else { "<=>" });
+        s.push_str(if n < m.key { "=" } else { "<=>" });
         placeholder(&c.style, Ctx::Compare, s);
     }
-    if !by_key {
+    if m.key == 0 {
         s.push_str(" LIMIT 1");
     }
 }
 
 /// `UPDATE t SET ... WHERE ...`; parameters: SET values (diff paths and values in order),
 /// then WHERE values.
-pub fn update_sql(t: &TableSpec, set: &[SetShape], where_cols: &[usize], by_key: bool) -> String {
+pub fn update_sql(t: &TableSpec, set: &[SetShape], m: RowMatch<'_>) -> String {
     let mut s = String::with_capacity(128);
     s.push_str("UPDATE ");
     s.push_str(&t.qualified());
@@ -136,16 +146,16 @@ pub fn update_sql(t: &TableSpec, set: &[SetShape], where_cols: &[usize], by_key:
             }
         }
     }
-    where_clause(t, where_cols, by_key, &mut s);
+    where_clause(t, m, &mut s);
     s
 }
 
 /// `DELETE FROM t WHERE ...`.
-pub fn delete_sql(t: &TableSpec, where_cols: &[usize], by_key: bool) -> String {
+pub fn delete_sql(t: &TableSpec, m: RowMatch<'_>) -> String {
     let mut s = String::with_capacity(96);
     s.push_str("DELETE FROM ");
     s.push_str(&t.qualified());
-    where_clause(t, where_cols, by_key, &mut s);
+    where_clause(t, m, &mut s);
     s
 }
 
@@ -199,15 +209,34 @@ mod tests {
     fn update_by_key_and_without() {
         let t = table(true);
         assert_eq!(
-            update_sql(&t, &[SetShape::Value(1)], &[0], true),
+            update_sql(&t, &[SetShape::Value(1)], RowMatch { cols: &[0], key: 1 }),
             "UPDATE `db`.`t` SET `name`=CAST(? AS CHAR CHARACTER SET latin1) COLLATE \
              latin1_swedish_ci WHERE `id`=?"
         );
         let t = table(false);
         assert_eq!(
-            delete_sql(&t, &[0, 1], false),
+            delete_sql(
+                &t,
+                RowMatch {
+                    cols: &[0, 1],
+                    key: 0
+                }
+            ),
             "DELETE FROM `db`.`t` WHERE `id`<=>? AND `name`<=>CAST(? AS CHAR CHARACTER SET \
              latin1) COLLATE latin1_swedish_ci LIMIT 1"
+        );
+        let t = table(true);
+        assert_eq!(
+            delete_sql(
+                &t,
+                RowMatch {
+                    cols: &[0, 1, 2],
+                    key: 1
+                }
+            ),
+            "DELETE FROM `db`.`t` WHERE `id`=? AND `name`<=>CAST(? AS CHAR CHARACTER SET \
+             latin1) COLLATE latin1_swedish_ci AND `j`<=>CAST(CAST(? AS CHAR CHARACTER SET \
+             utf8mb4) AS JSON)"
         );
     }
 
@@ -225,7 +254,11 @@ mod tests {
             },
         ];
         assert_eq!(
-            update_sql(&t, &[SetShape::JsonDiff(2, diffs)], &[0], true),
+            update_sql(
+                &t,
+                &[SetShape::JsonDiff(2, diffs)],
+                RowMatch { cols: &[0], key: 1 }
+            ),
             "UPDATE `db`.`t` SET `j`=JSON_REMOVE(JSON_REPLACE(`j`, CAST(? AS CHAR CHARACTER SET \
              utf8mb4), CAST(CAST(? AS CHAR CHARACTER SET utf8mb4) AS JSON)), CAST(? AS CHAR \
              CHARACTER SET utf8mb4)) WHERE `id`=?"

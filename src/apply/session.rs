@@ -292,6 +292,33 @@ impl Session {
         }
     }
 
+    /// The first row of a prepared query, each column as an integer (`None` for NULL or
+    /// non-numbers); `None` when there is no row or in dry runs.
+    pub async fn query_first_row(
+        &mut self,
+        sql: &str,
+        params: Vec<Param>,
+    ) -> Result<Option<Vec<Option<i64>>>, StmtError> {
+        self.flush().await?;
+        match &mut self.sink {
+            Sink::Live(c) => {
+                let row: Option<mysql_async::Row> =
+                    c.exec_first(sql, params)
+                        .await
+                        .map_err(|source| StmtError {
+                            statement: shape(sql.as_bytes()),
+                            source,
+                        })?;
+                Ok(row.map(|r| {
+                    (0..r.len())
+                        .map(|i| r.get_opt::<i64, _>(i).and_then(Result::ok))
+                        .collect()
+                }))
+            }
+            Sink::Print(_) => Ok(None),
+        }
+    }
+
     /// First column of the first row of a query, as text (`None` in dry runs or for NULL).
     pub async fn query_string(&mut self, sql: &str) -> Result<Option<String>, StmtError> {
         self.flush().await?;

@@ -26,8 +26,8 @@ pub struct BindInfo {
     pub binary_pad: Option<u16>,
 }
 
-/// Turn one decoded value into a parameter. `for_where` says the value finds a row (the
-/// binding is the same today; kept for shapes that differ).
+/// Turn one decoded value into a parameter. `for_where`: the value finds a row (compared,
+/// not written), which changes the binding of large SET values.
 pub fn bind(v: &Value<'_>, info: &BindInfo, for_where: bool) -> Result<Param, String> {
     Ok(match *v {
         Value::Null => Param::NULL,
@@ -53,10 +53,12 @@ pub fn bind(v: &Value<'_>, info: &BindInfo, for_where: bool) -> Result<Param, St
         Value::Timestamp(ts) => timestamp_param(&ts),
         Value::Bit { bits, .. } => Param::UInt(bits),
         Value::Enum(i) => Param::UInt(i as u64),
+        // Both servers compare a SET by its value as a *signed* 64-bit integer: a 64-member
+        // SET with its last member set only equals the negative number (writes take either).
+        Value::Set(s) if for_where && s > i64::MAX as u64 => Param::Int(s as i64),
         Value::Set(s) => Param::UInt(s),
         Value::Bytes(b) => {
             let mut v = b.to_vec();
-            let _ = for_where;
             if let Some(n) = info.binary_pad
                 && v.len() < n as usize
             {
@@ -231,6 +233,21 @@ mod tests {
             unsigned: false,
             binary_pad: None,
         }
+    }
+
+    #[test]
+    fn a_set_with_its_64th_member_is_compared_signed() {
+        let i = info(ColumnKind::Int64 { unsigned: true });
+        let v = Value::Set(0x8000_0000_0000_0001);
+        assert_eq!(
+            bind(&v, &i, false).unwrap(),
+            Param::UInt(0x8000_0000_0000_0001)
+        );
+        assert_eq!(
+            bind(&v, &i, true).unwrap(),
+            Param::Int(-0x7fff_ffff_ffff_ffff)
+        );
+        assert_eq!(bind(&Value::Set(5), &i, true).unwrap(), Param::UInt(5));
     }
 
     #[test]

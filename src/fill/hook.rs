@@ -270,17 +270,32 @@ pub async fn run(req: FillRequest) -> Result<FillReport, FillError> {
             Err(failure) => {
                 let failure = *failure;
                 report.outcome = Outcome::ApplyFailed;
-                report.reason = Some(format!(
-                    "{}; last transaction applied: {}; the successor stays read-only: re-running \
-                     gapfill fill is safe (applied transactions are skipped){}",
-                    failure.error,
-                    failure.report.last_applied.as_deref().unwrap_or("none"),
-                    if failure.error.rerun_is_safe() {
-                        ""
-                    } else {
-                        ", but this error will repeat until its cause is fixed"
-                    }
-                ));
+                let last = failure.report.last_applied.as_deref().unwrap_or("none");
+                report.reason = Some(if failure.error.is_conflict() {
+                    format!(
+                        "conflict: {}; last transaction applied: {last}; the successor holds data \
+                         the gap contradicts{}; nothing was overwritten and the successor stays \
+                         read-only; reconcile the rows (`gapfill decode` shows the gap's \
+                         transaction), then re-run gapfill fill: it continues from there",
+                        failure.error,
+                        report
+                            .successor_own_writes
+                            .as_deref()
+                            .map(|own| format!(" (its own writes: {own})"))
+                            .unwrap_or_default(),
+                    )
+                } else {
+                    format!(
+                        "{}; last transaction applied: {last}; the successor stays read-only: \
+                         re-running gapfill fill is safe (applied transactions are skipped){}",
+                        failure.error,
+                        if failure.error.rerun_is_safe() {
+                            ""
+                        } else {
+                            ", but this error will repeat until its cause is fixed"
+                        }
+                    )
+                });
                 report.apply = Some(failure.report);
                 return finish(report, &req, &dir, started);
             }
