@@ -536,3 +536,85 @@ fn misuse_is_an_error_not_a_panic() {
     let msg = SpoolError::UnknownFile.to_string();
     assert!(msg.contains("pass ROTATE events"), "{msg}");
 }
+
+#[test]
+fn one_writer_at_a_time_and_readers_take_a_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut s, mut m) = mysql_spool(dir.path());
+    s.sync().unwrap();
+    assert!(
+        matches!(
+            Spool::open(config(dir.path())),
+            Err(SpoolError::Locked { .. })
+        ),
+        "a second writer must be refused while the first has the spool open"
+    );
+    let r = Spool::open_read_only(dir.path()).unwrap();
+    assert!(r.is_read_only());
+    let held = txns(&s);
+    assert_eq!(txns(&r), held, "the reader sees what the writer holds");
+    assert_eq!(r.resume_point(), s.resume_point());
+
+    // The writer goes on; the open reader keeps its view, a new reader sees the new one.
+    feed(&mut s, &m.mysql_txn(109, 1_700_000_000_000_109));
+    s.sync().unwrap();
+    assert_eq!(txns(&r).len(), 8);
+    let r2 = Spool::open_read_only(dir.path()).unwrap();
+    assert_eq!(txns(&r2).len(), 9);
+    let t = TargetPosition::MySqlGtids(set(&format!("{UUID}:1-105")));
+    assert!(r2.coverage_for(&t).is_covered());
+    assert_eq!(r2.transactions_missing_from(&t).count(), 4);
+
+    // A reader never writes.
+    let mut r3 = Spool::open_read_only(dir.path()).unwrap();
+    assert!(matches!(
+        r3.begin(
+            &m.info("db1:3306"),
+            StartPoint::MySqlGtids(set(&format!("{UUID}:1-100")))
+        ),
+        Err(SpoolError::ReadOnly { .. })
+    ));
+    assert!(matches!(
+        r3.record_break("test"),
+        Err(SpoolError::ReadOnly { .. })
+    ));
+
+    drop(s);
+    Spool::open(config(dir.path())).expect("the lock goes with the writer");
+}
+
+#[test]
+fn a_reader_ignores_the_writers_unfinished_tail_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut s, mut m) = mysql_spool(dir.path());
+    s.sync().unwrap();
+    let held = txns(&s);
+    let live = held.last().unwrap().segment.clone();
+    // Half an event in the segment and half an index record: a writer mid-append.
+    let ev: Vec<u8> = m.mysql_txn(109, 1_700_000_000_000_109).concat();
+    let mut seg = std::fs::read(&live).unwrap();
+    seg.extend_from_slice(&ev[..ev.len() / 2]);
+    std::fs::write(&live, &seg).unwrap();
+    let index = live.parent().unwrap().join("index").join(format!(
+        "{}.gfi",
+        live.file_name().unwrap().to_string_lossy()
+    ));
+    let mut idx = std::fs::read(&index).unwrap();
+    idx.extend_from_slice(&[0x47, 0x46, 0x01, 0x02, 0x03]);
+    std::fs::write(&index, &idx).unwrap();
+
+    let r = Spool::open_read_only(dir.path()).unwrap();
+    assert_eq!(txns(&r), held);
+    assert_eq!(
+        std::fs::read(&live).unwrap(),
+        seg,
+        "the segment was changed"
+    );
+    assert_eq!(std::fs::read(&index).unwrap(), idx, "the index was changed");
+
+    // An empty directory reads as an empty spool.
+    let empty = tempfile::tempdir().unwrap();
+    let e = Spool::open_read_only(&empty.path().join("nothing")).unwrap();
+    assert_eq!(e.transactions().count(), 0);
+    assert!(e.resume_point().is_none());
+}

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::apply::{
     ApplyOptions, DryRunOutput, Executed, ReadOptions, RunReport, TargetOptions, apply_files,
 };
-use crate::spool::{FsyncPolicy, Retention, Spool, SpoolConfig, TargetPosition};
+use crate::spool::{FsyncPolicy, Retention, Spool, SpoolConfig, SpoolError, TargetPosition};
 
 use super::error::FillError;
 use super::guard::WindowGuard;
@@ -168,14 +168,7 @@ pub async fn run(req: FillRequest) -> Result<FillReport, FillError> {
         });
     }
     let _lock = ClusterLock::acquire(&dir, &req.cluster)?;
-    let spool = Spool::open(SpoolConfig {
-        dir: dir.clone(),
-        fsync: FsyncPolicy::Never,
-        retention: Retention {
-            keep: Duration::from_secs(u32::MAX as u64),
-            max_bytes: None,
-        },
-    })?;
+    let spool = open_spool(&dir)?;
     let dry = req.dry_run.is_some();
     let mut report = FillReport {
         cluster: req.cluster.clone(),
@@ -310,6 +303,29 @@ pub async fn run(req: FillRequest) -> Result<FillReport, FillError> {
         report.read_only_after = Some(succ.unfence(req.open_writes, &memo).await?);
     }
     finish(report, &req, &dir, started)
+}
+
+/// The cluster's spool as it is now. Without a writer (no daemon or capture running) it is
+/// opened for writing once, which repairs what a crashed capture left (a torn tail, an
+/// index behind its segment), and closed again at once; then, or while a writer keeps
+/// appending, it is read through a read-only snapshot that never disturbs the writer.
+fn open_spool(dir: &Path) -> Result<Spool, FillError> {
+    let cfg = SpoolConfig {
+        dir: dir.to_path_buf(),
+        fsync: FsyncPolicy::Never,
+        retention: Retention {
+            keep: Duration::from_secs(u32::MAX as u64),
+            max_bytes: None,
+        },
+    };
+    match Spool::open(cfg) {
+        Ok(repaired) => drop(repaired),
+        Err(SpoolError::Locked { holder, .. }) => {
+            tracing::info!(dir = %dir.display(), holder, "the spool is being written (daemon or capture running): reading a snapshot");
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(Spool::open_read_only(dir)?)
 }
 
 fn finish(

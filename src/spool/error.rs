@@ -49,6 +49,16 @@ pub enum SpoolError {
         offset: u64,
         detail: String,
     },
+    /// Another process is writing this spool.
+    #[error(
+        "spool {dir} is being written by another process ({holder}); one capture per spool: stop \
+         the other `gapfill capture`/`gapfill daemon` for this cluster, or read it with \
+         Spool::open_read_only"
+    )]
+    Locked { dir: PathBuf, holder: String },
+    /// A writing call on a spool opened read-only.
+    #[error("spool {dir} was opened read-only: {what} is not allowed")]
+    ReadOnly { dir: PathBuf, what: &'static str },
     /// An event handed to `append` is malformed.
     #[error(
         "spool: malformed event from the master ({detail}); nothing was written: reconnect and \

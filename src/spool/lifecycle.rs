@@ -20,6 +20,7 @@ use super::index::{Entry, IndexReader, IndexWriter, ReadEntry};
 use super::recorder::Recorder;
 use super::recovery::{Cut, load_sealed, recover_live};
 use super::segment::{SegmentWriter, fsync_dir, read_fde};
+use super::snapshot::WriterLock;
 use super::{
     EpochState, Live, MasterInfo, RecoveryReport, SegmentState, Spool, SpoolConfig, SpoolError,
     StartPoint, epoch_dir,
@@ -33,6 +34,7 @@ fn file_len(p: &std::path::Path) -> Result<u64, SpoolError> {
 
 pub(super) fn open(cfg: SpoolConfig) -> Result<Spool, SpoolError> {
     std::fs::create_dir_all(&cfg.dir).map_err(SpoolError::io("create directory", &cfg.dir))?;
+    let lock = WriterLock::acquire(&cfg.dir)?;
     let cont = Continuity::load(&cfg.dir)?;
     let mut spool = Spool {
         cfg,
@@ -47,6 +49,8 @@ pub(super) fn open(cfg: SpoolConfig) -> Result<Spool, SpoolError> {
         last_sync: Instant::now(),
         unsynced: false,
         recovery: RecoveryReport::default(),
+        read_only: false,
+        _lock: Some(lock),
     };
     let Some(mut cont) = cont else {
         let has_epochs = std::fs::read_dir(&spool.cfg.dir)
@@ -257,6 +261,7 @@ impl Spool {
         start: StartPoint,
         force_new: bool,
     ) -> Result<(), SpoolError> {
+        self.refuse_if_read_only("begin")?;
         let now = unix_secs(SystemTime::now());
         let mode = Mode::of(&start);
         let flavor_ok = match mode {
@@ -407,6 +412,7 @@ impl Spool {
     /// 1236). The dump session ends; the next `begin` says where capture restarted, and what
     /// lies between is recorded as lost.
     pub fn record_break(&mut self, reason: &str) -> Result<(), SpoolError> {
+        self.refuse_if_read_only("record_break")?;
         if self.cont.is_none() {
             return Err(SpoolError::NotBegun {
                 what: "record_break",

@@ -63,6 +63,7 @@ mod recorder;
 pub mod recovery;
 mod retention;
 mod segment;
+mod snapshot;
 mod txn_iter;
 pub mod types;
 
@@ -150,6 +151,10 @@ pub struct Spool {
     last_sync: Instant,
     unsynced: bool,
     recovery: RecoveryReport,
+    /// Opened with [`Spool::open_read_only`]: every writing call is refused.
+    read_only: bool,
+    /// Held by the writer for as long as the spool is open.
+    _lock: Option<snapshot::WriterLock>,
 }
 
 pub(crate) fn epoch_dir(root: &Path, id: u32) -> PathBuf {
@@ -157,9 +162,11 @@ pub(crate) fn epoch_dir(root: &Path, id: u32) -> PathBuf {
 }
 
 impl Spool {
-    /// Open or create the spool in `cfg.dir`. Recovers from a crash: cuts a torn tail or an
-    /// incomplete last transaction from the segment being written, rebuilds missing or
-    /// damaged indexes, so that only complete transactions count as held.
+    /// Open or create the spool in `cfg.dir` to write it. Recovers from a crash: cuts a torn
+    /// tail or an incomplete last transaction from the segment being written, rebuilds
+    /// missing or damaged indexes, so that only complete transactions count as held. Refused
+    /// ([`SpoolError::Locked`]) while another process has it open for writing; readers use
+    /// [`Spool::open_read_only`].
     pub fn open(cfg: SpoolConfig) -> Result<Spool, SpoolError> {
         lifecycle::open(cfg)
     }

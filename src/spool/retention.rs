@@ -71,6 +71,7 @@ impl Spool {
     /// Drop whole segments outside the retention window or over the byte cap, moving the
     /// continuity origin past every transaction dropped.
     pub fn enforce_retention(&mut self, now: SystemTime) -> Result<RetentionReport, SpoolError> {
+        self.refuse_if_read_only("enforce_retention")?;
         let now_us = now
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_micros() as u64);
