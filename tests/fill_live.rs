@@ -757,3 +757,98 @@ fn mariadb_successor_updated_too_early() {
     let _g = server_lock();
     updated_too_early(&Cluster::mariadb());
 }
+
+// ------------------------------------------------------------------------------------------
+// g: offline, a captured spool replayed into a server restored from the capture's start
+
+/// The state a backup taken when the capture started holds.
+const RESTORE_BASE: &str = "CREATE DATABASE gf_restore; USE gf_restore; \
+    CREATE TABLE acct (id INT PRIMARY KEY, owner VARCHAR(40), balance DECIMAL(12,2)); \
+    INSERT INTO acct VALUES (1, 'ann', 100.00), (2, 'bob', 250.50), (3, 'cy', 0.00);";
+
+fn spool_replays_into_restored_server(c: &Cluster, target: Server, target_name: &str) {
+    let _t = Topology::fresh();
+    c.master.sql(RESTORE_BASE);
+    // The backup's GTID position: what a mysqldump/mariadb-dump --gtid restore sets.
+    let backup_pos = executed(&c.master);
+    let root = tempfile::tempdir().unwrap();
+    let spool = spool_of(root.path());
+    std::fs::create_dir_all(spool.parent().unwrap()).unwrap();
+    let cap = CaptureProc::spawn(&c.master, &spool, &root.path().join("capture.log"));
+    std::thread::sleep(Duration::from_millis(500));
+    c.master.sql_text(&format!(
+        "USE gf_restore;\n\
+         UPDATE acct SET balance = balance - 10 WHERE id = 2;\n\
+         UPDATE acct SET balance = balance + 10 WHERE id = 3;\n\
+         DELETE FROM acct WHERE id = 1;\n\
+         INSERT INTO acct VALUES (4, 'dee', 42.42);\n\
+         {}",
+        workload_file(c.kind, "gf_types")
+    ));
+    cap.finish_at_master_end(&c.master);
+
+    // Restore: the base data without binlogging it, and the backup's GTID position.
+    sandbox(&["reset-instance", target_name]);
+    let restore_pos = match c.kind {
+        Kind::MySql => format!("SET GLOBAL gtid_purged = '{backup_pos}'"),
+        Kind::MariaDb => format!("SET GLOBAL gtid_slave_pos = '{backup_pos}'"),
+    };
+    target.sql(&format!(
+        "SET SESSION sql_log_bin = 0; {RESTORE_BASE} SET SESSION sql_log_bin = 1; {restore_pos}"
+    ));
+
+    let mut segments: Vec<PathBuf> = std::fs::read_dir(&spool)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("epoch-"))
+        .flat_map(|e| std::fs::read_dir(e.path()).unwrap().flatten())
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
+    segments.sort();
+    assert!(!segments.is_empty(), "the capture wrote no segment");
+    let out = Command::new(env!("CARGO_BIN_EXE_gapfill"))
+        .arg("replay")
+        .args(&segments)
+        .args(["--target", &target.addr])
+        .env("GAPFILL_USER", env("GAPFILL_TEST_USER"))
+        .env("GAPFILL_PASSWORD", env("GAPFILL_TEST_PASSWORD"))
+        .output()
+        .expect("run gapfill replay");
+    assert!(
+        out.status.success(),
+        "gapfill replay of the spool: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        checksums(&target),
+        checksums(&c.master),
+        "the restored server differs from the master after replaying the spool"
+    );
+    match c.kind {
+        Kind::MySql => assert_eq!(executed(&target), executed(&c.master)),
+        Kind::MariaDb => assert_eq!(
+            target.sql("SELECT @@GLOBAL.gtid_binlog_pos").trim(),
+            c.master.sql("SELECT @@GLOBAL.gtid_binlog_pos").trim(),
+        ),
+    }
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mysql_spool_replays_into_a_restored_server() {
+    let _g = server_lock();
+    spool_replays_into_restored_server(&Cluster::mysql(), Server::mysql_target(), "mysql-target");
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mariadb_spool_replays_into_a_restored_server() {
+    let _g = server_lock();
+    spool_replays_into_restored_server(
+        &Cluster::mariadb(),
+        Server::mariadb_target(),
+        "mariadb-target",
+    );
+}
