@@ -229,7 +229,7 @@ impl Applier {
                             if starts_ci(&q.query, b"XA ") {
                                 session.queue(&q.query);
                             } else {
-                                session.queue(begin_sql(txn));
+                                open_txn(session, txn);
                             }
                             in_txn = true;
                         }
@@ -263,7 +263,7 @@ impl Applier {
                     let xa_start =
                         starts_ci(&q.query, b"XA START") || starts_ci(&q.query, b"XA BEGIN");
                     if !in_txn && txn.kind != TxnKind::Standalone && !xa_start {
-                        session.queue(begin_sql(txn));
+                        open_txn(session, txn);
                         in_txn = true;
                     }
                     if xa_start {
@@ -326,12 +326,29 @@ impl Applier {
                     session.queue(s.as_bytes());
                 }
                 EventBody::Xid(_) => {
+                    if gate.is_none()
+                        && !session.is_dry_run()
+                        && session.begin_is_deferred()
+                        && batch.rows > 0
+                    {
+                        // The whole transaction is one INSERT and commit order is free:
+                        // autocommit commits it, with no BEGIN and COMMIT round trip (dry
+                        // runs print BEGIN and COMMIT for people).
+                        session.autocommit_instead();
+                        flush_batch(session, &mut batch, &label).await?;
+                        if reset_gtid {
+                            // Travels with the next transaction's first statement.
+                            session.queue(b"SET GTID_NEXT='AUTOMATIC'");
+                        }
+                        ended = true;
+                        continue;
+                    }
                     flush_batch(session, &mut batch, &label).await?;
                     wait_gate(&mut gate, &label)?
                         .await
                         .map_err(|_| aborted(&label))?;
                     if !in_txn {
-                        session.queue(begin_sql(txn));
+                        open_txn(session, txn);
                     }
                     commit(session, b"COMMIT", reset_gtid).await.map_err(st)?;
                     ended = true;
@@ -373,7 +390,7 @@ impl Applier {
                         continue;
                     }
                     if !in_txn {
-                        session.queue(begin_sql(txn));
+                        open_txn(session, txn);
                         in_txn = true;
                     }
                     let compressed = ev.header.event_type.rows_info().is_some_and(|i| i.2);
@@ -431,7 +448,7 @@ impl Applier {
                 commit(session, b"COMMIT", reset_gtid).await.map_err(st)?;
             } else if reset_gtid {
                 // Nothing ran: the GTID still gets its (empty) transaction.
-                session.queue(begin_sql(txn));
+                open_txn(session, txn);
                 commit(session, b"COMMIT", reset_gtid).await.map_err(st)?;
             } else {
                 session.flush().await.map_err(st)?;
@@ -475,8 +492,12 @@ async fn wait_connection_gone(session: &mut Session, id: u32) -> Result<(), Stmt
     Ok(())
 }
 
-fn begin_sql(txn: &Transaction) -> &[u8] {
-    txn.xa_start.as_deref().map_or(b"BEGIN", str::as_bytes)
+/// Start the transaction: XA START as written, a plain BEGIN deferred until something is sent.
+fn open_txn(session: &mut Session, txn: &Transaction) {
+    match &txn.xa_start {
+        Some(xa) => session.queue(xa.as_bytes()),
+        None => session.defer_begin(),
+    }
 }
 
 fn aborted(label: &str) -> ApplyError {

@@ -133,6 +133,9 @@ pub struct Session {
     pub flavor: ServerFlavor,
     vars: HashMap<&'static str, String>,
     queued: Vec<u8>,
+    /// A BEGIN not sent yet: it goes out with the next statement, or never when the
+    /// transaction turns out to be one statement that autocommit commits.
+    begin_deferred: bool,
     /// Statements sent (or printed).
     pub statements: u64,
 }
@@ -144,6 +147,7 @@ impl Session {
             flavor,
             vars: HashMap::new(),
             queued: Vec::new(),
+            begin_deferred: false,
             statements: 0,
         }
     }
@@ -154,6 +158,7 @@ impl Session {
             flavor,
             vars: HashMap::new(),
             queued: Vec::new(),
+            begin_deferred: false,
             statements: 0,
         }
     }
@@ -190,6 +195,7 @@ impl Session {
     pub fn forget_state(&mut self) {
         self.vars.clear();
         self.queued.clear();
+        self.begin_deferred = false;
     }
 
     /// Want session variable `name` (written as in `SET name=value`) to have `value`: queue a
@@ -217,6 +223,27 @@ impl Session {
         true
     }
 
+    /// Open a transaction with the next statement sent (see [`Session::autocommit_instead`]).
+    pub fn defer_begin(&mut self) {
+        self.begin_deferred = true;
+    }
+
+    /// Whether the deferred BEGIN is still unsent: nothing of the transaction ran yet.
+    pub fn begin_is_deferred(&self) -> bool {
+        self.begin_deferred
+    }
+
+    /// Drop the deferred BEGIN: the transaction's one statement commits by itself.
+    pub fn autocommit_instead(&mut self) {
+        self.begin_deferred = false;
+    }
+
+    fn materialize_begin(&mut self) {
+        if std::mem::take(&mut self.begin_deferred) {
+            self.queue(b"BEGIN");
+        }
+    }
+
     /// Queue a control statement to travel with the next one.
     pub fn queue(&mut self, sql: &[u8]) {
         if !self.queued.is_empty() {
@@ -227,6 +254,7 @@ impl Session {
 
     /// Send the queued statements now.
     pub async fn flush(&mut self) -> Result<(), StmtError> {
+        self.materialize_begin();
         if self.queued.is_empty() {
             return Ok(());
         }
@@ -256,6 +284,7 @@ impl Session {
     /// Run a statement given as raw bytes (a QUERY event's text in its own charset), after
     /// whatever is queued.
     pub async fn query(&mut self, sql: &[u8]) -> Result<(), StmtError> {
+        self.materialize_begin();
         let mut q = std::mem::take(&mut self.queued);
         if !q.is_empty() {
             q.extend_from_slice(b";\n");
