@@ -14,5 +14,6 @@ pub mod capture;
 pub mod credentials;
 pub mod decode;
 pub mod fill;
+pub mod peer;
 pub mod protocol;
 pub mod spool;

@@ -157,6 +157,12 @@ pub struct Spool {
     _lock: Option<snapshot::WriterLock>,
 }
 
+/// The FORMAT_DESCRIPTION event a segment starts with, as stored (what a reader of the
+/// segment's transactions needs first).
+pub fn segment_fde(path: &Path) -> Result<Vec<u8>, SpoolError> {
+    segment::read_fde(path).map(|(bytes, _)| bytes)
+}
+
 pub(crate) fn epoch_dir(root: &Path, id: u32) -> PathBuf {
     root.join(format!("epoch-{id:04}"))
 }

@@ -1,0 +1,151 @@
+//! Peer exchange without HTTP: what a spool advertises, the stream of its transactions after
+//! a position, and receiving that stream verified (length, checksums, complete transactions,
+//! GTIDs), including streams that lie.
+
+#[path = "spool_support/mod.rs"]
+mod support;
+
+use gapfill::binlog::gtid_set::GtidSet;
+use gapfill::peer::{Export, PeerError, Reach, receive};
+use gapfill::spool::{Spool, StartPoint};
+use support::{FakeMaster, UUID, config, feed, txns};
+
+fn set(s: &str) -> GtidSet {
+    GtidSet::parse(s).unwrap()
+}
+
+/// A spool that captured gnos 101..=`last` (a rotation after 105), origin 1-100.
+fn mysql_spool(dir: &std::path::Path, last: u64) -> Spool {
+    let mut m = FakeMaster::mysql("binlog.000007");
+    m.written = set(&format!("{UUID}:1-100"));
+    m.file_head();
+    let mut s = Spool::open(config(dir)).unwrap();
+    s.begin(
+        &m.info("db1:3306"),
+        StartPoint::MySqlGtids(set(&format!("{UUID}:1-100"))),
+    )
+    .unwrap();
+    feed(&mut s, &m.session_start());
+    let t0 = 1_700_000_000_000_000u64;
+    for g in 101..=last {
+        if g == 106 {
+            feed(&mut s, &m.rotate_to("binlog.000008"));
+        }
+        feed(&mut s, &m.mysql_txn(g, t0 + g));
+    }
+    s.sync().unwrap();
+    s
+}
+
+#[test]
+fn the_furthest_peer_streams_exactly_what_the_other_lacks() {
+    let (a_dir, b_dir, out) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let a = mysql_spool(a_dir.path(), 110);
+    let b = mysql_spool(b_dir.path(), 103);
+    let (ra, rb) = (Reach::of(&a), Reach::of(&b));
+    assert_eq!(ra.beyond(&rb), Some(7));
+    assert_eq!(rb.beyond(&ra), Some(0));
+    assert_eq!(ra.transactions, 10);
+
+    let export = Export::plan(&a, "c1", rb.executed.as_deref().unwrap()).unwrap();
+    assert_eq!(export.promise.transactions, 7);
+    assert_eq!(export.promise.gtids, format!("{UUID}:104-110"));
+    let mut body = Vec::new();
+    export.write_to(&mut body).unwrap();
+    assert_eq!(body.len() as u64, export.promise.bytes);
+
+    let dest = out.path().join("peer.binlog");
+    let got = receive("peer-a", &export.promise, &mut body.as_slice(), &dest).unwrap();
+    assert_eq!(got.transactions, 7);
+    // The received transactions are byte for byte the spool's.
+    let file = std::fs::read(&dest).unwrap();
+    let held: Vec<Vec<u8>> = txns(&a)[3..]
+        .iter()
+        .map(|t| {
+            let seg = std::fs::read(&t.segment).unwrap();
+            seg[t.local_start as usize..t.local_end as usize].to_vec()
+        })
+        .collect();
+    let mut at = 0usize;
+    for t in &held {
+        let i = file[at..]
+            .windows(t.len())
+            .position(|w| w == t.as_slice())
+            .expect("transaction bytes in the stream");
+        at += i + t.len();
+    }
+}
+
+#[test]
+fn a_stream_that_lies_is_refused_and_leaves_nothing() {
+    let (a_dir, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = mysql_spool(a_dir.path(), 108);
+    let export = Export::plan(&a, "c1", &format!("{UUID}:1-102")).unwrap();
+    let mut body = Vec::new();
+    export.write_to(&mut body).unwrap();
+    let dest = out.path().join("peer.binlog");
+    let refused = |promise: &gapfill::peer::Promise, bytes: &[u8]| {
+        let mut r = bytes;
+        let e = receive("peer-a", promise, &mut r, &dest).unwrap_err();
+        assert!(!dest.exists(), "a refused stream must not land");
+        assert!(
+            !dest.with_extension("part").exists(),
+            "the partial file must go"
+        );
+        e
+    };
+    // Cut short.
+    let e = refused(&export.promise, &body[..body.len() - 10]);
+    assert!(matches!(e, PeerError::Mismatch { .. }), "{e}");
+    // Longer than promised.
+    let mut long = body.clone();
+    long.extend_from_slice(b"more");
+    assert!(matches!(
+        refused(&export.promise, &long),
+        PeerError::Mismatch { .. }
+    ));
+    // One flipped byte inside an event: its checksum fails.
+    let mut bad = body.clone();
+    let n = bad.len();
+    bad[n - 30] ^= 0x40;
+    let e = refused(&export.promise, &bad);
+    assert!(matches!(e, PeerError::Invalid { .. }), "{e}");
+    // Other GTIDs than promised.
+    let mut p = export.promise.clone();
+    p.gtids = format!("{UUID}:103-107");
+    assert!(matches!(refused(&p, &body), PeerError::Mismatch { .. }));
+    // The honest stream still lands.
+    receive("peer-a", &export.promise, &mut body.as_slice(), &dest).unwrap();
+}
+
+#[test]
+fn a_peer_never_serves_a_hole() {
+    let a_dir = tempfile::tempdir().unwrap();
+    let a = mysql_spool(a_dir.path(), 105);
+    // The spool starts after 1-100: it cannot serve from 1-50.
+    let e = Export::plan(&a, "c1", &format!("{UUID}:1-50"))
+        .err()
+        .expect("a hole must be refused");
+    assert!(matches!(e, PeerError::NotCovered(_)), "{e}");
+    assert!(matches!(
+        Export::plan(&a, "c1", "not a gtid set").err(),
+        Some(PeerError::BadPosition { .. })
+    ));
+    // Nothing missing: an empty stream that still verifies.
+    let ex = Export::plan(&a, "c1", &format!("{UUID}:1-105")).unwrap();
+    assert_eq!(ex.promise.transactions, 0);
+    let mut body = Vec::new();
+    ex.write_to(&mut body).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    receive(
+        "peer-a",
+        &ex.promise,
+        &mut body.as_slice(),
+        &out.path().join("p.binlog"),
+    )
+    .unwrap();
+}
