@@ -30,7 +30,7 @@ pub enum PeerError {
     Invalid {
         peer: String,
         #[source]
-        source: ApplyError,
+        source: Box<ApplyError>,
     },
     #[error("peer stream file {path}: {source}")]
     Io {

@@ -73,7 +73,7 @@ pub fn receive(
 fn verify(peer: &str, promise: &Promise, path: &Path) -> Result<u64, PeerError> {
     let invalid = |source| PeerError::Invalid {
         peer: peer.to_string(),
-        source,
+        source: Box::new(source),
     };
     let mismatch = |detail: String| PeerError::Mismatch {
         peer: peer.to_string(),
