@@ -30,43 +30,65 @@ pub fn receive(
     body: &mut dyn Read,
     dest: &Path,
 ) -> Result<Received, PeerError> {
-    let tmp = dest.with_extension("part");
+    let part = part_path(dest);
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| PeerError::Io { path, source }
     };
-    let mismatch = |detail: String| PeerError::Mismatch {
-        peer: peer.to_string(),
-        detail,
-    };
-    let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+    let mut f = std::fs::File::create(&part).map_err(io(&part))?;
     // Never more than promised: a peer streaming forever cannot fill the disk.
-    let got = std::io::copy(&mut body.take(promise.bytes + 1), &mut f).map_err(io(&tmp))?;
-    f.flush().map_err(io(&tmp))?;
+    let copied = std::io::copy(&mut body.take(promise.bytes + 1), &mut f)
+        .and_then(|_| f.flush())
+        .map_err(io(&part));
     drop(f);
-    let result = (|| {
-        if got != promise.bytes {
-            return Err(mismatch(format!(
-                "{got} bytes received, {} promised",
-                promise.bytes
-            )));
-        }
-        verify(peer, promise, &tmp)
-    })();
-    match result {
-        Ok(transactions) => {
-            std::fs::rename(&tmp, dest).map_err(io(dest))?;
-            Ok(Received {
-                path: dest.to_path_buf(),
-                transactions,
-                bytes: got,
-            })
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(e)
-        }
+    if let Err(e) = copied {
+        let _ = std::fs::remove_file(&part);
+        return Err(e);
     }
+    accept(peer, promise, &part, dest)
+}
+
+/// Where a stream for `dest` is written while it arrives.
+pub fn part_path(dest: &Path) -> PathBuf {
+    dest.with_extension("part")
+}
+
+/// Verify a stream received into `part` (see [`part_path`]) and move it to `dest`; on any
+/// failure `part` is removed.
+pub fn accept(
+    peer: &str,
+    promise: &Promise,
+    part: &Path,
+    dest: &Path,
+) -> Result<Received, PeerError> {
+    let result = (|| {
+        let got = std::fs::metadata(part)
+            .map_err(|source| PeerError::Io {
+                path: part.to_path_buf(),
+                source,
+            })?
+            .len();
+        if got != promise.bytes {
+            return Err(PeerError::Mismatch {
+                peer: peer.to_string(),
+                detail: format!("{got} bytes received, {} promised", promise.bytes),
+            });
+        }
+        let n = verify(peer, promise, part)?;
+        std::fs::rename(part, dest).map_err(|source| PeerError::Io {
+            path: dest.to_path_buf(),
+            source,
+        })?;
+        Ok(Received {
+            path: dest.to_path_buf(),
+            transactions: n,
+            bytes: got,
+        })
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(part);
+    }
+    result
 }
 
 /// Read the file back as transactions (checksums verified) and compare with the promise.

@@ -19,5 +19,5 @@ pub mod reach;
 
 pub use error::PeerError;
 pub use export::{Export, Promise};
-pub use import::{Received, receive};
+pub use import::{Received, accept, part_path, receive};
 pub use reach::Reach;
