@@ -4,13 +4,15 @@
 //! Owns the follow policy. Each run opens the spool, checks whether a NEW master (another
 //! server than the spool's current epoch) already has every GTID the spool holds, and only
 //! then captures (`OnBreak::Stop`). Right after a failover the promoted replica lacks the gap
-//! until `gapfill fill` has run; asking it for a GTID dump then fails with error 1236 (MySQL:
-//! "the replica has more GTIDs than the source"; MariaDB: the GTID "is not in the master's
-//! binlog"), and a break recorded in the spool at that moment would make the fill refuse
-//! (an open break). So the task waits, showing `waiting-for-fill`, polling the new master,
-//! and reports an error once `follow_wait` has passed (it keeps polling: continuing without
-//! those transactions is a decision for a person). A break the server reports anyway
-//! (binlogs purged) is recorded by the capture and the next run starts a new origin.
+//! until `gapfill fill` has run. The server does not reliably say so: MySQL 9.7 accepts a
+//! GTID dump whose set holds GTIDs it lacks (it checks only its own server_uuid's) and just
+//! never sends them; MariaDB may refuse with error 1236, and a break recorded then would make
+//! the fill refuse (an open break). So the task itself compares the spool's GTIDs with the
+//! new master's and waits, showing `waiting-for-fill`, polling; this also keeps the capture
+//! from writing the spool while the fill reads it. Once `follow_wait` has passed without a
+//! fill it reports an error and follows the new master anyway (the transactions the new
+//! master lacks stay in the old epoch). A break the server reports (binlogs purged) is
+//! recorded by the capture and the next run starts a new origin.
 //! It does not choose masters (see `discovery`) nor record replica positions (`replicas`).
 
 use std::pin::pin;
@@ -32,8 +34,6 @@ use super::state::{CaptureState, Registry};
 
 /// How often a waiting task asks the new master again.
 const FILL_POLL: Duration = Duration::from_secs(2);
-/// Once `follow_wait` has passed.
-const FILL_POLL_LATE: Duration = Duration::from_secs(30);
 
 /// The capture configuration of one cluster's master.
 pub fn capture_config(cfg: &DaemonConfig, spec: &ClusterSpec) -> CaptureConfig {
@@ -149,7 +149,7 @@ impl Follower {
                     }
                 };
                 let status = capture.spool().status();
-                reg.spool_opened(&alias, &status);
+                reg.spool_opened(&alias, &status, &spec.master);
                 let moved = status
                     .current_master
                     .as_ref()
@@ -165,6 +165,7 @@ impl Follower {
                     None
                 }
             };
+            let mut gave_up = false;
             if let Some(what) = lacking {
                 let since = match &waiting_since {
                     Some((m, t)) if *m == spec.master => *t,
@@ -182,41 +183,35 @@ impl Follower {
                     }
                 };
                 let waited = since.elapsed();
-                let (state, msg, poll) = if waited < self.cfg.follow_wait {
-                    (
+                if waited < self.cfg.follow_wait {
+                    reg.set_state(
+                        &alias,
                         CaptureState::WaitingForFill,
-                        format!(
+                        Some(format!(
                             "the new master {} lacks {what} that the spool holds: run `gapfill \
                              fill --cluster {alias}` (waiting {}s of follow_wait {}s)",
                             spec.master,
                             waited.as_secs(),
                             self.cfg.follow_wait.as_secs()
-                        ),
-                        FILL_POLL,
-                    )
-                } else {
-                    (
-                        CaptureState::Error,
-                        format!(
-                            "the new master {} still lacks {what} that the spool holds after \
-                             {}s: the failover was not filled. Run `gapfill fill --cluster {alias}` \
-                             (capture of this cluster stays stopped until the master has them)",
-                            spec.master,
-                            waited.as_secs()
-                        ),
-                        FILL_POLL_LATE,
-                    )
-                };
-                if state == CaptureState::Error {
-                    tracing::error!(cluster = %alias, "{msg}");
+                        )),
+                    );
+                    match self.pause(FILL_POLL, &spec.master).await {
+                        Wake::Stop => break,
+                        _ => continue,
+                    }
                 }
-                reg.set_state(&alias, state, Some(msg));
-                match self.pause(poll, &spec.master).await {
-                    Wake::Stop => break,
-                    _ => continue,
-                }
+                tracing::error!(
+                    cluster = %alias,
+                    master = %spec.master,
+                    lacking = %what,
+                    waited_s = waited.as_secs(),
+                    "follow_wait passed without a fill: following the new master anyway; the \
+                     transactions it lacks stay in the spool's previous epoch and were NOT given \
+                     to it"
+                );
+                gave_up = true;
             }
-            if waiting_since.take().is_some() {
+            if waiting_since.take().is_some() && !gave_up {
                 tracing::info!(cluster = %alias, master = %spec.master, "the new master has every transaction the spool holds: following it");
             }
 

@@ -124,6 +124,8 @@ struct Entry {
     carry: (u64, u64, u64, u64, u64),
     /// Held at the start of the current run.
     base_held: (u64, u64),
+    /// The epoch the current run starts once it streams (a new master: one more).
+    pending_epoch: Option<u32>,
 }
 
 struct Inner {
@@ -206,6 +208,7 @@ impl Registry {
                     last_progress: None,
                     carry: (0, 0, 0, 0, 0),
                     base_held: (0, 0),
+                    pending_epoch: None,
                 });
             e.status.master = master.to_string();
         })
@@ -230,9 +233,15 @@ impl Registry {
     }
 
     /// What the spool held when a capture run opened it; counters of the previous run are
-    /// carried over.
-    pub fn spool_opened(&self, alias: &str, s: &SpoolStatus) {
+    /// carried over. `master`: the address this run follows (another one starts an epoch).
+    pub fn spool_opened(&self, alias: &str, s: &SpoolStatus, master: &str) {
         self.with_cluster(alias, |e| {
+            let last = s.epochs.last().map(|e| e.id);
+            e.pending_epoch = match (&s.current_master, last) {
+                (Some(m), Some(id)) if m.addr != master => Some(id + 1),
+                (None, _) => Some(1),
+                _ => None,
+            };
             let st = &mut e.status;
             e.carry = (
                 st.bytes_captured,
@@ -269,6 +278,9 @@ impl Registry {
     pub fn progress(&self, alias: &str, p: &Progress) {
         self.with_cluster(alias, |e| {
             e.last_progress = Some(Instant::now());
+            if let Some(id) = e.pending_epoch.take() {
+                e.status.epoch = Some(id);
+            }
             let st = &mut e.status;
             let (b, t, ev, r, a) = e.carry;
             st.state = CaptureState::Capturing;
@@ -376,7 +388,7 @@ pub(crate) mod tests {
         assert_eq!((s.bytes_captured, s.transactions_captured), (1000, 2));
         // A new run starts its counters at zero: the registry carries the old ones.
         r.set_state("c1", CaptureState::Reconnecting, Some("x".into()));
-        r.spool_opened("c1", &empty_status());
+        r.spool_opened("c1", &empty_status(), "m:3306");
         p.bytes = 10;
         p.transactions = 1;
         p.reconnects = 0;
