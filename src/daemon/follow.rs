@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use crate::binlog::gtid_set::GtidSet;
 use crate::capture::start::master_info;
 use crate::capture::{
     Capture, CaptureConfig, CaptureError, MasterState, OnBreak, Progress, Shutdown,
@@ -69,7 +68,7 @@ pub fn lacking_on_new_master(status: &SpoolStatus, master: &MasterState) -> Opti
     }
     match status.resume_point.as_ref()? {
         ResumePoint::MySqlGtids(held) => {
-            let has = master.gtid_executed.clone().unwrap_or_else(GtidSet::new);
+            let has = master.gtid_executed.clone().unwrap_or_default();
             let lacking = held.subtract(&has);
             (!lacking.is_empty()).then(|| format!("{} transactions ({lacking})", lacking.count()))
         }
@@ -302,6 +301,7 @@ async fn master_change(rx: &mut watch::Receiver<ClusterSpec>, current: &str) {
 mod tests {
     use super::*;
     use crate::binlog::Flavor;
+    use crate::binlog::gtid_set::GtidSet;
     use crate::binlog::mariadb_gtid::MariadbGtidPos;
     use crate::spool::MasterInfo;
 

@@ -212,10 +212,11 @@ impl Recorder {
                     }),
                 }
             }
-            if changed && dir.exists() {
-                if let Err(e) = save(&path, &all) {
-                    tracing::warn!(cluster = %self.alias, error = %e, "cannot record replica positions");
-                }
+            if changed
+                && dir.exists()
+                && let Err(e) = save(&path, &all)
+            {
+                tracing::warn!(cluster = %self.alias, error = %e, "cannot record replica positions");
             }
             self.registry.replicas(&self.alias, briefs);
         }
