@@ -12,6 +12,7 @@ pub mod apply;
 pub mod binlog;
 pub mod capture;
 pub mod credentials;
+pub mod daemon;
 pub mod decode;
 pub mod fill;
 pub mod peer;

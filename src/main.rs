@@ -71,6 +71,14 @@ impl ServerAccess {
             self.credentials_file.as_deref(),
             self.orchestrator_config.as_deref(),
         )?;
+        Ok(TargetOptions {
+            addr,
+            credentials,
+            tls: self.tls(),
+        })
+    }
+
+    fn tls(&self) -> TlsOptions {
         let mode = match self.ssl_mode {
             SslMode::Disabled => TlsMode::Disabled,
             SslMode::Preferred => TlsMode::Preferred,
@@ -78,15 +86,11 @@ impl ServerAccess {
             SslMode::VerifyCa => TlsMode::VerifyCa,
             SslMode::VerifyIdentity => TlsMode::VerifyIdentity,
         };
-        Ok(TargetOptions {
-            addr,
-            credentials,
-            tls: TlsOptions {
-                mode,
-                ca_file: self.ssl_ca.clone(),
-                server_name: None,
-            },
-        })
+        TlsOptions {
+            mode,
+            ca_file: self.ssl_ca.clone(),
+            server_name: None,
+        }
     }
 }
 
@@ -103,9 +107,13 @@ struct FillArgs {
     /// The promoted replica, host:port (`{successorHost}:{successorPort}`).
     #[arg(long)]
     successor: Option<String>,
-    /// Root directory of the spools (the daemon's spool_dir).
-    #[arg(long, env = "GAPFILL_SPOOL_DIR", default_value = "/var/lib/gapfill")]
-    spool_dir: PathBuf,
+    /// Root directory of the spools (default: spool_dir of --config, else /var/lib/gapfill).
+    #[arg(long, env = "GAPFILL_SPOOL_DIR")]
+    spool_dir: Option<PathBuf>,
+    /// The daemon's gapfill.toml: spool_dir, max_lag and credentials come from it unless
+    /// given here.
+    #[arg(long, env = "GAPFILL_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
     /// orchestrator left the successor read-only with replication configured
     /// (ApplyMySQLPromotionAfterMasterFailover=false): wait for its SQL thread, stop and reset
     /// replication, fill, then lift read_only.
@@ -170,9 +178,32 @@ fn run_fill(a: FillArgs) -> anyhow::Result<ExitCode> {
     use gapfill::fill::{FillError, FillRequest, WindowGuard, exit};
     let failed = addr_or_env(a.failed, "FAILED", "--failed")?;
     let successor = addr_or_env(a.successor, "SUCCESSOR", "--successor")?;
-    let max_lag = match a.max_lag {
-        Some(s) => s,
-        None => orchestrator_max_lag(a.access.orchestrator_config.as_deref())?.unwrap_or(300),
+    let daemon_cfg = a
+        .config
+        .as_deref()
+        .map(gapfill::daemon::DaemonConfig::load)
+        .transpose()?;
+    let max_lag = match (a.max_lag, &daemon_cfg) {
+        (Some(s), _) => s,
+        (None, Some(c)) if a.access.orchestrator_config.is_none() => c.max_lag.as_secs(),
+        (None, _) => orchestrator_max_lag(a.access.orchestrator_config.as_deref())?.unwrap_or(300),
+    };
+    let spool_dir = match (a.spool_dir, &daemon_cfg) {
+        (Some(d), _) => d,
+        (None, Some(c)) => c.spool_dir.clone(),
+        (None, None) => PathBuf::from("/var/lib/gapfill"),
+    };
+    let successor = match &daemon_cfg {
+        Some(c)
+            if a.access.credentials_file.is_none() && a.access.orchestrator_config.is_none() =>
+        {
+            TargetOptions {
+                addr: successor,
+                credentials: c.credentials.clone(),
+                tls: a.access.tls(),
+            }
+        }
+        _ => a.access.target(successor)?,
     };
     let start = match a.start {
         Some(s) => {
@@ -187,8 +218,8 @@ fn run_fill(a: FillArgs) -> anyhow::Result<ExitCode> {
     let req = FillRequest {
         cluster: a.cluster,
         failed,
-        successor: a.access.target(successor)?,
-        spool_dir: a.spool_dir,
+        successor,
+        spool_dir,
         open_writes: a.open_writes,
         guard: WindowGuard {
             max_lag: std::time::Duration::from_secs(max_lag),
@@ -366,8 +397,41 @@ struct CaptureArgs {
     stop_at: Option<String>,
 }
 
+/// Exit code of `gapfill daemon` when its configuration is invalid (every problem is listed).
+const EXIT_BAD_CONFIG: u8 = 2;
+
+#[derive(clap::Args)]
+struct StatusArgs {
+    /// The daemon's [http] listen address.
+    #[arg(long, default_value = gapfill::daemon::config::DEFAULT_LISTEN, value_name = "HOST:PORT")]
+    addr: String,
+    /// Print the daemon's JSON as is.
+    #[arg(long)]
+    json: bool,
+    /// A file holding the daemon's bearer token ([http] token_file).
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// The sidecar: capture every master (static list or orchestrator's API) into one spool per
+    /// cluster, follow new masters after failovers, record replica positions, serve /status,
+    /// /metrics and /healthz. SIGTERM/SIGINT stop it cleanly (spools synced); SIGHUP re-reads
+    /// the cluster list.
+    ///
+    /// Exit codes: 0 stopped on a signal; 1 failed at run time; 2 invalid configuration (every
+    /// problem listed, nothing started).
+    Daemon {
+        /// The configuration file (see contrib/gapfill.toml).
+        #[arg(long, default_value = "/etc/gapfill/gapfill.toml", value_name = "FILE")]
+        config: PathBuf,
+        /// Validate the configuration and exit.
+        #[arg(long)]
+        check: bool,
+    },
+    /// What a running daemon holds per cluster: master, state, position, lag, window.
+    Status(StatusArgs),
     /// Capture a master's binlog into a spool as a replica, continuously, until SIGINT/SIGTERM
     /// (like `mysqlbinlog --read-from-remote-server --raw --stop-never`, GTID-continuous).
     /// Exit codes: 0 stopped cleanly, 1 failed, 2 usage, 3 continuity break with
@@ -409,15 +473,25 @@ enum Command {
     },
 }
 
-fn main() -> ExitCode {
-    tracing_subscriber::fmt()
+fn init_logging(json: bool, default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GAPFILL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let b = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("GAPFILL_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
+        .with_env_filter(filter);
+    if json {
+        b.json().init();
+    } else {
+        b.init();
+    }
+}
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Daemon { config, check } = &cli.command {
+        return daemon(config, *check);
+    }
+    init_logging(false, "warn");
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -447,6 +521,8 @@ fn report(e: &anyhow::Error) -> String {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Capture(args) => capture(*args),
+        Command::Daemon { .. } => unreachable!("handled before logging starts"),
+        Command::Status(args) => status(args),
         Command::Fill(args) => run_fill(*args),
         Command::Replay(args) => {
             let ReplayArgs {
@@ -552,6 +628,81 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
     }
+}
+
+fn daemon(config: &std::path::Path, check: bool) -> ExitCode {
+    let cfg = match gapfill::daemon::DaemonConfig::load(config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("gapfill daemon: {e}");
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
+    };
+    if check {
+        println!("{}: ok", config.display());
+        return ExitCode::SUCCESS;
+    }
+    init_logging(cfg.log_format == gapfill::daemon::LogFormat::Json, "info");
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("gapfill daemon: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(gapfill::daemon::run(cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("gapfill daemon: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn status(a: StatusArgs) -> anyhow::Result<ExitCode> {
+    let token = a
+        .token_file
+        .as_deref()
+        .map(|p| {
+            std::fs::read_to_string(p)
+                .with_context(|| format!("reading the token file {}", p.display()))
+                .map(|t| t.lines().next().unwrap_or("").trim().to_string())
+        })
+        .transpose()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let body = rt
+        .block_on(gapfill::daemon::status_table::fetch(
+            &a.addr,
+            token.as_deref(),
+        ))
+        .with_context(|| {
+            format!(
+                "is `gapfill daemon` running with [http] listen = {:?}?",
+                a.addr
+            )
+        })?;
+    if a.json {
+        println!("{body}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let report: gapfill::daemon::state::StatusReport =
+        serde_json::from_str(&body).context("the daemon's /status answer")?;
+    print!(
+        "{}",
+        gapfill::daemon::status_table::render_table(
+            &report,
+            gapfill::daemon::status_table::now_unix()
+        )
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn capture_config(a: CaptureArgs) -> anyhow::Result<CaptureConfig> {

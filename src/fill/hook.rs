@@ -199,7 +199,14 @@ pub async fn run(req: FillRequest) -> Result<FillReport, FillError> {
     };
     let executed = succ.executed().await?;
     report.successor_own_writes = succ.own_writes(&executed);
-    let target = match (&req.start, &executed) {
+    let start = match &req.start {
+        Some(s) => Some(s.clone()),
+        None if spool.status().mode == crate::capture::start::MODE_POSITION => {
+            recorded_start(&dir, &req.successor.addr, &req.failed)
+        }
+        None => None,
+    };
+    let target = match (&start, &executed) {
         (Some((file, pos)), _) => TargetPosition::FilePos {
             master: req.failed.clone(),
             file: file.clone(),
@@ -326,6 +333,37 @@ fn open_spool(dir: &Path) -> Result<Spool, FillError> {
         Err(e) => return Err(e.into()),
     }
     Ok(Spool::open_read_only(dir)?)
+}
+
+/// Without GTIDs and without `--start`: where the daemon last saw the successor replicating
+/// from the failed master (`replica-positions.json`, see `daemon::replicas`).
+fn recorded_start(dir: &Path, successor: &str, failed: &str) -> Option<(String, u64)> {
+    match crate::daemon::replicas::recorded_position(dir, successor, failed) {
+        Ok(Some(p)) => {
+            tracing::info!(
+                successor,
+                failed,
+                file = %p.file,
+                pos = p.pos,
+                recorded_at = p.at,
+                "fill: starting from the successor's position the daemon recorded"
+            );
+            Some((p.file, p.pos))
+        }
+        Ok(None) => {
+            tracing::warn!(
+                successor,
+                failed,
+                "fill: no GTIDs and no recorded position of the successor on the failed master: \
+                 give --start FILE:POS"
+            );
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "fill: cannot read the recorded replica positions");
+            None
+        }
+    }
 }
 
 fn finish(

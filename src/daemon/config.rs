@@ -1,0 +1,758 @@
+//! The daemon's configuration file (`gapfill.toml`): what it reads, the defaults, and the
+//! validation that reports every problem at once, with the file and key, before anything runs.
+//!
+//! It resolves what can be checked up front (credentials, token and password files, the
+//! orchestrator configuration's window) so a bad file fails at start, not at the first
+//! failover. It does not connect anywhere and never prints a secret.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::capture::parse_duration;
+use crate::credentials::Credentials;
+use crate::protocol::{Password, TlsMode};
+use crate::spool::{FsyncPolicy, Retention};
+
+use super::error::DaemonError;
+
+/// Default status/metrics address: loopback only.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7077";
+/// Default window when neither the file nor orchestrator's configuration gives one.
+pub const DEFAULT_MAX_LAG: Duration = Duration::from_secs(300);
+
+/// One cluster to follow, as the config or orchestrator names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSpec {
+    /// orchestrator's cluster alias: the spool directory's name and the hook's `--cluster`.
+    pub alias: String,
+    /// `host:port` of the current master.
+    pub master: String,
+    /// `host:port` of its replicas (whose positions are recorded for fills without GTIDs).
+    pub replicas: Vec<String>,
+}
+
+/// Where orchestrator's API is and how to log in.
+#[derive(Debug, Clone)]
+pub struct OrchestratorApi {
+    /// `http://host:port` plus an optional path prefix, without a trailing slash.
+    pub url: String,
+    pub user: Option<String>,
+    pub password: Option<Password>,
+    pub refresh: Duration,
+    pub timeout: Duration,
+}
+
+/// How people log in to the status endpoint and what it answers.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+    /// Bearer token required on every request (from `token_file`); `None`: open.
+    pub token: Option<Password>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The whole configuration, validated.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    pub path: PathBuf,
+    pub spool_dir: PathBuf,
+    /// The lag window a fill accepts (also how long the spool keeps by default).
+    pub max_lag: Duration,
+    /// After a failover, how long to wait for `gapfill fill` to give the new master the
+    /// transactions the spool holds before reporting an error.
+    pub follow_wait: Duration,
+    pub retention: Retention,
+    pub fsync: FsyncPolicy,
+    pub semi_sync: bool,
+    pub heartbeat: Duration,
+    pub tls: TlsMode,
+    pub tls_ca: Option<PathBuf>,
+    pub credentials: Credentials,
+    /// Where the credentials come from, for `gapfill fill --config`.
+    pub credentials_file: Option<PathBuf>,
+    pub orchestrator_config: Option<PathBuf>,
+    pub clusters: Vec<ClusterSpec>,
+    pub orchestrator: Option<OrchestratorApi>,
+    /// How often replicas' positions are recorded (zero: never).
+    pub replica_interval: Duration,
+    pub http: HttpConfig,
+    pub log_format: LogFormat,
+}
+
+/// Reads one table, remembering which keys were read so the rest can be reported unknown.
+struct Section<'a> {
+    table: Option<&'a toml::Table>,
+    prefix: String,
+    seen: Vec<&'static str>,
+}
+
+struct Problems {
+    list: Vec<String>,
+}
+
+impl Problems {
+    fn add(&mut self, key: &str, msg: impl std::fmt::Display) {
+        self.list.push(format!("{key}: {msg}"));
+    }
+}
+
+impl<'a> Section<'a> {
+    fn new(table: Option<&'a toml::Table>, prefix: &str) -> Section<'a> {
+        Section {
+            table,
+            prefix: prefix.to_string(),
+            seen: Vec::new(),
+        }
+    }
+
+    fn key(&self, k: &str) -> String {
+        if self.prefix.is_empty() {
+            k.to_string()
+        } else {
+            format!("{}.{k}", self.prefix)
+        }
+    }
+
+    fn get(&mut self, k: &'static str) -> Option<&'a toml::Value> {
+        self.seen.push(k);
+        self.table.and_then(|t| t.get(k))
+    }
+
+    fn string(&mut self, k: &'static str, p: &mut Problems) -> Option<String> {
+        match self.get(k)? {
+            toml::Value::String(s) => Some(s.clone()),
+            other => {
+                p.add(
+                    &self.key(k),
+                    format!("expected a string, found {}", other.type_str()),
+                );
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, k: &'static str, p: &mut Problems) -> Option<bool> {
+        match self.get(k)? {
+            toml::Value::Boolean(b) => Some(*b),
+            other => {
+                p.add(
+                    &self.key(k),
+                    format!("expected true or false, found {}", other.type_str()),
+                );
+                None
+            }
+        }
+    }
+
+    /// `"30s"`, `"15m"`, `"24h"`, `"7d"` or a number of seconds.
+    fn duration(&mut self, k: &'static str, p: &mut Problems) -> Option<Duration> {
+        match self.get(k)? {
+            toml::Value::Integer(n) if *n >= 0 => Some(Duration::from_secs(*n as u64)),
+            toml::Value::String(s) => parse_duration(s).or_else(|| {
+                p.add(
+                    &self.key(k),
+                    format!("{s:?} is not a duration (e.g. 30s, 15m, 24h, 7d)"),
+                );
+                None
+            }),
+            other => {
+                p.add(
+                    &self.key(k),
+                    format!("expected a duration such as \"30s\", found {other}"),
+                );
+                None
+            }
+        }
+    }
+
+    /// A byte count: a number, or `"512M"`, `"10G"`, `"1T"` (powers of 1024).
+    fn bytes(&mut self, k: &'static str, p: &mut Problems) -> Option<u64> {
+        match self.get(k)? {
+            toml::Value::Integer(n) if *n > 0 => Some(*n as u64),
+            toml::Value::String(s) => parse_bytes(s).or_else(|| {
+                p.add(
+                    &self.key(k),
+                    format!("{s:?} is not a size (e.g. 512M, 10G)"),
+                );
+                None
+            }),
+            other => {
+                p.add(
+                    &self.key(k),
+                    format!("expected a size such as \"10G\", found {other}"),
+                );
+                None
+            }
+        }
+    }
+
+    fn path(&mut self, k: &'static str, p: &mut Problems) -> Option<PathBuf> {
+        self.string(k, p).map(PathBuf::from)
+    }
+
+    /// Report keys nobody read (typos).
+    fn finish(self, p: &mut Problems) {
+        let Some(t) = self.table else { return };
+        for k in t.keys() {
+            if !self.seen.contains(&k.as_str()) {
+                p.add(&self.key(k), "unknown key");
+            }
+        }
+    }
+}
+
+/// `512M`, `10G`, `1T`, `1000` (bytes).
+pub fn parse_bytes(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    let mult: u64 = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        "T" | "TB" | "TIB" => 1 << 40,
+        _ => return None,
+    };
+    n.checked_mul(mult).filter(|&b| b > 0)
+}
+
+/// Whether `s` is `host:port` with a non-empty host and a port number.
+pub fn valid_addr(s: &str) -> bool {
+    matches!(s.rsplit_once(':'), Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0))
+}
+
+/// A cluster alias names a directory: no path separators, not `.`/`..`, not empty.
+fn valid_alias(a: &str) -> bool {
+    !a.is_empty() && a != "." && a != ".." && !a.contains(['/', '\0']) && !a.starts_with('-')
+}
+
+/// A secret from a file (first line, trimmed): it must not be readable by group or others.
+fn secret_file(path: &Path) -> Result<Password, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "{} is readable by group or others (mode {mode:o}): run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        ));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let line = text.lines().next().unwrap_or("").trim();
+    if line.is_empty() {
+        return Err(format!("{} is empty", path.display()));
+    }
+    Ok(Password::new(line))
+}
+
+/// The lag window from an orchestrator configuration: `SlaveBinLogEnableMaxLagSeconds`.
+fn orchestrator_window(path: &Path) -> Result<Option<Duration>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| format!("{} is not valid JSON: {e}", path.display()))?;
+    Ok(v.get("SlaveBinLogEnableMaxLagSeconds")
+        .and_then(|x| x.as_u64())
+        .filter(|&s| s > 0)
+        .map(Duration::from_secs))
+}
+
+fn table<'a>(v: Option<&'a toml::Value>, key: &str, p: &mut Problems) -> Option<&'a toml::Table> {
+    match v {
+        None => None,
+        Some(toml::Value::Table(t)) => Some(t),
+        Some(_) => {
+            p.add(key, "expected a table ([section])");
+            None
+        }
+    }
+}
+
+impl DaemonConfig {
+    /// Read and validate `path`; every problem found is in the error.
+    pub fn load(path: &Path) -> Result<DaemonConfig, DaemonError> {
+        let text = std::fs::read_to_string(path).map_err(|e| DaemonError::Config {
+            path: path.to_path_buf(),
+            problems: vec![format!("cannot read the file: {e}")],
+        })?;
+        DaemonConfig::parse(&text, path)
+    }
+
+    /// Validate `text` as the content of `path`.
+    pub fn parse(text: &str, path: &Path) -> Result<DaemonConfig, DaemonError> {
+        let fail = |problems| DaemonError::Config {
+            path: path.to_path_buf(),
+            problems,
+        };
+        let root: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| fail(vec![format!("not valid TOML: {e}")]))?;
+        let mut p = Problems { list: Vec::new() };
+        let mut top = Section::new(Some(&root), "");
+
+        let spool_dir = top.path("spool_dir", &mut p).unwrap_or_else(|| {
+            p.add(
+                "spool_dir",
+                "required: the directory that holds one spool per cluster",
+            );
+            PathBuf::new()
+        });
+        if !spool_dir.as_os_str().is_empty()
+            && let Err(e) = std::fs::create_dir_all(&spool_dir)
+        {
+            p.add(
+                "spool_dir",
+                format!("cannot create {}: {e}", spool_dir.display()),
+            );
+        }
+        let max_lag = top.duration("max_lag", &mut p);
+        let follow_wait = top
+            .duration("follow_wait", &mut p)
+            .unwrap_or(Duration::from_secs(600));
+        let log_format = match top.string("log_format", &mut p).as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                p.add(
+                    "log_format",
+                    format!("{other:?}: expected \"text\" or \"json\""),
+                );
+                LogFormat::Text
+            }
+        };
+
+        // [credentials]
+        let mut cs = Section::new(
+            table(top.get("credentials"), "credentials", &mut p),
+            "credentials",
+        );
+        let credentials_file = cs.path("file", &mut p);
+        let orchestrator_config = cs.path("orchestrator_config", &mut p);
+        cs.finish(&mut p);
+        let credentials = match crate::credentials::resolve(
+            credentials_file.as_deref(),
+            orchestrator_config.as_deref(),
+        ) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                let key = if credentials_file.is_some() {
+                    "credentials.file"
+                } else {
+                    "credentials"
+                };
+                p.add(key, e);
+                None
+            }
+        };
+        let orchestrator_lag = match &orchestrator_config {
+            Some(o) => orchestrator_window(o).unwrap_or_else(|e| {
+                p.add("credentials.orchestrator_config", e);
+                None
+            }),
+            None => None,
+        };
+        let max_lag = max_lag.or(orchestrator_lag).unwrap_or(DEFAULT_MAX_LAG);
+
+        // [retention]
+        let mut rs = Section::new(
+            table(top.get("retention"), "retention", &mut p),
+            "retention",
+        );
+        let keep = rs.duration("keep", &mut p).unwrap_or(max_lag * 2);
+        let max_bytes = rs.bytes("max_bytes", &mut p);
+        rs.finish(&mut p);
+        if keep < max_lag {
+            p.add(
+                "retention.keep",
+                format!(
+                    "{}s is shorter than the window max_lag ({}s): a fill inside the window could \
+                     find its gap dropped",
+                    keep.as_secs(),
+                    max_lag.as_secs()
+                ),
+            );
+        }
+
+        // [capture]
+        let mut ks = Section::new(table(top.get("capture"), "capture", &mut p), "capture");
+        let fsync_interval = ks
+            .duration("fsync_interval", &mut p)
+            .unwrap_or(Duration::from_secs(1));
+        let fsync = match ks.string("fsync", &mut p).as_deref() {
+            None | Some("interval") => FsyncPolicy::Interval(fsync_interval),
+            Some("always") => FsyncPolicy::Always,
+            Some("never") => FsyncPolicy::Never,
+            Some(other) => {
+                p.add(
+                    "capture.fsync",
+                    format!("{other:?}: expected \"always\", \"interval\" or \"never\""),
+                );
+                FsyncPolicy::Always
+            }
+        };
+        let semi_sync = ks.boolean("semi_sync", &mut p).unwrap_or(false);
+        let heartbeat = ks
+            .duration("heartbeat", &mut p)
+            .unwrap_or(Duration::from_secs(1));
+        if heartbeat.is_zero() {
+            p.add("capture.heartbeat", "must be at least 1s");
+        }
+        let tls_ca = ks.path("tls_ca", &mut p);
+        let tls = match ks.string("tls_mode", &mut p).as_deref() {
+            None if tls_ca.is_some() => TlsMode::VerifyCa,
+            None | Some("preferred") => TlsMode::Preferred,
+            Some("disabled") => TlsMode::Disabled,
+            Some("required") => TlsMode::Required,
+            Some("verify-ca") => TlsMode::VerifyCa,
+            Some("verify-identity") => TlsMode::VerifyIdentity,
+            Some(other) => {
+                p.add(
+                    "capture.tls_mode",
+                    format!("{other:?}: expected disabled, preferred, required, verify-ca or verify-identity"),
+                );
+                TlsMode::Preferred
+            }
+        };
+        if let Some(ca) = &tls_ca
+            && !ca.exists()
+        {
+            p.add("capture.tls_ca", format!("{} does not exist", ca.display()));
+        }
+        ks.finish(&mut p);
+
+        // [[cluster]]
+        let mut clusters = Vec::new();
+        match top.get("cluster") {
+            None => {}
+            Some(toml::Value::Array(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    let prefix = format!("cluster[{i}]");
+                    let toml::Value::Table(t) = item else {
+                        p.add(&prefix, "expected a table ([[cluster]])");
+                        continue;
+                    };
+                    let mut s = Section::new(Some(t), &prefix);
+                    let alias = s.string("alias", &mut p);
+                    let master = s.string("master", &mut p);
+                    let replicas = match s.get("replicas") {
+                        None => Vec::new(),
+                        Some(toml::Value::Array(a)) => a
+                            .iter()
+                            .filter_map(|v| match v.as_str() {
+                                Some(r) if valid_addr(r) => Some(r.to_string()),
+                                _ => {
+                                    p.add(
+                                        &format!("{prefix}.replicas"),
+                                        format!("{v} is not \"host:port\""),
+                                    );
+                                    None
+                                }
+                            })
+                            .collect(),
+                        Some(_) => {
+                            p.add(
+                                &format!("{prefix}.replicas"),
+                                "expected a list of \"host:port\"",
+                            );
+                            Vec::new()
+                        }
+                    };
+                    s.finish(&mut p);
+                    match &alias {
+                        None => p.add(
+                            &format!("{prefix}.alias"),
+                            "required (orchestrator's cluster alias)",
+                        ),
+                        Some(a) if !valid_alias(a) => p.add(
+                            &format!("{prefix}.alias"),
+                            format!(
+                                "{a:?} cannot name a directory (no '/', not '.', '..' or empty)"
+                            ),
+                        ),
+                        Some(a) if clusters.iter().any(|c: &ClusterSpec| &c.alias == a) => {
+                            p.add(&format!("{prefix}.alias"), format!("{a:?} is listed twice"))
+                        }
+                        _ => {}
+                    }
+                    match &master {
+                        None => p.add(&format!("{prefix}.master"), "required: \"host:port\""),
+                        Some(m) if !valid_addr(m) => p.add(
+                            &format!("{prefix}.master"),
+                            format!("{m:?} is not \"host:port\""),
+                        ),
+                        _ => {}
+                    }
+                    if let (Some(alias), Some(master)) = (alias, master) {
+                        clusters.push(ClusterSpec {
+                            alias,
+                            master,
+                            replicas,
+                        });
+                    }
+                }
+            }
+            Some(_) => p.add("cluster", "expected [[cluster]] tables"),
+        }
+
+        // [orchestrator]
+        let orchestrator = match table(top.get("orchestrator"), "orchestrator", &mut p) {
+            None => None,
+            Some(t) => {
+                let mut s = Section::new(Some(t), "orchestrator");
+                let url = s.string("url", &mut p);
+                let user = s.string("user", &mut p);
+                let password_file = s.path("password_file", &mut p);
+                let password_env = s.string("password_env", &mut p);
+                let refresh = s
+                    .duration("refresh", &mut p)
+                    .unwrap_or(Duration::from_secs(30));
+                let timeout = s
+                    .duration("timeout", &mut p)
+                    .unwrap_or(Duration::from_secs(5));
+                s.finish(&mut p);
+                if refresh.is_zero() {
+                    p.add("orchestrator.refresh", "must be at least 1s");
+                }
+                if timeout.is_zero() {
+                    p.add("orchestrator.timeout", "must be at least 1s");
+                }
+                let password = match (&password_file, &password_env) {
+                    (Some(_), Some(_)) => {
+                        p.add(
+                            "orchestrator.password_file",
+                            "give password_file or password_env, not both",
+                        );
+                        None
+                    }
+                    (Some(f), None) => secret_file(f)
+                        .map_err(|e| p.add("orchestrator.password_file", e))
+                        .ok(),
+                    (None, Some(var)) => match std::env::var(var) {
+                        Ok(v) if !v.is_empty() => Some(Password::new(v)),
+                        _ => {
+                            p.add(
+                                "orchestrator.password_env",
+                                format!("the environment variable {var} is not set"),
+                            );
+                            None
+                        }
+                    },
+                    (None, None) => None,
+                };
+                if password.is_some() && user.is_none() {
+                    p.add(
+                        "orchestrator.user",
+                        "required when a password is given (basic auth)",
+                    );
+                }
+                match url {
+                    None => {
+                        p.add(
+                            "orchestrator.url",
+                            "required, e.g. \"http://127.0.0.1:3000\"",
+                        );
+                        None
+                    }
+                    Some(u) => match super::http_client::split_url(&u) {
+                        Ok(_) => Some(OrchestratorApi {
+                            url: u.trim_end_matches('/').to_string(),
+                            user,
+                            password,
+                            refresh,
+                            timeout,
+                        }),
+                        Err(e) => {
+                            p.add("orchestrator.url", e);
+                            None
+                        }
+                    },
+                }
+            }
+        };
+        if clusters.is_empty() && top.get("orchestrator").is_none() {
+            p.add(
+                "cluster",
+                "nothing to follow: add [[cluster]] entries (alias, master) or an [orchestrator] url",
+            );
+        }
+
+        // [replicas]
+        let mut rps = Section::new(table(top.get("replicas"), "replicas", &mut p), "replicas");
+        let replica_interval = rps
+            .duration("interval", &mut p)
+            .unwrap_or(Duration::from_secs(2));
+        rps.finish(&mut p);
+
+        // [http]
+        let mut hs = Section::new(table(top.get("http"), "http", &mut p), "http");
+        let listen_text = hs
+            .string("listen", &mut p)
+            .unwrap_or_else(|| DEFAULT_LISTEN.into());
+        let listen = listen_text.parse::<SocketAddr>().map_err(|_| {
+            p.add(
+                "http.listen",
+                format!("{listen_text:?} is not an IP:port address, e.g. 127.0.0.1:7077"),
+            );
+        });
+        let token = hs.path("token_file", &mut p).and_then(|f| {
+            secret_file(&f)
+                .map_err(|e| p.add("http.token_file", e))
+                .ok()
+        });
+        hs.finish(&mut p);
+
+        top.finish(&mut p);
+        if !p.list.is_empty() {
+            return Err(fail(p.list));
+        }
+        let (Some(credentials), Ok(listen)) = (credentials, listen) else {
+            return Err(fail(vec!["internal: incomplete configuration".into()]));
+        };
+        Ok(DaemonConfig {
+            path: path.to_path_buf(),
+            spool_dir,
+            max_lag,
+            follow_wait,
+            retention: Retention { keep, max_bytes },
+            fsync,
+            semi_sync,
+            heartbeat,
+            tls,
+            tls_ca,
+            credentials,
+            credentials_file,
+            orchestrator_config,
+            clusters,
+            orchestrator,
+            replica_interval,
+            http: HttpConfig { listen, token },
+            log_format,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn private_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        p
+    }
+
+    #[test]
+    fn a_good_file_with_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let creds = private_file(dir.path(), "creds", "user=gapfill\npassword=s3cret\n");
+        let text = format!(
+            "spool_dir = \"{}/spool\"\n[credentials]\nfile = \"{}\"\n\
+             [[cluster]]\nalias = \"main\"\nmaster = \"db1:3306\"\nreplicas = [\"db2:3306\"]\n",
+            dir.path().display(),
+            creds.display()
+        );
+        let c = DaemonConfig::parse(&text, Path::new("g.toml")).unwrap();
+        assert_eq!(c.max_lag, DEFAULT_MAX_LAG);
+        assert_eq!(c.retention.keep, DEFAULT_MAX_LAG * 2);
+        assert_eq!(c.http.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.clusters[0].replicas, vec!["db2:3306".to_string()]);
+        assert_eq!(c.fsync, FsyncPolicy::Interval(Duration::from_secs(1)));
+        assert!(
+            !format!("{c:?}").contains("s3cret"),
+            "a secret in Debug output"
+        );
+    }
+
+    #[test]
+    fn window_from_orchestrator_and_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        let orc = dir.path().join("orchestrator.conf.json");
+        std::fs::write(
+            &orc,
+            r#"{"MySQLTopologyUser":"orc","MySQLTopologyPassword":"pw","SlaveBinLogEnableMaxLagSeconds":120}"#,
+        )
+        .unwrap();
+        let text = format!(
+            "spool_dir = \"{}\"\n[credentials]\norchestrator_config = \"{}\"\n\
+             [orchestrator]\nurl = \"http://127.0.0.1:3000/\"\n",
+            dir.path().display(),
+            orc.display()
+        );
+        let c = DaemonConfig::parse(&text, Path::new("g.toml")).unwrap();
+        assert_eq!(c.max_lag, Duration::from_secs(120));
+        assert_eq!(c.credentials.user, "orc");
+        assert_eq!(c.orchestrator.unwrap().url, "http://127.0.0.1:3000");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = dir.path().join("open-creds");
+        std::fs::write(&open, "user=a\npassword=b\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let text = format!(
+            "spool_dir = \"{}\"\nmax_lag = \"5 minutes\"\nlog_format = \"xml\"\nfsync = \"always\"\n\
+             [credentials]\nfile = \"{}\"\n\
+             [[cluster]]\nalias = \"a/b\"\nmaster = \"db1\"\n\
+             [[cluster]]\nmaster = \"db2:3306\"\n\
+             [http]\nlisten = \"localhost\"\n\
+             [orchestrator]\nurl = \"https://orc:3000\"\npassword_env = \"GAPFILL_TEST_UNSET_VARIABLE\"\n",
+            dir.path().display(),
+            open.display()
+        );
+        let err = DaemonConfig::parse(&text, Path::new("/etc/gapfill/gapfill.toml")).unwrap_err();
+        let DaemonError::Config { path, problems } = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(path, Path::new("/etc/gapfill/gapfill.toml"));
+        let want = [
+            "max_lag: ",
+            "log_format: ",
+            "fsync: unknown key",
+            "credentials.file: ",
+            "cluster[0].alias: ",
+            "cluster[0].master: ",
+            "cluster[1].alias: required",
+            "http.listen: ",
+            "orchestrator.url: ",
+            "orchestrator.password_env: ",
+        ];
+        for w in want {
+            assert!(
+                problems.iter().any(|p| p.starts_with(w)),
+                "missing a problem starting {w:?} in:\n{err}"
+            );
+        }
+        assert!(err.to_string().contains("chmod 600"), "{err}");
+    }
+
+    #[test]
+    fn toml_syntax_error_names_the_line() {
+        let err = DaemonConfig::parse("spool_dir = \n", Path::new("g.toml")).unwrap_err();
+        assert!(err.to_string().contains("not valid TOML"), "{err}");
+        assert!(err.to_string().contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_bytes("10G"), Some(10 << 30));
+        assert_eq!(parse_bytes("512M"), Some(512 << 20));
+        assert_eq!(parse_bytes("1000"), Some(1000));
+        assert_eq!(parse_bytes("1X"), None);
+        assert_eq!(parse_bytes("0"), None);
+    }
+}

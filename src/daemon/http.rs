@@ -1,0 +1,173 @@
+//! The daemon's HTTP endpoint: `/healthz`, `/status` (JSON) and `/metrics` (Prometheus), on
+//! the configured address (loopback by default), optionally behind a bearer token compared in
+//! constant time.
+//!
+//! Answers from the registry's snapshot; it changes nothing. hyper 1 with HTTP/1.1 only, each
+//! connection with a read deadline so an idle client cannot hold it open forever.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use subtle::ConstantTimeEq;
+use tokio::net::TcpListener;
+
+use crate::capture::Shutdown;
+use crate::protocol::Password;
+
+use super::error::DaemonError;
+use super::metrics;
+use super::state::Registry;
+
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, DaemonError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| DaemonError::Listen {
+            addr: addr.to_string(),
+            source,
+        })
+}
+
+fn authorized(req: &Request<Incoming>, token: Option<&Password>) -> bool {
+    let Some(token) = token else { return true };
+    let given = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let want = token.expose().as_bytes();
+    // Lengths differ: still compare something of equal length to keep the time flat.
+    let eq = if given.len() == want.len() {
+        given.as_bytes().ct_eq(want)
+    } else {
+        want.ct_eq(want) & 0u8.ct_eq(&1u8)
+    };
+    bool::from(eq)
+}
+
+fn reply(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    if let Ok(v) = hyper::header::HeaderValue::from_str(content_type) {
+        r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    r
+}
+
+/// The answer to one request.
+pub fn route(path: &str, registry: &Registry) -> Response<Full<Bytes>> {
+    let snap = registry.snapshot();
+    match path {
+        "/healthz" => {
+            let sick: Vec<String> = snap
+                .clusters
+                .iter()
+                .filter(|c| !c.healthy())
+                .map(|c| {
+                    format!(
+                        "{}: {}{}",
+                        c.alias,
+                        c.state.name(),
+                        c.message
+                            .as_ref()
+                            .map(|m| format!(" ({m})"))
+                            .unwrap_or_default()
+                    )
+                })
+                .collect();
+            let mut body = if sick.is_empty() {
+                format!("ok: {} clusters capturing\n", snap.clusters.len())
+            } else {
+                format!("running; unhealthy clusters:\n{}\n", sick.join("\n"))
+            };
+            if snap.discovery.orchestrator_ok == Some(false) {
+                body.push_str(&format!(
+                    "orchestrator unreachable: {}\n",
+                    snap.discovery.orchestrator_error.as_deref().unwrap_or("")
+                ));
+            }
+            reply(StatusCode::OK, "text/plain; charset=utf-8", body)
+        }
+        "/status" => reply(
+            StatusCode::OK,
+            "application/json",
+            serde_json::to_string_pretty(&snap).unwrap_or_else(|_| "{}".into()),
+        ),
+        "/metrics" => reply(
+            StatusCode::OK,
+            "text/plain; version=0.0.4; charset=utf-8",
+            metrics::render(&snap),
+        ),
+        _ => reply(
+            StatusCode::NOT_FOUND,
+            "text/plain; charset=utf-8",
+            "not found: try /status, /metrics or /healthz\n".into(),
+        ),
+    }
+}
+
+/// Serve until `stop`.
+pub async fn serve(
+    listener: TcpListener,
+    registry: Registry,
+    token: Option<Password>,
+    mut stop: Shutdown,
+) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = stop.requested() => return,
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "http: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let registry = registry.clone();
+        let token = token.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let ok = authorized(&req, token.as_ref());
+                let resp = if !ok {
+                    let mut r = reply(
+                        StatusCode::UNAUTHORIZED,
+                        "text/plain; charset=utf-8",
+                        "a bearer token is required\n".into(),
+                    );
+                    r.headers_mut().insert(
+                        hyper::header::WWW_AUTHENTICATE,
+                        hyper::header::HeaderValue::from_static("Bearer"),
+                    );
+                    r
+                } else if req.method() != hyper::Method::GET {
+                    reply(
+                        StatusCode::METHOD_NOT_ALLOWED,
+                        "text/plain; charset=utf-8",
+                        "GET only\n".into(),
+                    )
+                } else {
+                    route(req.uri().path(), &registry)
+                };
+                async move { Ok::<_, Infallible>(resp) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10))
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = tokio::time::timeout(Duration::from_secs(60), conn)
+                .await
+                .unwrap_or(Ok(()))
+            {
+                tracing::debug!(%peer, error = %e, "http: connection ended with an error");
+            }
+        });
+    }
+}

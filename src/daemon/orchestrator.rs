@@ -1,0 +1,243 @@
+//! orchestrator's HTTP API as the daemon reads it: the cluster list (`/api/clusters-info`)
+//! and each cluster's master by alias (`/api/master/<alias>`), with basic auth.
+//!
+//! After a failover the cluster NAME becomes the new master's `host:port` and only the alias
+//! stays, while `/api/master/<old name>` keeps answering with the dead master's stale record:
+//! so masters are always looked up by alias, and a cluster whose master orchestrator marked
+//! "lost-in-recovery" (the dead master, now its own one-instance cluster) is skipped. This file
+//! parses and fetches; it does not decide when to refresh (see `discovery`).
+
+use serde::Deserialize;
+
+use super::config::{ClusterSpec, OrchestratorApi};
+use super::error::DaemonError;
+use super::http_client;
+
+/// One entry of `/api/clusters-info`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct ClusterInfo {
+    #[serde(rename = "ClusterName")]
+    pub name: String,
+    #[serde(rename = "ClusterAlias", default)]
+    pub alias: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct InstanceKey {
+    #[serde(rename = "Hostname")]
+    hostname: String,
+    #[serde(rename = "Port")]
+    port: u16,
+}
+
+impl InstanceKey {
+    fn addr(&self) -> String {
+        format!("{}:{}", self.hostname, self.port)
+    }
+}
+
+/// The fields of `/api/master/<alias>` the daemon uses.
+#[derive(Debug, Deserialize)]
+struct MasterJson {
+    #[serde(rename = "Key")]
+    key: InstanceKey,
+    #[serde(rename = "Replicas", default)]
+    replicas: Option<Vec<InstanceKey>>,
+    #[serde(rename = "SlaveHosts", default)]
+    slave_hosts: Option<Vec<InstanceKey>>,
+    #[serde(rename = "IsDowntimed", default)]
+    is_downtimed: bool,
+    #[serde(rename = "DowntimeReason", default)]
+    downtime_reason: String,
+}
+
+/// A cluster's master as orchestrator sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MasterRecord {
+    pub addr: String,
+    pub replicas: Vec<String>,
+    /// orchestrator downtimed it as "lost-in-recovery": the dead master of a failover.
+    pub lost_in_recovery: bool,
+}
+
+pub fn parse_clusters_info(body: &[u8]) -> Result<Vec<ClusterInfo>, DaemonError> {
+    serde_json::from_slice(body).map_err(|e| DaemonError::Parse {
+        what: "orchestrator /api/clusters-info".into(),
+        detail: e.to_string(),
+    })
+}
+
+pub fn parse_master(alias: &str, body: &[u8]) -> Result<MasterRecord, DaemonError> {
+    let m: MasterJson = serde_json::from_slice(body).map_err(|e| DaemonError::Parse {
+        what: format!("orchestrator /api/master/{alias}"),
+        detail: e.to_string(),
+    })?;
+    let replicas = m.replicas.or(m.slave_hosts).unwrap_or_default();
+    Ok(MasterRecord {
+        addr: m.key.addr(),
+        replicas: replicas.iter().map(InstanceKey::addr).collect(),
+        lost_in_recovery: m.is_downtimed && m.downtime_reason == "lost-in-recovery",
+    })
+}
+
+/// Percent-encode a path segment (aliases may hold ':' or spaces).
+fn encode_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~:".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A logged-in client of one orchestrator.
+pub struct Client {
+    authority: String,
+    prefix: String,
+    authorization: Option<String>,
+    api: OrchestratorApi,
+}
+
+impl Client {
+    pub fn new(api: &OrchestratorApi) -> Result<Client, DaemonError> {
+        let (authority, prefix) =
+            http_client::split_url(&api.url).map_err(|detail| DaemonError::Http {
+                url: api.url.clone(),
+                detail,
+            })?;
+        let authorization = api
+            .user
+            .as_ref()
+            .map(|u| http_client::basic_auth(u, api.password.as_ref().map_or("", |p| p.expose())));
+        Ok(Client {
+            authority,
+            prefix,
+            authorization,
+            api: api.clone(),
+        })
+    }
+
+    async fn get(&self, path: &str) -> Result<bytes::Bytes, DaemonError> {
+        let full = format!("{}{path}", self.prefix);
+        let (status, body) = http_client::get(
+            &self.authority,
+            &full,
+            self.authorization.as_deref(),
+            self.api.timeout,
+        )
+        .await?;
+        if status != 200 {
+            let hint = if status == 401 {
+                " (check [orchestrator] user and password)"
+            } else {
+                ""
+            };
+            return Err(DaemonError::Http {
+                url: format!("{}{path}", self.api.url),
+                detail: format!("HTTP {status}{hint}"),
+            });
+        }
+        Ok(body)
+    }
+
+    /// Every cluster orchestrator manages, with its master and replicas, looked up by alias.
+    pub async fn clusters(&self) -> Result<Vec<ClusterSpec>, DaemonError> {
+        let infos = parse_clusters_info(&self.get("/api/clusters-info").await?)?;
+        let mut out: Vec<ClusterSpec> = Vec::with_capacity(infos.len());
+        for info in infos {
+            let alias = if info.alias.is_empty() {
+                info.name.clone()
+            } else {
+                info.alias.clone()
+            };
+            let body = self
+                .get(&format!("/api/master/{}", encode_segment(&alias)))
+                .await?;
+            let m = parse_master(&alias, &body)?;
+            if m.lost_in_recovery {
+                tracing::debug!(alias, master = %m.addr, "orchestrator: skipping a master lost in recovery");
+                continue;
+            }
+            if out.iter().any(|c| c.alias == alias) {
+                continue;
+            }
+            out.push(ClusterSpec {
+                alias,
+                master: m.addr,
+                replicas: m.replicas,
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn samples() -> serde_json::Value {
+        let p = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/orchestrator/api-samples.json"
+        );
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    }
+
+    fn body(phase: &str, key: &str) -> Vec<u8> {
+        serde_json::to_vec(&samples()[phase][key]).unwrap()
+    }
+
+    #[test]
+    fn before_the_failover() {
+        let infos = parse_clusters_info(&body("pre_failover", "GET /api/clusters-info")).unwrap();
+        assert_eq!(
+            infos,
+            vec![ClusterInfo {
+                name: "127.0.0.1:33061".into(),
+                alias: "sandbox97".into()
+            }]
+        );
+        let m = parse_master(
+            "sandbox97",
+            &body("pre_failover", "GET /api/master/sandbox97"),
+        )
+        .unwrap();
+        assert_eq!(m.addr, "127.0.0.1:33061");
+        assert_eq!(m.replicas, vec!["127.0.0.1:33062", "127.0.0.1:33063"]);
+        assert!(!m.lost_in_recovery);
+    }
+
+    #[test]
+    fn after_the_failover_the_alias_names_the_new_master() {
+        let infos = parse_clusters_info(&body("post_failover", "GET /api/clusters-info")).unwrap();
+        assert_eq!(infos.len(), 2);
+        let by_alias = infos.iter().find(|i| i.alias == "sandbox97").unwrap();
+        assert_eq!(by_alias.name, "127.0.0.1:33063");
+        let m = parse_master(
+            "sandbox97",
+            &body("post_failover", "GET /api/master/sandbox97"),
+        )
+        .unwrap();
+        assert_eq!(m.addr, "127.0.0.1:33063");
+        assert_eq!(m.replicas, vec!["127.0.0.1:33062"]);
+        // The old name still answers with the dead master: it must be recognisable.
+        let stale = parse_master(
+            "127.0.0.1:33061",
+            &body("post_failover", "GET /api/master/127.0.0.1:33061"),
+        )
+        .unwrap();
+        assert_eq!(stale.addr, "127.0.0.1:33061");
+        assert!(stale.lost_in_recovery);
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(parse_clusters_info(b"{\"Code\":\"ERROR\"}").is_err());
+        assert!(parse_master("x", b"[]").is_err());
+        assert!(parse_master("x", b"").is_err());
+        assert_eq!(encode_segment("a b/c:1"), "a%20b%2Fc:1");
+    }
+}

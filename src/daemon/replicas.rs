@@ -1,0 +1,303 @@
+//! Where each replica of a cluster stood on its master, recorded every few seconds into
+//! `spool_dir/<alias>/replica-positions.json`, so a fill without GTIDs knows the successor's
+//! position on the dead master even though orchestrator reset its replication before the hook.
+//!
+//! Owns the file's format, the polling task (`SHOW REPLICA STATUS`, falling back to
+//! `SHOW SLAVE STATUS`) and [`recorded_position`], which `gapfill fill` reads. A replica's
+//! entry is replaced only by a successful read that shows a configured source, so the last
+//! position seen before the promotion survives the `RESET REPLICA ALL`. It does not capture.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use mysql_async::prelude::Queryable;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::apply::TargetOptions;
+use crate::capture::Shutdown;
+use crate::protocol::TlsOptions;
+
+use super::config::{ClusterSpec, DaemonConfig};
+use super::error::DaemonError;
+use super::state::{Registry, ReplicaBrief};
+
+/// The file, in each cluster's spool directory.
+pub const FILE_NAME: &str = "replica-positions.json";
+
+/// One replica's position on its source, as last seen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaPosition {
+    /// `host:port` of the source it replicated from.
+    pub source: String,
+    /// The source's binlog file and position the replica's SQL thread had executed up to
+    /// (`Relay_Source_Log_File`/`Exec_Source_Log_Pos`, MariaDB `Relay_Master_Log_File`/
+    /// `Exec_Master_Log_Pos`).
+    pub file: String,
+    pub pos: u64,
+    /// MySQL `Executed_Gtid_Set` / MariaDB `Gtid_IO_Pos`, when shown.
+    pub executed_gtid_set: Option<String>,
+    pub retrieved_gtid_set: Option<String>,
+    /// When it was read, unix seconds.
+    pub at: u64,
+}
+
+/// The whole file: replica `host:port` → its last position.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedPositions {
+    pub replicas: BTreeMap<String, ReplicaPosition>,
+}
+
+/// The position `replica` was last seen at on `source`, from a cluster's spool directory.
+/// `Ok(None)` when nothing was recorded for that pair.
+pub fn recorded_position(
+    cluster_dir: &Path,
+    replica: &str,
+    source: &str,
+) -> Result<Option<ReplicaPosition>, DaemonError> {
+    let path = cluster_dir.join(FILE_NAME);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(DaemonError::Io {
+                action: "read",
+                path,
+                source,
+            });
+        }
+    };
+    let all: RecordedPositions = serde_json::from_str(&text).map_err(|e| DaemonError::Parse {
+        what: path.display().to_string(),
+        detail: e.to_string(),
+    })?;
+    Ok(all
+        .replicas
+        .get(replica)
+        .filter(|p| p.source == source)
+        .cloned())
+}
+
+/// Replace the file atomically (write a temporary file, fsync, rename).
+fn save(path: &Path, all: &RecordedPositions) -> Result<(), DaemonError> {
+    use std::io::Write;
+    let tmp = path.with_extension("json.tmp");
+    let io = |action, p: &Path| {
+        let p = p.to_path_buf();
+        move |source| DaemonError::Io {
+            action,
+            path: p,
+            source,
+        }
+    };
+    let json = serde_json::to_vec_pretty(all).unwrap_or_default();
+    let mut f = std::fs::File::create(&tmp).map_err(io("create", &tmp))?;
+    f.write_all(&json).map_err(io("write", &tmp))?;
+    f.sync_all().map_err(io("fsync", &tmp))?;
+    std::fs::rename(&tmp, path).map_err(io("rename", path))
+}
+
+fn column(row: &mysql_async::Row, names: &[&str]) -> Option<String> {
+    let cols = row.columns_ref();
+    for n in names {
+        if let Some(i) = cols.iter().position(|c| c.name_str() == *n) {
+            return match row.as_ref(i)? {
+                mysql_async::Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
+                mysql_async::Value::Int(v) => Some(v.to_string()),
+                mysql_async::Value::UInt(v) => Some(v.to_string()),
+                _ => None,
+            };
+        }
+    }
+    None
+}
+
+/// A replica status row → its position (`None` when replication is not configured).
+fn position_from(row: &mysql_async::Row) -> Option<ReplicaPosition> {
+    let host = column(row, &["Source_Host", "Master_Host"]).filter(|h| !h.is_empty())?;
+    let port = column(row, &["Source_Port", "Master_Port"])?;
+    let file = column(row, &["Relay_Source_Log_File", "Relay_Master_Log_File"])
+        .filter(|f| !f.is_empty())?;
+    let pos = column(row, &["Exec_Source_Log_Pos", "Exec_Master_Log_Pos"])?
+        .parse()
+        .ok()?;
+    let gtid = |names: &[&str]| {
+        column(row, names)
+            .map(|s| s.replace(['\n', ' '], ""))
+            .filter(|s| !s.is_empty())
+    };
+    Some(ReplicaPosition {
+        source: format!("{host}:{port}"),
+        file,
+        pos,
+        executed_gtid_set: gtid(&["Executed_Gtid_Set", "Gtid_IO_Pos"]),
+        retrieved_gtid_set: gtid(&["Retrieved_Gtid_Set"]),
+        at: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    })
+}
+
+async fn read_replica(conn: &mut mysql_async::Conn) -> Result<Option<ReplicaPosition>, String> {
+    let rows: Vec<mysql_async::Row> = match conn.query("SHOW REPLICA STATUS").await {
+        Ok(r) => r,
+        Err(_) => conn
+            .query("SHOW SLAVE STATUS")
+            .await
+            .map_err(|e| e.to_string())?,
+    };
+    Ok(rows.first().and_then(position_from))
+}
+
+/// The polling task of one cluster.
+pub struct Recorder {
+    pub cfg: Arc<DaemonConfig>,
+    pub alias: String,
+    pub spec: watch::Receiver<ClusterSpec>,
+    pub stop: Shutdown,
+    pub registry: Registry,
+}
+
+impl Recorder {
+    pub async fn run(mut self) {
+        if self.cfg.replica_interval.is_zero() {
+            return;
+        }
+        let dir: PathBuf = self.cfg.spool_dir.join(&self.alias);
+        let path = dir.join(FILE_NAME);
+        let mut all: RecordedPositions = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
+        let mut conns: BTreeMap<String, mysql_async::Conn> = BTreeMap::new();
+        let mut tick = tokio::time::interval(self.cfg.replica_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let mut stop = self.stop.clone();
+            tokio::select! {
+                _ = stop.requested() => break,
+                _ = tick.tick() => {}
+            }
+            let replicas = self.spec.borrow_and_update().replicas.clone();
+            conns.retain(|r, _| replicas.contains(r));
+            let mut briefs = Vec::with_capacity(replicas.len());
+            let mut changed = false;
+            for r in &replicas {
+                let result = self.poll_one(&mut conns, r).await;
+                match result {
+                    Ok(Some(p)) => {
+                        let old = all.replicas.get(r);
+                        if old.is_none_or(|o| {
+                            (&o.source, &o.file, o.pos) != (&p.source, &p.file, p.pos)
+                                || o.executed_gtid_set != p.executed_gtid_set
+                        }) {
+                            changed = true;
+                        }
+                        all.replicas.insert(r.clone(), p);
+                        briefs.push(ReplicaBrief {
+                            replica: r.clone(),
+                            error: None,
+                        });
+                    }
+                    // Replication not configured (e.g. just promoted): keep the last position.
+                    Ok(None) => briefs.push(ReplicaBrief {
+                        replica: r.clone(),
+                        error: None,
+                    }),
+                    Err(e) => briefs.push(ReplicaBrief {
+                        replica: r.clone(),
+                        error: Some(e),
+                    }),
+                }
+            }
+            if changed
+                && dir.exists()
+                && let Err(e) = save(&path, &all)
+            {
+                tracing::warn!(cluster = %self.alias, error = %e, "cannot record replica positions");
+            }
+            self.registry.replicas(&self.alias, briefs);
+        }
+        for (_, c) in conns {
+            let _ = c.disconnect().await;
+        }
+    }
+
+    async fn poll_one(
+        &self,
+        conns: &mut BTreeMap<String, mysql_async::Conn>,
+        replica: &str,
+    ) -> Result<Option<ReplicaPosition>, String> {
+        let timeout = Duration::from_secs(5).min(self.cfg.replica_interval * 3);
+        if !conns.contains_key(replica) {
+            let target = TargetOptions {
+                addr: replica.to_string(),
+                credentials: self.cfg.credentials.clone(),
+                tls: TlsOptions {
+                    mode: self.cfg.tls,
+                    ca_file: self.cfg.tls_ca.clone(),
+                    server_name: None,
+                },
+            };
+            let conn = tokio::time::timeout(timeout, target.connect())
+                .await
+                .map_err(|_| format!("no answer from {replica} within {timeout:?}"))?
+                .map_err(|e| format!("cannot connect to {replica}: {e}"))?;
+            conns.insert(replica.to_string(), conn);
+        }
+        let Some(conn) = conns.get_mut(replica) else {
+            return Ok(None);
+        };
+        match tokio::time::timeout(timeout, read_replica(conn)).await {
+            Ok(Ok(p)) => Ok(p),
+            Ok(Err(e)) => {
+                conns.remove(replica);
+                Err(format!("{replica}: {e}"))
+            }
+            Err(_) => {
+                conns.remove(replica);
+                Err(format!("{replica}: no answer within {timeout:?}"))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_file_round_trips_and_is_looked_up_by_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut all = RecordedPositions::default();
+        all.replicas.insert(
+            "r1:3306".into(),
+            ReplicaPosition {
+                source: "m:3306".into(),
+                file: "binlog.000007".into(),
+                pos: 1234,
+                executed_gtid_set: None,
+                retrieved_gtid_set: None,
+                at: 1,
+            },
+        );
+        save(&dir.path().join(FILE_NAME), &all).unwrap();
+        let p = recorded_position(dir.path(), "r1:3306", "m:3306")
+            .unwrap()
+            .unwrap();
+        assert_eq!((p.file.as_str(), p.pos), ("binlog.000007", 1234));
+        // Replicating from another source: its position means nothing on the dead master.
+        assert_eq!(
+            recorded_position(dir.path(), "r1:3306", "x:3306").unwrap(),
+            None
+        );
+        assert_eq!(
+            recorded_position(dir.path(), "r2:3306", "m:3306").unwrap(),
+            None
+        );
+        std::fs::write(dir.path().join(FILE_NAME), "{").unwrap();
+        assert!(recorded_position(dir.path(), "r1:3306", "m:3306").is_err());
+    }
+}
