@@ -148,6 +148,14 @@ struct FillArgs {
     /// Spools captured without GTIDs: the successor's position on the dead master, FILE:POS.
     #[arg(long)]
     start: Option<String>,
+    /// A peer daemon (host:port of its HTTP endpoint) whose spool may reach further than this
+    /// node's; repeat for each (default: [peers] addrs of --config). The furthest one fills
+    /// what this spool lacks.
+    #[arg(long = "peer", value_name = "HOST:PORT")]
+    peers: Vec<String>,
+    /// Seconds to wait for a peer before skipping it (default: [peers] timeout, else 5).
+    #[arg(long)]
+    peer_timeout: Option<u64>,
     #[command(flatten)]
     access: ServerAccess,
 }
@@ -237,6 +245,22 @@ fn run_fill(a: FillArgs) -> anyhow::Result<ExitCode> {
         parallel: a.parallel.max(1),
         report_path: a.report,
         start,
+        peers: gapfill::peer::PeerSet {
+            addrs: if a.peers.is_empty() {
+                daemon_cfg
+                    .as_ref()
+                    .map(|c| c.peers.clone())
+                    .unwrap_or_default()
+            } else {
+                a.peers
+            },
+            token: daemon_cfg.as_ref().and_then(|c| c.http.token.clone()),
+            timeout: match (a.peer_timeout, &daemon_cfg) {
+                (Some(s), _) => std::time::Duration::from_secs(s),
+                (None, Some(c)) => c.peer_timeout,
+                (None, None) => std::time::Duration::from_secs(5),
+            },
+        },
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -82,6 +82,11 @@ pub struct DaemonConfig {
     /// How often replicas' positions are recorded (zero: never).
     pub replica_interval: Duration,
     pub http: HttpConfig,
+    /// Other orchestrator nodes' daemons (`host:port` of their HTTP endpoint), which a fill
+    /// asks for what this node's spool lacks; they share `[http] token_file`.
+    pub peers: Vec<String>,
+    /// How long a fill waits for a peer before skipping it.
+    pub peer_timeout: Duration,
     pub log_format: LogFormat,
 }
 
@@ -133,6 +138,28 @@ impl<'a> Section<'a> {
                     format!("expected a string, found {}", other.type_str()),
                 );
                 None
+            }
+        }
+    }
+
+    /// A list of `"host:port"` (empty when absent).
+    fn addr_list(&mut self, k: &'static str, p: &mut Problems) -> Vec<String> {
+        let key = self.key(k);
+        match self.get(k) {
+            None => Vec::new(),
+            Some(toml::Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| match v.as_str() {
+                    Some(r) if valid_addr(r) => Some(r.to_string()),
+                    _ => {
+                        p.add(&key, format!("{v} is not \"host:port\""));
+                        None
+                    }
+                })
+                .collect(),
+            Some(_) => {
+                p.add(&key, "expected a list of \"host:port\"");
+                Vec::new()
             }
         }
     }
@@ -445,29 +472,7 @@ impl DaemonConfig {
                     let mut s = Section::new(Some(t), &prefix);
                     let alias = s.string("alias", &mut p);
                     let master = s.string("master", &mut p);
-                    let replicas = match s.get("replicas") {
-                        None => Vec::new(),
-                        Some(toml::Value::Array(a)) => a
-                            .iter()
-                            .filter_map(|v| match v.as_str() {
-                                Some(r) if valid_addr(r) => Some(r.to_string()),
-                                _ => {
-                                    p.add(
-                                        &format!("{prefix}.replicas"),
-                                        format!("{v} is not \"host:port\""),
-                                    );
-                                    None
-                                }
-                            })
-                            .collect(),
-                        Some(_) => {
-                            p.add(
-                                &format!("{prefix}.replicas"),
-                                "expected a list of \"host:port\"",
-                            );
-                            Vec::new()
-                        }
-                    };
+                    let replicas = s.addr_list("replicas", &mut p);
                     s.finish(&mut p);
                     match &alias {
                         None => p.add(
@@ -612,6 +617,14 @@ impl DaemonConfig {
         });
         hs.finish(&mut p);
 
+        // [peers]
+        let mut ps = Section::new(table(top.get("peers"), "peers", &mut p), "peers");
+        let peers = ps.addr_list("addrs", &mut p);
+        let peer_timeout = ps
+            .duration("timeout", &mut p)
+            .unwrap_or(Duration::from_secs(5));
+        ps.finish(&mut p);
+
         top.finish(&mut p);
         if !p.list.is_empty() {
             return Err(fail(p.list));
@@ -637,6 +650,8 @@ impl DaemonConfig {
             orchestrator,
             replica_interval,
             http: HttpConfig { listen, token },
+            peers,
+            peer_timeout,
             log_format,
         })
     }

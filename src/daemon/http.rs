@@ -1,6 +1,6 @@
-//! The daemon's HTTP endpoint: `/healthz`, `/status` (JSON) and `/metrics` (Prometheus), on
-//! the configured address (loopback by default), optionally behind a bearer token compared in
-//! constant time.
+//! The daemon's HTTP endpoint: `/healthz`, `/status` (JSON) and `/metrics` (Prometheus), and
+//! the peer endpoints (`peer_endpoint.rs`), on the configured address (loopback by default),
+//! optionally behind a bearer token compared in constant time.
 //!
 //! Answers from the registry's snapshot; it changes nothing. hyper 1 with HTTP/1.1 only, each
 //! connection with a read deadline so an idle client cannot hold it open forever.
@@ -9,8 +9,6 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -22,6 +20,7 @@ use crate::protocol::Password;
 
 use super::error::DaemonError;
 use super::metrics;
+use super::peer_endpoint::{self, HttpBody, full};
 use super::state::Registry;
 
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, DaemonError> {
@@ -51,8 +50,8 @@ fn authorized(req: &Request<Incoming>, token: Option<&Password>) -> bool {
     bool::from(eq)
 }
 
-fn reply(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(body)));
+fn reply(status: StatusCode, content_type: &str, body: String) -> Response<HttpBody> {
+    let mut r = Response::new(full(body));
     *r.status_mut() = status;
     if let Ok(v) = hyper::header::HeaderValue::from_str(content_type) {
         r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
@@ -61,7 +60,7 @@ fn reply(status: StatusCode, content_type: &str, body: String) -> Response<Full<
 }
 
 /// The answer to one request.
-pub fn route(path: &str, registry: &Registry) -> Response<Full<Bytes>> {
+pub fn route(path: &str, registry: &Registry) -> Response<HttpBody> {
     let snap = registry.snapshot();
     match path {
         "/healthz" => {
@@ -107,7 +106,7 @@ pub fn route(path: &str, registry: &Registry) -> Response<Full<Bytes>> {
         _ => reply(
             StatusCode::NOT_FOUND,
             "text/plain; charset=utf-8",
-            "not found: try /status, /metrics or /healthz\n".into(),
+            "not found: try /status, /metrics, /healthz or /peer/<cluster>/reach\n".into(),
         ),
     }
 }
@@ -117,6 +116,7 @@ pub async fn serve(
     listener: TcpListener,
     registry: Registry,
     token: Option<Password>,
+    spool_dir: std::path::PathBuf,
     mut stop: Shutdown,
 ) {
     loop {
@@ -133,36 +133,54 @@ pub async fn serve(
         };
         let registry = registry.clone();
         let token = token.clone();
+        let spool_dir = spool_dir.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                 let ok = authorized(&req, token.as_ref());
-                let resp = if !ok {
-                    let mut r = reply(
-                        StatusCode::UNAUTHORIZED,
-                        "text/plain; charset=utf-8",
-                        "a bearer token is required\n".into(),
-                    );
-                    r.headers_mut().insert(
-                        hyper::header::WWW_AUTHENTICATE,
-                        hyper::header::HeaderValue::from_static("Bearer"),
-                    );
-                    r
-                } else if req.method() != hyper::Method::GET {
-                    reply(
-                        StatusCode::METHOD_NOT_ALLOWED,
-                        "text/plain; charset=utf-8",
-                        "GET only\n".into(),
-                    )
-                } else {
-                    route(req.uri().path(), &registry)
-                };
-                async move { Ok::<_, Infallible>(resp) }
+                let (registry, spool_dir) = (registry.clone(), spool_dir.clone());
+                async move {
+                    let resp = if !ok {
+                        let mut r = reply(
+                            StatusCode::UNAUTHORIZED,
+                            "text/plain; charset=utf-8",
+                            "a bearer token is required\n".into(),
+                        );
+                        r.headers_mut().insert(
+                            hyper::header::WWW_AUTHENTICATE,
+                            hyper::header::HeaderValue::from_static("Bearer"),
+                        );
+                        r
+                    } else if req.method() != hyper::Method::GET {
+                        reply(
+                            StatusCode::METHOD_NOT_ALLOWED,
+                            "text/plain; charset=utf-8",
+                            "GET only\n".into(),
+                        )
+                    } else if req.uri().path().starts_with("/peer/") {
+                        let known: Vec<String> = registry
+                            .snapshot()
+                            .clusters
+                            .iter()
+                            .map(|c| c.alias.clone())
+                            .collect();
+                        peer_endpoint::handle(
+                            req.uri().path(),
+                            req.uri().query(),
+                            &spool_dir,
+                            &known,
+                        )
+                        .await
+                    } else {
+                        route(req.uri().path(), &registry)
+                    };
+                    Ok::<_, Infallible>(resp)
+                }
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(10))
                 .serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = tokio::time::timeout(Duration::from_secs(60), conn)
+            if let Err(e) = tokio::time::timeout(Duration::from_secs(600), conn)
                 .await
                 .unwrap_or(Ok(()))
             {

@@ -18,6 +18,7 @@ pub mod http;
 pub mod http_client;
 pub mod metrics;
 pub mod orchestrator;
+pub mod peer_endpoint;
 pub mod replicas;
 pub mod state;
 pub mod status_table;
@@ -60,6 +61,7 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), DaemonError> {
         listener,
         registry.clone(),
         cfg.http.token.clone(),
+        cfg.spool_dir.clone(),
         stop.clone(),
     ));
     let discovery_task = tokio::spawn(discovery.run(tx, reload.clone(), stop.clone()));

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::apply::{
     ApplyOptions, DryRunOutput, Executed, ReadOptions, RunReport, TargetOptions, apply_files,
 };
+use crate::peer::{PeerSet, Reach, pull_best};
 use crate::spool::{FsyncPolicy, Retention, Spool, SpoolConfig, SpoolError, TargetPosition};
 
 use super::error::FillError;
@@ -58,6 +59,8 @@ pub struct FillRequest {
     pub report_path: Option<PathBuf>,
     /// For spools captured without GTIDs: where the successor stood on the dead master.
     pub start: Option<(String, u64)>,
+    /// Peer daemons whose spools may reach further than this one (none: this spool only).
+    pub peers: PeerSet,
 }
 
 /// How the fill ended.
@@ -104,6 +107,8 @@ pub struct FillReport {
     /// MariaDB: `gtid_slave_pos` set to include the filled GTIDs (see
     /// [`Successor::record_slave_pos`]).
     pub gtid_slave_pos_after: Option<String>,
+    /// Peers asked and not used, and why (down, slow, nothing beyond this spool).
+    pub peers_skipped: Vec<String>,
 }
 
 impl FillReport {
@@ -188,6 +193,7 @@ pub async fn run(req: FillRequest) -> Result<FillReport, FillError> {
         plan: None,
         apply: None,
         gtid_slave_pos_after: None,
+        peers_skipped: Vec::new(),
     };
 
     let mut succ = Successor::connect(&req.successor).await?;
@@ -216,8 +222,48 @@ pub async fn run(req: FillRequest) -> Result<FillReport, FillError> {
         (None, Executed::MariaDb(p)) => TargetPosition::MariaDbGtids(p.clone()),
     };
 
+    let local = Reach::of(&spool);
     let plan = match GapPlan::build(&spool, &target)? {
-        Ok(p) => p,
+        Ok(mut p) => {
+            // Another node's capture may have got further than this one.
+            if let (false, Some(after)) = (req.peers.addrs.is_empty(), local.executed.as_deref()) {
+                let (pulled, skipped) =
+                    pull_best(&req.peers, &req.cluster, &local, after, &dir).await;
+                report.peers_skipped = skipped;
+                if let Some(pulled) = pulled {
+                    p.add_peer(&pulled);
+                }
+            }
+            p
+        }
+        Err(why) if !req.peers.addrs.is_empty() && start.is_none() => {
+            // This spool cannot prove it covers the successor; a peer's may.
+            let after = succ.position_for_peers(&executed);
+            let (pulled, skipped) = pull_best(&req.peers, &req.cluster, &local, &after, &dir).await;
+            report.peers_skipped = skipped;
+            match pulled {
+                Some(pulled) => {
+                    tracing::warn!(%why, peer = pulled.peer, "fill: this spool does not cover the gap; a peer's does");
+                    let mut p = GapPlan::default();
+                    p.add_peer(&pulled);
+                    p
+                }
+                None => {
+                    report.outcome = Outcome::NotCovered;
+                    report.reason = Some(format!(
+                        "the spool cannot prove it holds every transaction the successor lacks: \
+                         {why}, and no peer could ({}); the successor was not changed{}",
+                        report.peers_skipped.join("; "),
+                        if req.open_writes {
+                            " and stays read-only"
+                        } else {
+                            ""
+                        }
+                    ));
+                    return finish(report, &req, &dir, started);
+                }
+            }
+        }
         Err(why) => {
             report.outcome = Outcome::NotCovered;
             report.reason = Some(format!(

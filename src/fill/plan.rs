@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 
+use crate::peer::Pulled;
 use crate::spool::{Coverage, NotCovered, Spool, SpoolError, TargetPosition, TxnRecord};
 
 /// The transactions a successor lacks, summarised, and where to read them.
@@ -27,6 +28,16 @@ pub struct GapPlan {
     pub start_offset: Option<u64>,
     /// Masters (epochs) the missing transactions were captured from.
     pub masters: Vec<String>,
+    /// Transactions pulled from a peer daemon's spool (the last file of `files`).
+    pub from_peer: Option<PeerPart>,
+}
+
+/// The part of the gap a peer supplied.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PeerPart {
+    pub peer: String,
+    pub transactions: u64,
+    pub gtids: String,
 }
 
 impl GapPlan {
@@ -71,6 +82,33 @@ impl GapPlan {
         {
             self.masters.push(e.master.addr.clone());
         }
+    }
+
+    /// Add what a peer supplied beyond this spool (its stream is read after the segments).
+    pub fn add_peer(&mut self, pulled: &Pulled) {
+        let p = &pulled.promise;
+        if p.transactions == 0 {
+            return;
+        }
+        if self.transactions == 0 {
+            self.oldest_commit_us = p.first_commit_us;
+        }
+        self.transactions += p.transactions;
+        self.bytes += p.bytes;
+        let min = |a: Option<u64>, b: Option<u64>| match (a, b) {
+            (Some(x), Some(y)) => Some(x.min(y)),
+            (x, y) => x.or(y),
+        };
+        let max = |a: Option<u64>, b: Option<u64>| a.max(b);
+        self.oldest_commit_us = min(self.oldest_commit_us, p.first_commit_us);
+        self.newest_commit_us = max(self.newest_commit_us, p.last_commit_us);
+        self.last_captured_us = max(self.last_captured_us, p.last_commit_us);
+        self.files.push(pulled.file.clone());
+        self.from_peer = Some(PeerPart {
+            peer: pulled.peer.clone(),
+            transactions: p.transactions,
+            gtids: p.gtids.clone(),
+        });
     }
 
     /// How far behind the last captured commit the oldest missing one is, in seconds.

@@ -209,6 +209,26 @@ impl Successor {
         Ok(read_executed(&mut self.conn, self.flavor, &self.addr).await?)
     }
 
+    /// What the successor executed, as the position a peer is asked to continue after: a
+    /// MySQL GTID set, or for MariaDB the replication position with the binlog state's
+    /// entries of other servers (its own writes would hide the gap's sequence numbers).
+    pub fn position_for_peers(&self, executed: &Executed) -> String {
+        match executed {
+            Executed::MySql(s) => s.to_string(),
+            Executed::MariaDb(e) => {
+                let mut pos = e.replicated().clone();
+                for g in e
+                    .binlog_state()
+                    .iter()
+                    .filter(|g| g.server != self.server_id)
+                {
+                    pos.update(&g);
+                }
+                pos.to_string()
+            }
+        }
+    }
+
     /// GTIDs the successor wrote itself (its own server uuid, or its server id on MariaDB):
     /// writes the application made on it before the fill, which the gap may conflict with.
     pub fn own_writes(&self, executed: &Executed) -> Option<String> {
