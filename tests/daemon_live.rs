@@ -1064,3 +1064,110 @@ fn soak_memory_and_cpu() {
     );
     d.stop();
 }
+
+// ------------------------------------------------------------------------------------------
+// peers
+
+/// Three daemons (three orchestrator nodes) capture the MySQL cluster; the leader's daemon
+/// stops before the last writes; the failover's fill on the leader pulls the missing tail from
+/// the furthest peer (a fourth, dead peer is skipped) and the successor ends up equal to the
+/// dead master.
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn peers_fill_what_the_leaders_capture_missed() {
+    let _l = server_lock();
+    let _t = Topology::fresh();
+    let (m, r2) = (Server::mysql_master(), Server::mysql_replica2());
+    schema(&m);
+    rows(&m, "base", 10);
+    wait_replica_has(&r2, &executed(&m));
+
+    let (a, b, c) = (Setup::new(), Setup::new(), Setup::new());
+    let dead_peer = format!("127.0.0.1:{}", free_port());
+    let cluster = format!(
+        "[[cluster]]\nalias = \"{MYSQL}\"\nmaster = \"{}\"\n",
+        m.addr
+    );
+    let peers = |others: &[&Setup], extra: &str| {
+        let mut list: Vec<String> = others
+            .iter()
+            .map(|s| format!("\"127.0.0.1:{}\"", s.http_port))
+            .collect();
+        if !extra.is_empty() {
+            list.push(format!("\"{extra}\""));
+        }
+        format!("[peers]\naddrs = [{}]\ntimeout = \"2s\"\n", list.join(", "))
+    };
+    let cfg_a = a.config(None, &format!("{cluster}{}", peers(&[&b, &c], &dead_peer)));
+    let cfg_b = b.config(None, &format!("{cluster}{}", peers(&[&a, &c], "")));
+    let cfg_c = c.config(None, &format!("{cluster}{}", peers(&[&a, &b], "")));
+    let (da, db, dc) = (a.start(&cfg_a), b.start(&cfg_b), c.start(&cfg_c));
+    for d in [&da, &db, &dc] {
+        d.wait_caught_up(MYSQL, &m);
+    }
+
+    // The successor lags; everyone captures the first part of the gap.
+    r2.sql("STOP REPLICA IO_THREAD");
+    rows(&m, "gap-seen-by-all", 30);
+    da.wait_caught_up(MYSQL, &m);
+    // The leader's capture stops; the peers capture the rest.
+    da.stop();
+    rows(&m, "gap-peers-only", 40);
+    db.wait_caught_up(MYSQL, &m);
+    dc.wait_caught_up(MYSQL, &m);
+    let dead_executed = executed(&m);
+
+    sandbox(&["instance", "kill", "mysql-master"]);
+    r2.sql(
+        "STOP REPLICA; RESET REPLICA ALL; SET GLOBAL super_read_only = 0; SET GLOBAL read_only = 0",
+    );
+    let report = a.root.path().join("fill.json");
+    let out = gapfill(&[
+        "fill",
+        "--cluster",
+        MYSQL,
+        "--failed",
+        &m.addr,
+        "--successor",
+        &r2.addr,
+        "--config",
+        cfg_a.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "fill:\n{said}");
+    let rep: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let from = &rep["plan"]["from_peer"];
+    assert_eq!(
+        from["transactions"], 40,
+        "the peer supplies the tail: {rep:#}"
+    );
+    let peer = from["peer"].as_str().unwrap_or_default();
+    assert!(
+        peer == format!("127.0.0.1:{}", b.http_port)
+            || peer == format!("127.0.0.1:{}", c.http_port),
+        "{rep:#}"
+    );
+    let skipped = rep["peers_skipped"].to_string();
+    assert!(
+        skipped.contains(&dead_peer),
+        "the dead peer is skipped: {rep:#}"
+    );
+    assert_eq!(rep["apply"]["transactions_applied"], 70, "{rep:#}");
+    assert_eq!(executed(&r2), dead_executed);
+
+    sandbox(&["instance", "start", "mysql-master"]);
+    m.sql("SET GLOBAL super_read_only = 1");
+    assert_eq!(
+        checksums(&r2),
+        checksums(&m),
+        "successor differs from the dead master"
+    );
+    db.stop();
+    dc.stop();
+}
