@@ -972,9 +972,9 @@ fn proc_stat(pid: u32) -> (u64, f64) {
 }
 
 /// RSS over a few minutes of heavy writes on both masters, and CPU seconds per MB captured.
-/// `GAPFILL_SOAK_SECS` (default 180) sets the length.
+/// `GAPFILL_SOAK_SECS` (default 180; scripts/test sets 45) sets the length.
 #[test]
-#[ignore = "soak: run by hand against the sandbox (scripts/test does not)"]
+#[ignore = "needs real servers: run scripts/test (a 45 s soak there; GAPFILL_SOAK_SECS for longer)"]
 fn soak_memory_and_cpu() {
     let _l = server_lock();
     let _t = Topology::fresh();
