@@ -4,6 +4,7 @@
 //! Sans-IO: the loop feeds it and asks for a [`Progress`] when a report is due; printing the
 //! report (stderr for `gapfill capture`, a status endpoint for the daemon) is the caller's.
 
+use crate::spool::TxnGtid;
 use std::fmt;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -32,6 +33,10 @@ pub struct Progress {
     pub breaks: u64,
     /// Semi-sync ACKs sent.
     pub acks: u64,
+    /// The last transaction appended: its GTID and when the master committed it (µs since
+    /// the epoch).
+    pub last_gtid: Option<String>,
+    pub last_commit_us: Option<u64>,
 }
 
 impl fmt::Display for Progress {
@@ -79,6 +84,9 @@ pub struct ProgressMeter {
     master_file: String,
     master_pos: u64,
     last_event_ts: Option<u32>,
+    /// Kept as appended (no formatting per transaction); text only in a report.
+    last_gtid: Option<TxnGtid>,
+    last_commit_us: Option<u64>,
     caught_up: bool,
     last_report: Instant,
     events_at_report: u64,
@@ -98,6 +106,8 @@ impl ProgressMeter {
             master_file: String::new(),
             master_pos: 0,
             last_event_ts: None,
+            last_gtid: None,
+            last_commit_us: None,
             caught_up: false,
             last_report: now,
             events_at_report: 0,
@@ -115,8 +125,13 @@ impl ProgressMeter {
         self.caught_up = false;
     }
 
-    pub fn transaction(&mut self) {
+    /// A transaction completed: its GTID (moved in, not copied) and commit time.
+    pub fn transaction(&mut self, gtid: Option<TxnGtid>, commit_us: u64) {
         self.transactions += 1;
+        if gtid.is_some() {
+            self.last_gtid = gtid;
+        }
+        self.last_commit_us = Some(commit_us);
     }
 
     /// A heartbeat: the master had nothing newer to send.
@@ -185,6 +200,8 @@ impl ProgressMeter {
             reconnects: self.reconnects,
             breaks: self.breaks,
             acks: self.acks,
+            last_gtid: self.last_gtid.as_ref().map(|g| g.to_string()),
+            last_commit_us: self.last_commit_us,
         }
     }
 }
@@ -202,7 +219,7 @@ mod tests {
         for _ in 0..100 {
             m.event(1000, 1_700_000_000);
         }
-        m.transaction();
+        m.transaction(None, 1_700_000_000_000_000);
         m.position(b"binlog.000007", 4242);
         let t1 = t0 + Duration::from_secs(2);
         assert!(m.due(t1, Duration::from_secs(2)));

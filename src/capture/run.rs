@@ -420,8 +420,13 @@ impl<'a> Capture<'a> {
             self.meter.event(ev.event.len(), ev.timestamp());
         }
         let durable = match appended {
-            Appended::Commit { durable, .. } => {
-                self.meter.transaction();
+            Appended::Commit {
+                durable,
+                gtid,
+                commit_ts_us,
+                ..
+            } => {
+                self.meter.transaction(gtid, commit_ts_us);
                 if !durable {
                     self.spool.maybe_sync().map_err(|e| spool_end(self, e))?;
                 }

@@ -297,6 +297,9 @@ impl Registry {
                 st.master_file = Some(p.master_file.clone());
                 st.master_pos = Some(p.master_pos);
             }
+            if p.last_gtid.is_some() {
+                st.last_gtid = p.last_gtid.clone();
+            }
             if p.transactions > 0 || p.lag == Some(Duration::ZERO) {
                 // Caught up or moving: the newest commit is now minus the lag.
                 let newest = unix_now().saturating_sub(p.lag.map_or(0, |l| l.as_secs()));
@@ -381,10 +384,17 @@ pub(crate) mod tests {
             reconnects: 1,
             breaks: 0,
             acks: 0,
+            last_gtid: Some("3e11fa47-71ca-11e1-9e33-c80aa9429562:7".into()),
+            last_commit_us: Some(1_700_000_000_000_000),
         };
         r.progress("c1", &p);
         let s = &r.snapshot().clusters[0];
         assert_eq!(s.state, CaptureState::Capturing);
+        assert_eq!(
+            s.last_gtid.as_deref(),
+            Some("3e11fa47-71ca-11e1-9e33-c80aa9429562:7"),
+            "the status names the last transaction captured"
+        );
         assert_eq!((s.bytes_captured, s.transactions_captured), (1000, 2));
         // A new run starts its counters at zero: the registry carries the old ones.
         r.set_state("c1", CaptureState::Reconnecting, Some("x".into()));
