@@ -2,102 +2,27 @@
 //! `spool_dir/<alias>/replica-positions.json`, so a fill without GTIDs knows the successor's
 //! position on the dead master even though orchestrator reset its replication before the hook.
 //!
-//! Owns the file's format, the polling task (`SHOW REPLICA STATUS`, falling back to
-//! `SHOW SLAVE STATUS`) and [`recorded_position`], which `gapfill fill` reads. A replica's
+//! Owns the polling task (`SHOW REPLICA STATUS`, falling back to `SHOW SLAVE STATUS`); the
+//! file's format and reading it are `spool::replica_positions`. A replica's
 //! entry is replaced only by a successful read that shows a configured source, so the last
 //! position seen before the promotion survives the `RESET REPLICA ALL`. It does not capture.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mysql_async::prelude::Queryable;
-use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::apply::TargetOptions;
 use crate::capture::Shutdown;
 use crate::protocol::TlsOptions;
 
+use crate::spool::replica_positions::{FILE_NAME, RecordedPositions, ReplicaPosition, save};
+
 use super::config::{ClusterSpec, DaemonConfig};
-use super::error::DaemonError;
 use super::state::{Registry, ReplicaBrief};
-
-/// The file, in each cluster's spool directory.
-pub const FILE_NAME: &str = "replica-positions.json";
-
-/// One replica's position on its source, as last seen.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReplicaPosition {
-    /// `host:port` of the source it replicated from.
-    pub source: String,
-    /// The source's binlog file and position the replica's SQL thread had executed up to
-    /// (`Relay_Source_Log_File`/`Exec_Source_Log_Pos`, MariaDB `Relay_Master_Log_File`/
-    /// `Exec_Master_Log_Pos`).
-    pub file: String,
-    pub pos: u64,
-    /// MySQL `Executed_Gtid_Set` / MariaDB `Gtid_IO_Pos`, when shown.
-    pub executed_gtid_set: Option<String>,
-    pub retrieved_gtid_set: Option<String>,
-    /// When it was read, unix seconds.
-    pub at: u64,
-}
-
-/// The whole file: replica `host:port` → its last position.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RecordedPositions {
-    pub replicas: BTreeMap<String, ReplicaPosition>,
-}
-
-/// The position `replica` was last seen at on `source`, from a cluster's spool directory.
-/// `Ok(None)` when nothing was recorded for that pair.
-pub fn recorded_position(
-    cluster_dir: &Path,
-    replica: &str,
-    source: &str,
-) -> Result<Option<ReplicaPosition>, DaemonError> {
-    let path = cluster_dir.join(FILE_NAME);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(DaemonError::Io {
-                action: "read",
-                path,
-                source,
-            });
-        }
-    };
-    let all: RecordedPositions = serde_json::from_str(&text).map_err(|e| DaemonError::Parse {
-        what: path.display().to_string(),
-        detail: e.to_string(),
-    })?;
-    Ok(all
-        .replicas
-        .get(replica)
-        .filter(|p| p.source == source)
-        .cloned())
-}
-
-/// Replace the file atomically (write a temporary file, fsync, rename).
-fn save(path: &Path, all: &RecordedPositions) -> Result<(), DaemonError> {
-    use std::io::Write;
-    let tmp = path.with_extension("json.tmp");
-    let io = |action, p: &Path| {
-        let p = p.to_path_buf();
-        move |source| DaemonError::Io {
-            action,
-            path: p,
-            source,
-        }
-    };
-    let json = serde_json::to_vec_pretty(all).unwrap_or_default();
-    let mut f = std::fs::File::create(&tmp).map_err(io("create", &tmp))?;
-    f.write_all(&json).map_err(io("write", &tmp))?;
-    f.sync_all().map_err(io("fsync", &tmp))?;
-    std::fs::rename(&tmp, path).map_err(io("rename", path))
-}
 
 fn column(row: &mysql_async::Row, names: &[&str]) -> Option<String> {
     let cols = row.columns_ref();
@@ -264,40 +189,3 @@ impl Recorder {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_file_round_trips_and_is_looked_up_by_source() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut all = RecordedPositions::default();
-        all.replicas.insert(
-            "r1:3306".into(),
-            ReplicaPosition {
-                source: "m:3306".into(),
-                file: "binlog.000007".into(),
-                pos: 1234,
-                executed_gtid_set: None,
-                retrieved_gtid_set: None,
-                at: 1,
-            },
-        );
-        save(&dir.path().join(FILE_NAME), &all).unwrap();
-        let p = recorded_position(dir.path(), "r1:3306", "m:3306")
-            .unwrap()
-            .unwrap();
-        assert_eq!((p.file.as_str(), p.pos), ("binlog.000007", 1234));
-        // Replicating from another source: its position means nothing on the dead master.
-        assert_eq!(
-            recorded_position(dir.path(), "r1:3306", "x:3306").unwrap(),
-            None
-        );
-        assert_eq!(
-            recorded_position(dir.path(), "r2:3306", "m:3306").unwrap(),
-            None
-        );
-        std::fs::write(dir.path().join(FILE_NAME), "{").unwrap();
-        assert!(recorded_position(dir.path(), "r1:3306", "m:3306").is_err());
-    }
-}

@@ -382,9 +382,9 @@ fn open_spool(dir: &Path) -> Result<Spool, FillError> {
 }
 
 /// Without GTIDs and without `--start`: where the daemon last saw the successor replicating
-/// from the failed master (`replica-positions.json`, see `daemon::replicas`).
+/// from the failed master (`replica-positions.json`, see `spool::replica_positions`).
 fn recorded_start(dir: &Path, successor: &str, failed: &str) -> Option<(String, u64)> {
-    match crate::daemon::replicas::recorded_position(dir, successor, failed) {
+    match crate::spool::replica_positions::recorded_position(dir, successor, failed) {
         Ok(Some(p)) => {
             tracing::info!(
                 successor,

@@ -49,6 +49,9 @@ pub enum SpoolError {
         offset: u64,
         detail: String,
     },
+    /// The daemon's record of replica positions cannot be read.
+    #[error("{path} is unreadable: {detail}; give the successor's position with --start FILE:POS")]
+    ReplicaPositions { path: PathBuf, detail: String },
     /// Another process is writing this spool.
     #[error(
         "spool {dir} is being written by another process ({holder}); one capture per spool: stop \

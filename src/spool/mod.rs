@@ -61,6 +61,7 @@ mod index;
 mod lifecycle;
 mod recorder;
 pub mod recovery;
+pub mod replica_positions;
 mod retention;
 mod segment;
 mod snapshot;
