@@ -24,7 +24,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Kind, Server, env, server_lock, wait_timeout};
+use common::{Kind, Server, Topology, env, sandbox, server_lock, wait_timeout};
 use serde_json::{Value, json};
 
 const MYSQL: &str = "gf-mysql";
@@ -32,36 +32,6 @@ const MARIA: &str = "gf-maria";
 const ORC_USER: &str = "orc-api";
 const ORC_PASSWORD: &str = "orc-api-pw";
 const TOKEN: &str = "status-token-123";
-
-fn sandbox(args: &[&str]) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/sandbox");
-    let out = Command::new(script)
-        .args(args)
-        .output()
-        .expect("run scripts/sandbox");
-    assert!(
-        out.status.success(),
-        "scripts/sandbox {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Resets the topology when dropped, so a failing test leaves the sandbox usable.
-struct Topology;
-
-impl Topology {
-    fn fresh() -> Topology {
-        env("GAPFILL_MYSQL_MASTER");
-        sandbox(&["reset-topology"]);
-        Topology
-    }
-}
-
-impl Drop for Topology {
-    fn drop(&mut self) {
-        sandbox(&["reset-topology"]);
-    }
-}
 
 fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
     let t = Instant::now();

@@ -19,40 +19,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Kind, Server, env, server_lock, wait_timeout};
+use common::{Kind, Server, Topology, env, sandbox, server_lock, wait_timeout};
 
 const ALIAS: &str = "gf-cluster";
-
-fn sandbox(args: &[&str]) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/sandbox");
-    let out = Command::new(script)
-        .args(args)
-        .output()
-        .expect("run scripts/sandbox");
-    assert!(
-        out.status.success(),
-        "scripts/sandbox {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Resets the topology when dropped, so a failing test leaves the sandbox usable.
-struct Topology;
-
-impl Topology {
-    fn fresh() -> Topology {
-        // A missing environment is a failure, never a skip.
-        env("GAPFILL_MYSQL_MASTER");
-        sandbox(&["reset-topology"]);
-        Topology
-    }
-}
-
-impl Drop for Topology {
-    fn drop(&mut self) {
-        sandbox(&["reset-topology"]);
-    }
-}
 
 /// One flavour's topology.
 struct Cluster {

@@ -6,10 +6,9 @@
 //! continuing an epoch and starting one, and the bookkeeping of breaks. Per-segment recovery
 //! is `recovery.rs`; event handling is `append.rs`.
 
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 use crate::binlog::Flavor;
-use crate::binlog::gtid_set::GtidSet;
 use crate::binlog::mariadb_gtid::MariadbGtidPos;
 
 use super::continuity::{
@@ -22,8 +21,8 @@ use super::recovery::{Cut, load_sealed, recover_live};
 use super::segment::{SegmentWriter, fsync_dir, read_fde};
 use super::snapshot::WriterLock;
 use super::{
-    EpochState, Live, MasterInfo, RecoveryReport, SegmentState, Spool, SpoolConfig, SpoolError,
-    StartPoint, epoch_dir,
+    EpochState, Live, MasterInfo, SegmentState, Spool, SpoolConfig, SpoolError, StartPoint,
+    epoch_dir,
 };
 
 fn file_len(p: &std::path::Path) -> Result<u64, SpoolError> {
@@ -36,22 +35,7 @@ pub(super) fn open(cfg: SpoolConfig) -> Result<Spool, SpoolError> {
     std::fs::create_dir_all(&cfg.dir).map_err(SpoolError::io("create directory", &cfg.dir))?;
     let lock = WriterLock::acquire(&cfg.dir)?;
     let cont = Continuity::load(&cfg.dir)?;
-    let mut spool = Spool {
-        cfg,
-        cont: None,
-        epochs: Vec::new(),
-        mysql_executed: GtidSet::new(),
-        mariadb_executed: MariadbGtidPos::new(),
-        live: None,
-        begun: false,
-        pending_rotate: None,
-        dedupe: false,
-        last_sync: Instant::now(),
-        unsynced: false,
-        recovery: RecoveryReport::default(),
-        read_only: false,
-        _lock: Some(lock),
-    };
+    let mut spool = Spool::empty(cfg, Some(lock));
     let Some(mut cont) = cont else {
         let has_epochs = std::fs::read_dir(&spool.cfg.dir)
             .map_err(SpoolError::io("list", &spool.cfg.dir))?

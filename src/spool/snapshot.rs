@@ -65,6 +65,26 @@ impl WriterLock {
 }
 
 impl Spool {
+    /// A spool holding nothing yet: the writer's (with its lock) or a reader's (without).
+    pub(crate) fn empty(cfg: SpoolConfig, lock: Option<WriterLock>) -> Spool {
+        Spool {
+            cfg,
+            cont: None,
+            epochs: Vec::new(),
+            mysql_executed: GtidSet::new(),
+            mariadb_executed: MariadbGtidPos::new(),
+            live: None,
+            begun: false,
+            pending_rotate: None,
+            dedupe: false,
+            last_sync: Instant::now(),
+            unsynced: false,
+            recovery: RecoveryReport::default(),
+            read_only: lock.is_none(),
+            _lock: lock,
+        }
+    }
+
     /// Open a spool for reading only, beside a writer that may be appending to it: a
     /// consistent view of the transactions complete when it opened. Nothing is repaired or
     /// written; a damaged index of a closed segment is an error (the writer's next open
@@ -78,22 +98,7 @@ impl Spool {
                 max_bytes: None,
             },
         };
-        let mut spool = Spool {
-            cfg,
-            cont: None,
-            epochs: Vec::new(),
-            mysql_executed: GtidSet::new(),
-            mariadb_executed: MariadbGtidPos::new(),
-            live: None,
-            begun: false,
-            pending_rotate: None,
-            dedupe: false,
-            last_sync: Instant::now(),
-            unsynced: false,
-            recovery: RecoveryReport::default(),
-            read_only: true,
-            _lock: None,
-        };
+        let mut spool = Spool::empty(cfg, None);
         if !dir.is_dir() {
             return Ok(spool);
         }

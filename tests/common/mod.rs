@@ -221,6 +221,39 @@ pub fn reference_decode(kind: Kind, file: &Path) -> Vec<u8> {
     out.stdout
 }
 
+/// Run `scripts/sandbox` with `args`; a failure fails the test.
+pub fn sandbox(args: &[&str]) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/sandbox");
+    let out = Command::new(script)
+        .args(args)
+        .output()
+        .expect("run scripts/sandbox");
+    assert!(
+        out.status.success(),
+        "scripts/sandbox {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A fresh topology for a test that kills and promotes servers; reset again when dropped,
+/// so a failing test leaves the sandbox usable.
+pub struct Topology;
+
+impl Topology {
+    pub fn fresh() -> Topology {
+        // A missing environment is a failure, never a skip.
+        env("GAPFILL_MYSQL_MASTER");
+        sandbox(&["reset-topology"]);
+        Topology
+    }
+}
+
+impl Drop for Topology {
+    fn drop(&mut self) {
+        sandbox(&["reset-topology"]);
+    }
+}
+
 /// A serial lock so live tests that reconfigure a server globally do not interleave.
 pub fn server_lock() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
