@@ -262,7 +262,8 @@ fn run_fill(a: FillArgs) -> anyhow::Result<ExitCode> {
             },
         },
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    // One thread drives the successor's connections (see apply_files_blocking).
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
