@@ -9,9 +9,14 @@
 //!   master into epoch 2, and the MariaDB cluster captures throughout.
 //! * `trouble_stays_in_its_cluster`: orchestrator going away, a master that does not answer,
 //!   and a spool on a full disk each show in the status while the other cluster captures.
+//! * `mariadb_failover_static_list_and_sighup`: the MariaDB cluster from a static list, failed
+//!   over, the list edited and SIGHUP sent; the daemon waits for the fill, the fill makes the
+//!   successor equal to the dead master, the daemon follows into epoch 2.
+//! * `peers_fill_what_the_leaders_capture_missed`: three daemons as peers; the leader's capture
+//!   stopped early; its fill pulls the tail from the furthest peer.
 //! * `malformed_config_lists_every_problem` (no servers needed).
-//! * `soak_memory_and_cpu` (ignored, run by hand): RSS over minutes of heavy writes and CPU
-//!   seconds per MB captured.
+//! * `soak_memory_and_cpu`: RSS over heavy writes and CPU seconds per MB captured (45 s in
+//!   scripts/test, GAPFILL_SOAK_SECS for longer).
 //!
 //! Every live test ends with `reset-topology`.
 
@@ -1140,4 +1145,107 @@ fn peers_fill_what_the_leaders_capture_missed() {
     );
     db.stop();
     dc.stop();
+}
+
+// ------------------------------------------------------------------------------------------
+// MariaDB, a static cluster list and SIGHUP
+
+/// The MariaDB cluster from a static list: the master SIGKILLed, the lagging replica promoted,
+/// the config edited and the daemon sent SIGHUP; it waits for the fill, the fill (with
+/// `--config`) makes the successor equal to the dead master, and the daemon follows the new
+/// master into epoch 2.
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mariadb_failover_static_list_and_sighup() {
+    let _l = server_lock();
+    let _t = Topology::fresh();
+    let (mm, mr) = (Server::mariadb_master(), Server::mariadb_replica());
+    schema(&mm);
+    rows(&mm, "base", 10);
+    wait_replica_has(&mr, &executed(&mm));
+    let setup = Setup::new();
+    let cluster =
+        |master: &str| format!("[[cluster]]\nalias = \"{MARIA}\"\nmaster = \"{master}\"\n");
+    let cfg = setup.config(None, &cluster(&mm.addr));
+    let d = setup.start(&cfg);
+    d.wait_caught_up(MARIA, &mm);
+
+    mr.sql("STOP SLAVE IO_THREAD");
+    rows(&mm, "gap", 50);
+    d.wait_caught_up(MARIA, &mm);
+    let dead_executed = executed(&mm);
+    sandbox(&["instance", "kill", "mariadb-master"]);
+    mr.sql("STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0");
+
+    // The operator points the static list at the new master and sends SIGHUP.
+    setup.config(None, &cluster(&mr.addr));
+    let st = Command::new("kill")
+        .args(["-HUP", &d.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    d.wait(
+        "the daemon to wait for the fill on the new master",
+        Duration::from_secs(30),
+        || {
+            let c = d.cluster(MARIA);
+            c["master"] == mr.addr.as_str() && c["state"] == "waiting-for-fill"
+        },
+    );
+
+    let out = gapfill(&[
+        "fill",
+        "--cluster",
+        MARIA,
+        "--failed",
+        &mm.addr,
+        "--successor",
+        &mr.addr,
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "fill:\n{said}");
+    assert_eq!(executed(&mr), dead_executed, "{said}");
+
+    d.wait(
+        "the daemon to follow the new master",
+        Duration::from_secs(30),
+        || {
+            let c = d.cluster(MARIA);
+            c["state"] == "capturing" && c["master"] == mr.addr.as_str() && c["epoch"] == 2
+        },
+    );
+    rows(&mr, "after", 5);
+    d.wait_caught_up(MARIA, &mr);
+
+    sandbox(&["instance", "start", "mariadb-master"]);
+    mm.sql("SET GLOBAL read_only = 1");
+    let succ: Vec<_> = checksums(&mr)
+        .into_iter()
+        .filter(|(t, _)| t.starts_with("gf_daemon."))
+        .collect();
+    // The successor has 5 rows more than the dead master: compare before them.
+    mr.sql("DELETE FROM gf_daemon.t WHERE v LIKE 'after-%'");
+    let succ_after_delete: Vec<_> = checksums(&mr)
+        .into_iter()
+        .filter(|(t, _)| t.starts_with("gf_daemon."))
+        .collect();
+    assert_ne!(
+        succ, succ_after_delete,
+        "the rows written after the failover are there"
+    );
+    let dead: Vec<_> = checksums(&mm)
+        .into_iter()
+        .filter(|(t, _)| t.starts_with("gf_daemon."))
+        .collect();
+    assert_eq!(
+        succ_after_delete, dead,
+        "successor differs from the dead master"
+    );
+    d.stop();
 }
