@@ -29,7 +29,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Kind, Server, Topology, env, sandbox, server_lock, wait_timeout};
+use common::{
+    Kind, Server, Topology, checksums, env, executed, sandbox, server_lock, wait_timeout,
+};
 use serde_json::{Value, json};
 
 const MYSQL: &str = "gf-mysql";
@@ -421,35 +423,7 @@ impl Drop for Daemon {
 }
 
 // ------------------------------------------------------------------------------------------
-// state to compare (as in fill_live)
-
-fn checksums(s: &Server) -> Vec<(String, String)> {
-    let tables: Vec<String> = s
-        .sql(
-            "SELECT CONCAT('`', table_schema, '`.`', table_name, '`') FROM information_schema.tables \
-             WHERE table_type = 'BASE TABLE' AND table_schema NOT IN \
-             ('mysql', 'sys', 'information_schema', 'performance_schema') ORDER BY 1",
-        )
-        .lines()
-        .map(str::to_string)
-        .collect();
-    assert!(!tables.is_empty(), "no user tables on {}", s.addr);
-    s.sql(&format!("CHECKSUM TABLE {}", tables.join(", ")))
-        .lines()
-        .map(|l| {
-            let (t, c) = l.split_once('\t').expect("table\\tchecksum");
-            (t.to_string(), c.to_string())
-        })
-        .collect()
-}
-
-fn executed(s: &Server) -> String {
-    let q = match s.kind {
-        Kind::MySql => "SELECT @@GLOBAL.gtid_executed",
-        Kind::MariaDb => "SELECT @@GLOBAL.gtid_binlog_pos",
-    };
-    s.sql(q).replace(['\n', ' '], "")
-}
+// the workload
 
 fn schema(s: &Server) {
     s.sql_text(

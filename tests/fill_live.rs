@@ -13,13 +13,14 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Kind, Server, Topology, env, sandbox, server_lock, wait_timeout};
+use common::{
+    Kind, Server, Topology, checksums, env, executed, sandbox, server_lock, wait_timeout,
+};
 
 const ALIAS: &str = "gf-cluster";
 
@@ -254,36 +255,6 @@ impl FillRun {
 
 // ------------------------------------------------------------------------------------------
 // state to compare
-
-/// Every user table's `CHECKSUM TABLE`.
-fn checksums(s: &Server) -> BTreeMap<String, String> {
-    let tables: Vec<String> = s
-        .sql(
-            "SELECT CONCAT('`', table_schema, '`.`', table_name, '`') FROM information_schema.tables \
-             WHERE table_type = 'BASE TABLE' AND table_schema NOT IN \
-             ('mysql', 'sys', 'information_schema', 'performance_schema') ORDER BY 1",
-        )
-        .lines()
-        .map(str::to_string)
-        .collect();
-    assert!(!tables.is_empty(), "no user tables on {}", s.addr);
-    s.sql(&format!("CHECKSUM TABLE {}", tables.join(", ")))
-        .lines()
-        .map(|l| {
-            let (t, c) = l.split_once('\t').expect("table\\tchecksum");
-            (t.to_string(), c.to_string())
-        })
-        .collect()
-}
-
-/// The executed GTIDs: MySQL `gtid_executed`, MariaDB `gtid_binlog_pos`.
-fn executed(s: &Server) -> String {
-    let q = match s.kind {
-        Kind::MySql => "SELECT @@GLOBAL.gtid_executed",
-        Kind::MariaDb => "SELECT @@GLOBAL.gtid_binlog_pos",
-    };
-    s.sql(q).replace(['\n', ' '], "")
-}
 
 fn read_only(s: &Server) -> String {
     match s.kind {

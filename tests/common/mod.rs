@@ -3,6 +3,7 @@
 //! collecting the binlog files a workload wrote.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -219,6 +220,36 @@ pub fn reference_decode(kind: Kind, file: &Path) -> Vec<u8> {
         String::from_utf8_lossy(&out.stderr)
     );
     out.stdout
+}
+
+/// Every user table's `CHECKSUM TABLE`.
+pub fn checksums(s: &Server) -> BTreeMap<String, String> {
+    let tables: Vec<String> = s
+        .sql(
+            "SELECT CONCAT('`', table_schema, '`.`', table_name, '`') FROM information_schema.tables \
+             WHERE table_type = 'BASE TABLE' AND table_schema NOT IN \
+             ('mysql', 'sys', 'information_schema', 'performance_schema') ORDER BY 1",
+        )
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert!(!tables.is_empty(), "no user tables on {}", s.addr);
+    s.sql(&format!("CHECKSUM TABLE {}", tables.join(", ")))
+        .lines()
+        .map(|l| {
+            let (t, c) = l.split_once('\t').expect("table\\tchecksum");
+            (t.to_string(), c.to_string())
+        })
+        .collect()
+}
+
+/// The executed GTIDs: MySQL `gtid_executed`, MariaDB `gtid_binlog_pos`.
+pub fn executed(s: &Server) -> String {
+    let q = match s.kind {
+        Kind::MySql => "SELECT @@GLOBAL.gtid_executed",
+        Kind::MariaDb => "SELECT @@GLOBAL.gtid_binlog_pos",
+    };
+    s.sql(q).replace(['\n', ' '], "")
 }
 
 /// Run `scripts/sandbox` with `args`; a failure fails the test.
