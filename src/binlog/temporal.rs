@@ -172,7 +172,9 @@ pub fn decode_datetime2(b: &[u8], fsp: u8) -> Result<DateTime> {
 #[inline(always)]
 pub(crate) fn datetime2_packed(b: &[u8], fsp: u8) -> i64 {
     let int_part = be(&b[..5]) as i64 - 0x80_0000_0000;
-    (int_part << 24) + frac_micros(&b[5..], fsp)
+    // Wrapping, as the server's C arithmetic does: the smallest integer part with a negative
+    // fraction (no server writes it, a corrupt row can hold it) would overflow i64.
+    (int_part << 24).wrapping_add(frac_micros(&b[5..], fsp))
 }
 
 /// Unpack MySQL's packed DATETIME integer (`TIME_from_longlong_datetime_packed`): the layout
@@ -303,6 +305,20 @@ impl fmt::Display for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extreme_datetime2_bytes_do_not_overflow() {
+        // Found by the rows fuzzer: integer part -2^39 and a negative fraction.
+        for fsp in 0..=6u8 {
+            let mut b = vec![0u8; datetime2_len(fsp)];
+            if b.len() > 5 {
+                b[5] = 0x80;
+            }
+            let _ = decode_datetime2(&b, fsp).unwrap();
+            b.iter_mut().for_each(|x| *x = 0xff);
+            let _ = decode_datetime2(&b, fsp).unwrap();
+        }
+    }
 
     /// Encode a TIME2 the way MySQL's `my_time_packed_to_binary` does (test helper).
     fn enc_time2(neg: bool, h: i64, m: i64, s: i64, us: i64, fsp: u8) -> Vec<u8> {
