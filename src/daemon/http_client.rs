@@ -2,15 +2,14 @@
 //! `gapfill status` asks the daemon.
 //!
 //! Plain `http://` only (orchestrator and the daemon listen on local or private addresses;
-//! put a TLS-terminating proxy in front otherwise). It owns URL splitting and the request; it
-//! does not know what the answers mean.
+//! put a TLS-terminating proxy in front otherwise). It owns URL splitting, the deadline and
+//! reading a bounded answer; the request itself is `peer::client::request`. It does not know
+//! what the answers mean.
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
-use hyper::Request;
-use hyper_util::rt::TokioIo;
+use http_body_util::BodyExt;
 
 use super::error::DaemonError;
 
@@ -55,33 +54,15 @@ pub async fn get(
         detail,
     };
     let work = async {
-        let stream = tokio::net::TcpStream::connect(authority)
+        let resp = crate::peer::client::request(authority, path, authorization)
             .await
-            .map_err(|e| fail(format!("cannot connect: {e}")))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| fail(format!("HTTP handshake: {e}")))?;
-        let driver = tokio::spawn(conn);
-        let mut req = Request::get(path)
-            .header(hyper::header::HOST, authority)
-            .header(hyper::header::USER_AGENT, "gapfill");
-        if let Some(a) = authorization {
-            req = req.header(hyper::header::AUTHORIZATION, a);
-        }
-        let req = req
-            .body(Empty::<Bytes>::new())
-            .map_err(|e| fail(format!("bad request: {e}")))?;
-        let resp = sender
-            .send_request(req)
-            .await
-            .map_err(|e| fail(format!("request failed: {e}")))?;
+            .map_err(fail)?;
         let status = resp.status().as_u16();
         let body = http_body_util::Limited::new(resp.into_body(), MAX_BODY)
             .collect()
             .await
             .map_err(|e| fail(format!("reading the answer: {e}")))?
             .to_bytes();
-        driver.abort();
         Ok((status, body))
     };
     tokio::time::timeout(timeout, work)

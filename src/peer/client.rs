@@ -55,13 +55,15 @@ pub fn encode_query(s: &str) -> String {
     out
 }
 
-/// Send `GET path` to `peer`; the response head and its body.
-async fn get(
-    peer: &str,
+/// Send `GET path` to `authority` (`host:port`, plain HTTP/1.1) with an optional
+/// `Authorization` header value; the response, its body still to be read. No deadline: the
+/// caller sets one around the whole exchange. The daemon's own GETs use it too.
+pub async fn request(
+    authority: &str,
     path: &str,
-    token: Option<&crate::protocol::Password>,
+    authorization: Option<&str>,
 ) -> Result<hyper::Response<hyper::body::Incoming>, String> {
-    let stream = tokio::net::TcpStream::connect(peer)
+    let stream = tokio::net::TcpStream::connect(authority)
         .await
         .map_err(|e| format!("cannot connect: {e}"))?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
@@ -69,13 +71,10 @@ async fn get(
         .map_err(|e| format!("HTTP handshake: {e}"))?;
     tokio::spawn(conn);
     let mut req = Request::get(path)
-        .header(hyper::header::HOST, peer)
+        .header(hyper::header::HOST, authority)
         .header(hyper::header::USER_AGENT, "gapfill");
-    if let Some(t) = token {
-        req = req.header(
-            hyper::header::AUTHORIZATION,
-            format!("Bearer {}", t.expose()),
-        );
+    if let Some(a) = authorization {
+        req = req.header(hyper::header::AUTHORIZATION, a);
     }
     let req = req
         .body(Empty::<Bytes>::new())
@@ -84,6 +83,10 @@ async fn get(
         .send_request(req)
         .await
         .map_err(|e| format!("request failed: {e}"))
+}
+
+fn bearer(set: &PeerSet) -> Option<String> {
+    set.token.as_ref().map(|t| format!("Bearer {}", t.expose()))
 }
 
 async fn error_text(resp: hyper::Response<hyper::body::Incoming>) -> String {
@@ -100,7 +103,7 @@ async fn error_text(resp: hyper::Response<hyper::body::Incoming>) -> String {
 pub async fn reach(set: &PeerSet, peer: &str, cluster: &str) -> Result<Reach, String> {
     let path = format!("/peer/{}/reach", encode_query(cluster));
     let work = async {
-        let resp = get(peer, &path, set.token.as_ref()).await?;
+        let resp = request(peer, &path, bearer(set).as_deref()).await?;
         if !resp.status().is_success() {
             return Err(error_text(resp).await);
         }
@@ -131,7 +134,7 @@ pub async fn pull(
     );
     let part = part_path(dest);
     let work = async {
-        let resp = get(peer, &path, set.token.as_ref()).await?;
+        let resp = request(peer, &path, bearer(set).as_deref()).await?;
         if !resp.status().is_success() {
             return Err(error_text(resp).await);
         }
