@@ -156,6 +156,21 @@ struct FillArgs {
     /// Seconds to wait for a peer before skipping it (default: [peers] timeout, else 5).
     #[arg(long)]
     peer_timeout: Option<u64>,
+    /// Refuse (exit 4, nothing changed) unless the tail is proven: gapfill was the semi-sync
+    /// acknowledger, or its capture stream lived until the master failed.
+    #[arg(long)]
+    require_proven_tail: bool,
+    /// Seconds to wait for a capture still connected to the failed master to see it go.
+    #[arg(long, default_value_t = 10)]
+    tail_wait: u64,
+    /// A replica of the failed master to ask what it received (repeat); orchestrator's
+    /// replicas of the failed master and those the daemon recorded are asked too.
+    #[arg(long = "witness", value_name = "HOST:PORT")]
+    witnesses: Vec<String>,
+    /// orchestrator's API (http://host:port), asked for its last view of the failed master
+    /// (default: [orchestrator] url of --config).
+    #[arg(long, value_name = "URL")]
+    orchestrator_url: Option<String>,
     #[command(flatten)]
     access: ServerAccess,
 }
@@ -223,6 +238,23 @@ fn run_fill(a: FillArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
+    let orchestrator = match (a.orchestrator_url, &daemon_cfg) {
+        (Some(url), c) => {
+            let mut api = c.as_ref().and_then(|c| c.orchestrator.clone()).unwrap_or(
+                gapfill::daemon::config::OrchestratorApi {
+                    url: String::new(),
+                    user: None,
+                    password: None,
+                    refresh: std::time::Duration::from_secs(10),
+                    timeout: std::time::Duration::from_secs(5),
+                },
+            );
+            api.url = url.trim_end_matches('/').to_string();
+            Some(api)
+        }
+        (None, Some(c)) => c.orchestrator.clone(),
+        (None, None) => None,
+    };
     let req = FillRequest {
         cluster: a.cluster,
         failed,
@@ -245,6 +277,10 @@ fn run_fill(a: FillArgs) -> anyhow::Result<ExitCode> {
         parallel: a.parallel.max(1),
         report_path: a.report,
         start,
+        require_proven_tail: a.require_proven_tail,
+        tail_wait: std::time::Duration::from_secs(a.tail_wait),
+        orchestrator,
+        witnesses: a.witnesses,
         peers: gapfill::peer::PeerSet {
             addrs: if a.peers.is_empty() {
                 daemon_cfg
@@ -468,9 +504,13 @@ enum Command {
     /// Hook line (PostMasterFailoverProcesses): gapfill fill --cluster {failureClusterAlias}
     /// --failed {failedHost}:{failedPort} --successor {successorHost}:{successorPort}
     ///
-    /// Exit codes: 0 filled or nothing missing; 1 setup failed, nothing changed; 3 refused by
-    /// the window guard (--force overrides); 4 the spool does not cover the gap; 5 apply failed
-    /// part-way (re-running is safe); 6 another fill of this cluster is running.
+    /// Exit codes: 0 filled (or nothing missing) and the tail proven (gapfill was the semi-sync
+    /// acknowledger, or its stream lived until the master failed, and no witness holds more);
+    /// 1 setup failed, nothing changed; 3 refused by the window guard (--force overrides);
+    /// 4 the spool does not cover the gap, or the tail is not proven with
+    /// --require-proven-tail: nothing changed; 5 apply failed part-way (re-running is safe);
+    /// 6 another fill of this cluster is running; 7 filled what the spool proves, but the tail
+    /// is not proven: the dead master may have committed more (the report says why).
     Fill(Box<FillArgs>),
     /// Replay binlog, relay-log or spool files onto a server with their original GTIDs.
     ///

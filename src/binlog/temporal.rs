@@ -302,6 +302,80 @@ impl fmt::Display for Timestamp {
     }
 }
 
+/// Days since 1970-01-01 of a proleptic Gregorian date (Hinnant's `days_from_civil`; the
+/// inverse of `decode::text::civil_from_days`).
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Seconds since the Unix epoch of an RFC 3339 UTC time `YYYY-MM-DDTHH:MM:SS[.frac]Z` (what
+/// orchestrator's API returns); `None` for anything else.
+pub fn parse_rfc3339_utc(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        let t = s.get(r)?;
+        t.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| t.parse().ok())?
+    };
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let rest = &s[19..];
+    let rest = rest
+        .strip_prefix('.')
+        .map_or(rest, |f| f.trim_start_matches(|c: char| c.is_ascii_digit()));
+    if rest != "Z"
+        || !(1..=12).contains(&mo)
+        || !(1..=31).contains(&d)
+        || h > 23
+        || mi > 59
+        || se > 60
+    {
+        return None;
+    }
+    let days = days_from_civil(i64::from(y), mo, d);
+    u64::try_from(days * 86_400 + i64::from(h * 3600 + mi * 60 + se)).ok()
+}
+
+#[cfg(test)]
+mod civil_tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_round_trips_through_the_civil_calendar() {
+        assert_eq!(parse_rfc3339_utc("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            parse_rfc3339_utc("2026-11-21T12:47:14Z"),
+            Some(1_795_265_234)
+        );
+        assert_eq!(
+            parse_rfc3339_utc("2000-02-29T23:59:59.5Z"),
+            Some(951_868_799)
+        );
+        assert_eq!(parse_rfc3339_utc("2026-11-21 12:47:14"), None);
+        assert_eq!(parse_rfc3339_utc("2026-13-21T12:47:14Z"), None);
+        for z in [-800_000i64, -1, 0, 59, 11_016, 20_000, 2_932_896] {
+            let (y, m, d) = crate::decode::text::civil_from_days(z);
+            assert_eq!(days_from_civil(y, m, d), z);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

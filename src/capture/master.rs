@@ -186,3 +186,45 @@ async fn binlog_status(
         .map(|v| String::from_utf8_lossy(v).into_owned());
     Ok((file, pos, executed))
 }
+
+/// What the master says about semi-sync on `conn`, read before this replica registers (so
+/// its client count is the other semi-sync replicas). Both flavors' variable names (MySQL
+/// 8.0.26+ `source`, older MySQL and MariaDB `master`); a server without the plugin answers
+/// with nothing, which leaves every field `None`.
+pub async fn semisync_facts(
+    conn: &mut Connection,
+) -> Result<crate::spool::SemiSyncFacts, CaptureError> {
+    let addr = conn.addr().to_string();
+    let perr = |e| CaptureError::protocol(&addr, e);
+    let mut facts = crate::spool::SemiSyncFacts::default();
+    let vars = conn
+        .query_rows("SHOW GLOBAL VARIABLES LIKE 'rpl_semi_sync_%'")
+        .await
+        .map_err(perr)?;
+    let status = conn
+        .query_rows("SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_%clients'")
+        .await
+        .map_err(perr)?;
+    for row in vars.rows.iter().chain(status.rows.iter()) {
+        let cell = |i: usize| {
+            row.get(i)
+                .and_then(|v| v.as_deref())
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_default()
+        };
+        let (name, value) = (cell(0).to_ascii_lowercase(), cell(1));
+        let name = name.replace("_source_", "_master_");
+        match name.as_str() {
+            "rpl_semi_sync_master_enabled" => facts.enabled = Some(value == "ON"),
+            "rpl_semi_sync_master_wait_point" => facts.wait_point = Some(value),
+            "rpl_semi_sync_master_timeout" => facts.timeout_ms = value.parse().ok(),
+            "rpl_semi_sync_master_wait_for_replica_count"
+            | "rpl_semi_sync_master_wait_for_slave_count" => {
+                facts.wait_for_count = value.parse().ok()
+            }
+            "rpl_semi_sync_master_clients" => facts.other_clients = value.parse().ok(),
+            _ => {}
+        }
+    }
+    Ok(facts)
+}

@@ -37,6 +37,9 @@ pub struct Progress {
     /// the epoch).
     pub last_gtid: Option<String>,
     pub last_commit_us: Option<u64>,
+    /// The current (or last) dump session as the spool records it: liveness, semi-sync,
+    /// how it ended. Filled in by the capture loop.
+    pub stream: Option<crate::spool::StreamRecord>,
 }
 
 impl fmt::Display for Progress {
@@ -202,6 +205,7 @@ impl ProgressMeter {
             acks: self.acks,
             last_gtid: self.last_gtid.as_ref().map(|g| g.to_string()),
             last_commit_us: self.last_commit_us,
+            stream: None,
         }
     }
 }

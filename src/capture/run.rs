@@ -21,11 +21,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::protocol::error::ProtocolError;
 use crate::protocol::{Backoff, Connection, EventPacket, ReplicaOptions, ReplicaSession};
-use crate::spool::{Appended, ResumePoint, Spool, SpoolConfig, SpoolError};
+use crate::spool::{
+    Appended, EndCause, ResumePoint, Seen, SemiSyncFacts, Spool, SpoolConfig, SpoolError,
+};
 
 use super::config::{CaptureConfig, OnBreak, StartMode};
 use super::error::CaptureError;
-use super::master::MasterState;
+use super::master::{MasterState, semisync_facts};
 use super::progress::{Progress, ProgressMeter};
 use super::shutdown::Shutdown;
 use super::start::{cmp_coords, dump_start, fresh_start, master_info, restart_point};
@@ -98,6 +100,62 @@ fn capture_error_end(e: CaptureError) -> SessionEnd {
     match e {
         CaptureError::Protocol { addr, source } => classify(&addr, source, false),
         e => SessionEnd::Fatal(e),
+    }
+}
+
+/// How a session's end reads in the stream record.
+fn end_cause(end: &SessionEnd) -> (EndCause, String) {
+    match end {
+        SessionEnd::Stop(StopReason::Requested) => (
+            EndCause::LocalStop,
+            "stop requested (signal or daemon)".into(),
+        ),
+        SessionEnd::Stop(r) => (EndCause::LocalStop, format!("{r:?}")),
+        SessionEnd::Break { message } => (EndCause::ContinuityBreak, message.clone()),
+        SessionEnd::Fatal(e) => (EndCause::Error, e.to_string()),
+        SessionEnd::Retry { error, .. } => match error {
+            CaptureError::Protocol { source, .. } => (protocol_end(source), error.to_string()),
+            e => (EndCause::Error, e.to_string()),
+        },
+    }
+}
+
+/// Which side ended a stream that failed with `e`.
+fn protocol_end(e: &ProtocolError) -> EndCause {
+    use std::io::ErrorKind;
+    match e {
+        ProtocolError::HeartbeatTimeout { .. } => EndCause::HeartbeatTimeout,
+        ProtocolError::ConnectionClosed { .. } | ProtocolError::EndOfBinlog => {
+            EndCause::ClosedByMaster
+        }
+        ProtocolError::Io { source, .. } => match source.kind() {
+            ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe => {
+                EndCause::ResetByMaster
+            }
+            ErrorKind::UnexpectedEof => EndCause::ClosedByMaster,
+            _ => EndCause::Error,
+        },
+        ProtocolError::Server { code, .. } if TRANSIENT_SERVER_CODES.contains(code) => {
+            EndCause::ClosedByMaster
+        }
+        _ => EndCause::Error,
+    }
+}
+
+/// Why semi-sync as configured on the master cannot make gapfill a zero-loss witness.
+fn semisync_warning(f: &SemiSyncFacts) -> Option<String> {
+    if f.enabled == Some(false) || f.enabled.is_none() {
+        return Some(
+            "semi-sync is not enabled on the master (install the plugin and set \
+             rpl_semi_sync_source_enabled=ON)"
+                .into(),
+        );
+    }
+    match f.wait_point.as_deref() {
+        Some(wp) if !wp.eq_ignore_ascii_case("AFTER_SYNC") => Some(format!(
+            "the master waits {wp}; set rpl_semi_sync_source_wait_point=AFTER_SYNC"
+        )),
+        _ => None,
     }
 }
 
@@ -260,6 +318,17 @@ impl<'a> Capture<'a> {
                 return Err(capture_error_end(e));
             }
         };
+        let semisync = if cfg.semisync {
+            match semisync_facts(&mut conn).await {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    conn.close().await;
+                    return Err(capture_error_end(e));
+                }
+            }
+        } else {
+            None
+        };
         let status = self.spool.status();
         if status.mode != "empty" && cfg.start != StartMode::Auto && self.sessions == 0 {
             tracing::warn!(
@@ -305,6 +374,14 @@ impl<'a> Capture<'a> {
         let session = ReplicaSession::start_on(conn, &opts)
             .await
             .map_err(|e| classify(addr, e, false))?;
+        if let Some(f) = &semisync
+            && let Some(why) = semisync_warning(f)
+        {
+            tracing::warn!(master = %addr, "capture: semi-sync cannot make this capture a zero-loss witness: {why}");
+        }
+        self.spool
+            .stream_begin(semisync)
+            .map_err(|e| SessionEnd::Fatal(self.spool_err(e)))?;
         tracing::info!(
             master = %addr,
             version = %state.version,
@@ -333,6 +410,13 @@ impl<'a> Capture<'a> {
         let began = Instant::now();
         let end = self.stream(&mut session, &mut shutdown, on_progress).await;
         session.close().await;
+        let (cause, detail) = end_cause(&end);
+        if let Err(e) = self.spool.stream_end(cause, &detail) {
+            tracing::warn!(error = %e, "capture: cannot record how the stream ended");
+        }
+        let mut report = self.meter.report(Instant::now(), SystemTime::now());
+        report.stream = self.spool.stream_last().cloned();
+        on_progress(&report);
         match end {
             SessionEnd::Retry { error, .. } => SessionEnd::Retry {
                 error,
@@ -379,7 +463,9 @@ impl<'a> Capture<'a> {
             if let Some(every) = self.cfg.progress_every {
                 let now = Instant::now();
                 if self.meter.due(now, every) {
-                    on_progress(&self.meter.report(now, SystemTime::now()));
+                    let mut report = self.meter.report(now, SystemTime::now());
+                    report.stream = self.spool.stream_last().cloned();
+                    on_progress(&report);
                 }
             }
             if let Some((file, pos)) = &self.cfg.stop_at {
@@ -410,6 +496,9 @@ impl<'a> Capture<'a> {
         if ev.is_heartbeat() {
             self.meter.heartbeat();
             self.spool.maybe_sync().map_err(|e| spool_end(self, e))?;
+            self.spool
+                .stream_observe(Seen::Heartbeat, (file, pos))
+                .map_err(|e| spool_end(self, e))?;
             return Ok(());
         }
         let appended = self
@@ -419,20 +508,41 @@ impl<'a> Capture<'a> {
         if !ev.is_artificial() {
             self.meter.event(ev.event.len(), ev.timestamp());
         }
+        let (file, pos) = session.position();
         let durable = match appended {
             Appended::Commit {
                 durable,
                 gtid,
                 commit_ts_us,
+                master_end,
                 ..
             } => {
+                let text = gtid.as_ref().map(|g| g.to_string());
+                self.spool
+                    .stream_observe(
+                        Seen::Commit {
+                            gtid: text.as_deref(),
+                            master_end,
+                            commit_ts_us,
+                            ack_requested: ev.ack_requested,
+                        },
+                        (file, pos),
+                    )
+                    .map_err(|e| spool_end(self, e))?;
                 self.meter.transaction(gtid, commit_ts_us);
                 if !durable {
                     self.spool.maybe_sync().map_err(|e| spool_end(self, e))?;
                 }
                 durable
             }
-            Appended::Partial => false,
+            Appended::Partial => {
+                if !ev.is_artificial() {
+                    self.spool
+                        .stream_observe(Seen::Event, (file, pos))
+                        .map_err(|e| spool_end(self, e))?;
+                }
+                false
+            }
         };
         if ev.ack_requested {
             if !durable {
@@ -445,6 +555,7 @@ impl<'a> Capture<'a> {
                 .await
                 .map_err(|e| classify(&self.cfg.connect.addr, e, false))?;
             self.meter.ack();
+            self.spool.stream_acked();
         }
         Ok(())
     }

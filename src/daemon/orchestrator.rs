@@ -80,6 +80,63 @@ pub fn parse_master(alias: &str, body: &[u8]) -> Result<MasterRecord, DaemonErro
     })
 }
 
+#[derive(Debug, Deserialize)]
+struct CoordsJson {
+    #[serde(rename = "LogFile", default)]
+    file: String,
+    #[serde(rename = "LogPos", default)]
+    pos: u64,
+}
+
+/// The fields of `/api/instance/<host>/<port>` a fill's tail proof uses.
+#[derive(Debug, Deserialize)]
+struct InstanceJson {
+    #[serde(rename = "Key")]
+    key: InstanceKey,
+    #[serde(rename = "ExecutedGtidSet", default)]
+    executed_gtid_set: String,
+    #[serde(rename = "SelfBinlogCoordinates")]
+    coords: Option<CoordsJson>,
+    #[serde(rename = "LastSeenTimestamp", default)]
+    last_seen: String,
+    #[serde(rename = "Replicas", default)]
+    replicas: Option<Vec<InstanceKey>>,
+    #[serde(rename = "SlaveHosts", default)]
+    slave_hosts: Option<Vec<InstanceKey>>,
+}
+
+/// orchestrator's last view of one server: what it had executed and where its binlog ended
+/// when orchestrator last reached it, and who replicated from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceRecord {
+    pub addr: String,
+    /// `ExecutedGtidSet` (MySQL; empty without GTIDs and on MariaDB).
+    pub executed_gtid_set: Option<String>,
+    /// `SelfBinlogCoordinates`: the end of its binlog.
+    pub binlog_end: Option<(String, u64)>,
+    /// `LastSeenTimestamp`, seconds since the Unix epoch.
+    pub last_seen_unix: Option<u64>,
+    pub replicas: Vec<String>,
+}
+
+pub fn parse_instance(addr: &str, body: &[u8]) -> Result<InstanceRecord, DaemonError> {
+    let i: InstanceJson = serde_json::from_slice(body).map_err(|e| DaemonError::Parse {
+        what: format!("orchestrator /api/instance/{addr}"),
+        detail: e.to_string(),
+    })?;
+    let replicas = i.replicas.or(i.slave_hosts).unwrap_or_default();
+    Ok(InstanceRecord {
+        addr: i.key.addr(),
+        executed_gtid_set: Some(i.executed_gtid_set).filter(|s| !s.trim().is_empty()),
+        binlog_end: i
+            .coords
+            .filter(|c| !c.file.is_empty())
+            .map(|c| (c.file, c.pos)),
+        last_seen_unix: crate::binlog::temporal::parse_rfc3339_utc(&i.last_seen),
+        replicas: replicas.iter().map(InstanceKey::addr).collect(),
+    })
+}
+
 /// Percent-encode a path segment (aliases may hold ':' or spaces).
 fn encode_segment(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -143,6 +200,22 @@ impl Client {
         Ok(body)
     }
 
+    /// orchestrator's last view of the server at `host:port`.
+    pub async fn instance(&self, addr: &str) -> Result<InstanceRecord, DaemonError> {
+        let (host, port) = addr.rsplit_once(':').ok_or_else(|| DaemonError::Parse {
+            what: "instance address".into(),
+            detail: format!("{addr:?} is not host:port"),
+        })?;
+        let body = self
+            .get(&format!(
+                "/api/instance/{}/{}",
+                encode_segment(host),
+                encode_segment(port)
+            ))
+            .await?;
+        parse_instance(addr, &body)
+    }
+
     /// Every cluster orchestrator manages, with its master and replicas, looked up by alias.
     pub async fn clusters(&self) -> Result<Vec<ClusterSpec>, DaemonError> {
         let infos = parse_clusters_info(&self.get("/api/clusters-info").await?)?;
@@ -188,6 +261,24 @@ mod tests {
 
     fn body(phase: &str, key: &str) -> Vec<u8> {
         serde_json::to_vec(&samples()[phase][key]).unwrap()
+    }
+
+    #[test]
+    fn the_dead_masters_last_view() {
+        let i = parse_instance(
+            "127.0.0.1:33061",
+            &body("post_failover", "GET /api/master/127.0.0.1:33061"),
+        )
+        .unwrap();
+        assert_eq!(i.addr, "127.0.0.1:33061");
+        assert_eq!(
+            i.executed_gtid_set.as_deref(),
+            Some("8598e0f3-e5a0-11f1-98e6-02fc00000001:1-10")
+        );
+        assert_eq!(i.binlog_end, Some(("binlog.000003".into(), 952)));
+        assert_eq!(i.last_seen_unix, Some(1_795_265_234));
+        assert_eq!(i.replicas, ["127.0.0.1:33062", "127.0.0.1:33063"]);
+        assert!(parse_instance("x:1", b"{}").is_err());
     }
 
     #[test]

@@ -19,6 +19,8 @@ use super::guard::WindowGuard;
 use super::lock::ClusterLock;
 use super::plan::GapPlan;
 use super::successor::{ReadOnlyState, ReplicaState, Successor};
+use super::tail::{TailFacts, TailReport};
+use super::witness::{Supply, Witnesses};
 
 /// Exit codes of `gapfill fill`, for orchestrator hook authors.
 pub mod exit {
@@ -34,6 +36,10 @@ pub mod exit {
     pub const APPLY_FAILED: u8 = 5;
     /// Another fill of the same cluster is running.
     pub const LOCKED: u8 = 6;
+    /// Filled what the spool proves contiguous, but the tail is not proven: transactions the
+    /// dead master committed after the capture's end may be missing (the report names the
+    /// cause and any witness that holds more).
+    pub const TAIL_NOT_PROVEN: u8 = 7;
 }
 
 /// What the hook was asked to do.
@@ -61,6 +67,15 @@ pub struct FillRequest {
     pub start: Option<(String, u64)>,
     /// Peer daemons whose spools may reach further than this one (none: this spool only).
     pub peers: PeerSet,
+    /// Refuse (exit 4, nothing changed) unless the tail is proven.
+    pub require_proven_tail: bool,
+    /// How long to wait for a capture still connected to the failed master to see it end.
+    pub tail_wait: Duration,
+    /// orchestrator's API, asked for its last view of the failed master.
+    pub orchestrator: Option<crate::daemon::config::OrchestratorApi>,
+    /// Replicas of the failed master to ask what they received (besides orchestrator's and
+    /// the recorded ones).
+    pub witnesses: Vec<String>,
 }
 
 /// How the fill ended.
@@ -68,6 +83,9 @@ pub struct FillRequest {
 pub enum Outcome {
     Filled,
     NothingMissing,
+    /// Filled (or nothing was missing) as far as the spool proves, but the tail is not
+    /// proven: the dead master may have committed more.
+    TailNotProven,
     Refused,
     NotCovered,
     ApplyFailed,
@@ -77,6 +95,7 @@ impl Outcome {
     pub fn exit_code(self) -> u8 {
         match self {
             Outcome::Filled | Outcome::NothingMissing => exit::OK,
+            Outcome::TailNotProven => exit::TAIL_NOT_PROVEN,
             Outcome::Refused => exit::REFUSED,
             Outcome::NotCovered => exit::NOT_COVERED,
             Outcome::ApplyFailed => exit::APPLY_FAILED,
@@ -109,6 +128,8 @@ pub struct FillReport {
     pub gtid_slave_pos_after: Option<String>,
     /// Peers asked and not used, and why (down, slow, nothing beyond this spool).
     pub peers_skipped: Vec<String>,
+    /// Did the spool see the dead master's last commit? (see `fill::tail`)
+    pub tail: Option<TailReport>,
 }
 
 impl FillReport {
@@ -194,6 +215,7 @@ pub async fn run(req: FillRequest) -> Result<FillReport, FillError> {
         apply: None,
         gtid_slave_pos_after: None,
         peers_skipped: Vec::new(),
+        tail: None,
     };
 
     let mut succ = Successor::connect(&req.successor).await?;
@@ -282,6 +304,23 @@ pub async fn run(req: FillRequest) -> Result<FillReport, FillError> {
         tracing::warn!(successor = %succ.addr, own, "the successor has transactions of its own: writes accepted before the fill may conflict with the gap");
     }
     report.plan = Some(plan.clone());
+    let tail = prove_tail(&req, &dir, &spool, &plan, &executed).await;
+    tracing::info!(proof = ?tail.proof, "fill: {}", tail.summary);
+    let proven = tail.proof.is_proven();
+    report.tail = Some(tail);
+    if !proven && req.require_proven_tail {
+        report.outcome = Outcome::NotCovered;
+        report.reason = Some(format!(
+            "{}; refused (--require-proven-tail): the successor was not changed{}",
+            report.tail.as_ref().map_or("", |t| t.summary.as_str()),
+            if req.open_writes {
+                " and stays read-only"
+            } else {
+                ""
+            }
+        ));
+        return finish(report, &req, &dir, started);
+    }
     if !req.force
         && let Err(refusal) = req.guard.check(&plan)
     {
@@ -355,7 +394,140 @@ pub async fn run(req: FillRequest) -> Result<FillReport, FillError> {
     if !dry && report.read_only_before.is_some() {
         report.read_only_after = Some(succ.unfence(req.open_writes, &memo).await?);
     }
+    if let Some(t) = report.tail.as_ref().filter(|t| !t.proof.is_proven()) {
+        report.outcome = Outcome::TailNotProven;
+        report.reason = Some(tail_not_proven_reason(t, report.plan.as_ref()));
+    }
     finish(report, &req, &dir, started)
+}
+
+/// The summary of a fill whose tail is not proven: what may be missing, after what, why.
+fn tail_not_proven_reason(t: &TailReport, plan: Option<&GapPlan>) -> String {
+    let n = t
+        .missing_count
+        .map_or_else(|| "an unknown number of".to_string(), |n| n.to_string());
+    let after = plan
+        .and_then(|p| p.last_gtid.clone())
+        .or_else(|| {
+            t.stream
+                .as_ref()
+                .and_then(|s| s.last_commit.as_ref())
+                .and_then(|c| c.gtid.clone())
+        })
+        .unwrap_or_else(|| "the spool's last transaction".into());
+    let ended = match (t.stream_end_us, t.stream_end) {
+        (Some(at), Some(cause)) => format!("{} by {}", super::tail::utc(at), cause.describe()),
+        _ => "at an unknown time".into(),
+    };
+    let failed = t
+        .master_failed_us
+        .map_or_else(|| "an unknown time".to_string(), super::tail::utc);
+    let mut s = format!(
+        "filled, tail not proven: {n} transactions of the dead master may be missing after \
+         {after}; capture ended at {ended}; master failed at {failed}"
+    );
+    if let Some(m) = &t.missing {
+        s.push_str(&format!("; witnesses hold {m}"));
+    }
+    s.push_str(&format!(" ({})", t.summary));
+    s
+}
+
+/// Gather the facts of the tail proof and judge it (see `fill::tail`).
+async fn prove_tail(
+    req: &FillRequest,
+    dir: &Path,
+    spool: &Spool,
+    plan: &GapPlan,
+    executed: &Executed,
+) -> TailReport {
+    use crate::spool::ResumePoint;
+    // A capture still connected may not have seen the master go yet: give it a moment.
+    let waited = Instant::now();
+    let mut sessions = crate::spool::stream_records(dir);
+    let mut writer_alive = crate::spool::writer_alive(dir);
+    while writer_alive
+        && waited.elapsed() < req.tail_wait
+        && super::tail::session_for(&sessions, &req.failed).is_some_and(|s| s.end.is_none())
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        sessions = crate::spool::stream_records(dir);
+        writer_alive = crate::spool::writer_alive(dir);
+    }
+    let mut facts = TailFacts {
+        failed: req.failed.clone(),
+        stream: super::tail::session_for(&sessions, &req.failed).cloned(),
+        stream_source: "this node".into(),
+        writer_alive,
+        last_held: plan.last_gtid.clone(),
+        ..TailFacts::default()
+    };
+    if let Some(s) = &facts.stream
+        && s.master != req.failed
+    {
+        tracing::warn!(recorded = %s.master, failed = %req.failed, "fill: no capture session of the failed master's address recorded; judging the latest session");
+    }
+    let mut supply = Supply {
+        mysql: Default::default(),
+        mariadb: Default::default(),
+        successor: executed,
+        coords: facts
+            .stream
+            .as_ref()
+            .map(|s| (s.master_file.clone(), s.master_pos)),
+    };
+    match spool.resume_point() {
+        Some(ResumePoint::MySqlGtids(s)) => supply.mysql = s,
+        Some(ResumePoint::MariaDbGtids(p)) => supply.mariadb = p,
+        _ => {}
+    }
+    if let Some(peer) = &plan.from_peer {
+        match executed {
+            Executed::MySql(_) => {
+                if let Ok(s) = crate::binlog::gtid_set::GtidSet::parse(&peer.gtids) {
+                    supply.mysql.union_with(&s);
+                }
+            }
+            Executed::MariaDb(_) => {
+                super::witness::add_mariadb_list(&mut supply.mariadb, &peer.gtids)
+            }
+        }
+        if let Some(theirs) = peer
+            .streams
+            .iter()
+            .rev()
+            .find(|s| s.master == req.failed)
+            .or(peer.streams.last())
+        {
+            let pick = match &facts.stream {
+                Some(mine) => super::tail::better(mine, theirs),
+                None => theirs,
+            };
+            if std::ptr::eq(pick, theirs) {
+                facts.stream_source = format!("peer {}", peer.peer);
+                facts.stream = Some(theirs.clone());
+                facts.writer_alive = false;
+            }
+        }
+    }
+    let recorded = crate::spool::replica_positions::recorded_for(dir, &req.failed)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(addr, ..)| *addr != req.successor.addr)
+        .collect();
+    let w = Witnesses {
+        failed: &req.failed,
+        successor: &req.successor.addr,
+        orchestrator: req.orchestrator.as_ref(),
+        replicas: &req.witnesses,
+        recorded,
+        access: &req.successor,
+        timeout: Duration::from_secs(5),
+    };
+    let (views, last_seen) = super::witness::gather(&w, &supply).await;
+    facts.witnesses = views;
+    facts.master_last_seen_us = last_seen;
+    super::tail::judge(&facts)
 }
 
 /// The cluster's spool as it is now. Without a writer (no daemon or capture running) it is

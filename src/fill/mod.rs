@@ -18,8 +18,11 @@ pub mod hook;
 pub mod lock;
 pub mod plan;
 pub mod successor;
+pub mod tail;
+pub mod witness;
 
 pub use error::FillError;
 pub use guard::{Refusal, WindowGuard};
 pub use hook::{FillReport, FillRequest, Outcome, exit, run};
 pub use plan::GapPlan;
+pub use tail::{TailProof, TailReport};

@@ -38,6 +38,9 @@ pub struct PeerPart {
     pub peer: String,
     pub transactions: u64,
     pub gtids: String,
+    /// The peer's recent capture sessions (for the tail proof; in the report's `tail`).
+    #[serde(skip)]
+    pub streams: Vec<crate::spool::StreamRecord>,
 }
 
 impl GapPlan {
@@ -108,6 +111,7 @@ impl GapPlan {
             peer: pulled.peer.clone(),
             transactions: p.transactions,
             gtids: p.gtids.clone(),
+            streams: pulled.reach.streams.clone(),
         });
     }
 

@@ -38,6 +38,8 @@ pub struct PeerSet {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Pulled {
     pub peer: String,
+    /// What the peer said it reaches (its recent stream sessions included).
+    pub reach: Reach,
     pub promise: Promise,
     pub file: std::path::PathBuf,
 }
@@ -219,7 +221,7 @@ pub async fn pull_best(
         }
     }
     ranked.sort_by_key(|r| std::cmp::Reverse(r.0));
-    for (n, peer, _) in ranked {
+    for (n, peer, reach) in ranked {
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
@@ -237,6 +239,7 @@ pub async fn pull_best(
                 return (
                     Some(Pulled {
                         peer: peer.clone(),
+                        reach,
                         promise,
                         file: received.path,
                     }),

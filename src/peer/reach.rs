@@ -17,7 +17,14 @@ pub struct Reach {
     pub last_gtid: Option<String>,
     /// When the master committed the last transaction held, µs since the epoch.
     pub last_commit_us: Option<u64>,
+    /// The spool's most recent capture sessions (how each lived and ended), newest last:
+    /// the tail proof of a fill that takes this peer's transactions rests on them.
+    #[serde(default)]
+    pub streams: Vec<crate::spool::StreamRecord>,
 }
+
+/// Sessions a reach carries.
+const STREAMS_SHOWN: usize = 4;
 
 impl Reach {
     pub fn of(spool: &Spool) -> Reach {
@@ -37,6 +44,12 @@ impl Reach {
                 .and_then(|t| t.gtid.as_ref())
                 .map(|g| g.to_string()),
             last_commit_us: st.last.as_ref().map(|t| t.commit_ts_us),
+            streams: {
+                let mut all = crate::spool::stream_records(spool.dir());
+                let skip = all.len().saturating_sub(STREAMS_SHOWN);
+                all.drain(..skip);
+                all
+            },
         }
     }
 
@@ -76,6 +89,7 @@ mod tests {
             transactions: 0,
             last_gtid: None,
             last_commit_us: None,
+            streams: Vec::new(),
         }
     }
 

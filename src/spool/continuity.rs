@@ -117,6 +117,10 @@ pub(crate) struct BreakJson {
     /// GTID modes: what the master had between `held_until` and `resumed_from` that the spool
     /// never got (also added to the origin).
     pub lost: Option<PointJson>,
+    /// Damage to the spool's own segment cut transactions it had received; capture closes
+    /// it with nothing lost when the master serves them again.
+    #[serde(default)]
+    pub damage: bool,
 }
 
 /// The whole record.

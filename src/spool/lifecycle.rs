@@ -20,6 +20,7 @@ use super::recorder::Recorder;
 use super::recovery::{Cut, load_sealed, recover_live};
 use super::segment::{SegmentWriter, fsync_dir, read_fde};
 use super::snapshot::WriterLock;
+use super::stream_log::StreamLog;
 use super::{
     EpochState, Live, MasterInfo, SegmentState, Spool, SpoolConfig, SpoolError, StartPoint,
     epoch_dir,
@@ -34,8 +35,10 @@ fn file_len(p: &std::path::Path) -> Result<u64, SpoolError> {
 pub(super) fn open(cfg: SpoolConfig) -> Result<Spool, SpoolError> {
     std::fs::create_dir_all(&cfg.dir).map_err(SpoolError::io("create directory", &cfg.dir))?;
     let lock = WriterLock::acquire(&cfg.dir)?;
+    let streams = StreamLog::open_for_writer(&cfg.dir)?;
     let cont = Continuity::load(&cfg.dir)?;
     let mut spool = Spool::empty(cfg, Some(lock));
+    spool.streams = Some(streams);
     let Some(mut cont) = cont else {
         let has_epochs = std::fs::read_dir(&spool.cfg.dir)
             .map_err(SpoolError::io("list", &spool.cfg.dir))?
@@ -54,6 +57,8 @@ pub(super) fn open(cfg: SpoolConfig) -> Result<Spool, SpoolError> {
         _ => {}
     }
     let mut changed = false;
+    // Damage that cut transactions the spool had received (not a torn tail).
+    let mut damaged: Option<String> = None;
     let n_epochs = cont.epochs.len();
     for (ei, ej) in cont.epochs.iter_mut().enumerate() {
         let dir = epoch_dir(&spool.cfg.dir, ej.id);
@@ -80,6 +85,7 @@ pub(super) fn open(cfg: SpoolConfig) -> Result<Spool, SpoolError> {
             }
             let acc = if is_live {
                 let r = recover_live(&path, &index_path)?;
+                let beyond = r.cut_held.clone();
                 if r.index_rebuilt {
                     spool.recovery.rebuilt_indexes.push(index_path.clone());
                 }
@@ -97,6 +103,16 @@ pub(super) fn open(cfg: SpoolConfig) -> Result<Spool, SpoolError> {
                         from: r.scan.file_len,
                         reason: format!("{what} at offset {offset}"),
                     });
+                    if let (n @ 1.., last) = beyond {
+                        damaged = Some(format!(
+                            "segment {} damaged ({what} at offset {offset}): {n} complete \
+                             transaction(s) received up to {} are no longer held",
+                            path.display(),
+                            last.as_ref()
+                                .and_then(|l| l.gtid.as_ref())
+                                .map_or_else(|| "the segment's end".to_string(), |g| g.to_string())
+                        ));
+                    }
                 }
                 r.acc
             } else {
@@ -130,6 +146,13 @@ pub(super) fn open(cfg: SpoolConfig) -> Result<Spool, SpoolError> {
     }
     spool.cont = Some(cont);
     spool.cut_back_to_last_txn()?;
+    if damaged.is_none() {
+        damaged = spool.received_but_not_held();
+    }
+    if let Some(reason) = damaged {
+        tracing::error!(spool = %spool.cfg.dir.display(), %reason, "spool: CONTINUITY BREAK: transactions the capture had received were lost to damage; a fill cannot cover them until capture fetches them again from the master (or a peer supplies them)");
+        spool.push_break(reason, unix_secs(SystemTime::now()), true)?;
+    }
     Ok(spool)
 }
 
@@ -286,7 +309,12 @@ impl Spool {
                 .is_some_and(|e| e.master.same_server(master));
         if same {
             self.cut_back_to_last_txn()?;
-            if self.cont.as_ref().is_some_and(|c| c.open_break().is_some()) {
+            let open = self.cont.as_ref().and_then(|c| c.open_break());
+            if open.is_some_and(|b| b.damage) {
+                // Ask the master for what the damage cut; the break closes, with nothing
+                // lost, once it serves the stream from there ([`Spool::stream_observe`]).
+                self.damage_pending = true;
+            } else if open.is_some() {
                 self.resolve_break(&start)?;
                 if mode == Mode::Position {
                     self.set_epoch_start(&start)?;
@@ -316,6 +344,7 @@ impl Spool {
                             master.addr
                         ),
                         now,
+                        false,
                     )?;
                 }
                 self.resolve_break(&start)?;
@@ -403,32 +432,77 @@ impl Spool {
             });
         }
         self.sync()?;
-        self.push_break(reason.to_string(), unix_secs(SystemTime::now()))?;
+        self.push_break(reason.to_string(), unix_secs(SystemTime::now()), false)?;
         self.begun = false;
         Ok(())
     }
 
-    fn push_break(&mut self, reason: String, now: u64) -> Result<(), SpoolError> {
+    /// Open a break (or, when one is open, add this reason to it: a damage break the master
+    /// then cannot serve again becomes an ordinary break).
+    pub(super) fn push_break(
+        &mut self,
+        reason: String,
+        now: u64,
+        damage: bool,
+    ) -> Result<(), SpoolError> {
         let held_until = self.resume_point().map(|r| resume_json(&r));
         let epoch = self.epochs.last().map_or(0, |e| e.id);
         tracing::warn!(reason = %reason, epoch, "spool: continuity break recorded");
+        self.damage_pending = false;
         let Some(c) = self.cont.as_mut() else {
             return Ok(());
         };
-        c.breaks.push(BreakJson {
-            at: now,
-            epoch,
-            reason,
-            held_until,
-            resumed_from: None,
-            lost: None,
-        });
+        match c.breaks.last_mut().filter(|b| b.resumed_from.is_none()) {
+            Some(open) => {
+                open.reason = format!("{}; then {reason}", open.reason);
+                open.damage &= damage;
+            }
+            None => c.breaks.push(BreakJson {
+                at: now,
+                epoch,
+                reason,
+                held_until,
+                resumed_from: None,
+                lost: None,
+                damage,
+            }),
+        }
         c.save(&self.cfg.dir)
+    }
+
+    /// The stream record says the current epoch's last session received a commit beyond
+    /// what the spool holds after recovery: describe the loss.
+    fn received_but_not_held(&self) -> Option<String> {
+        let epoch = self.epochs.last()?;
+        let rec = self.streams.as_ref()?.sessions().back()?;
+        let seen = rec.last_commit.as_ref()?;
+        if rec.epoch != epoch.id {
+            return None;
+        }
+        let held = epoch.segments.iter().rev().find_map(|s| {
+            s.last
+                .as_ref()
+                .map(|l| (s.master_file.as_str(), l.master_end))
+        });
+        let beyond = match held {
+            Some((f, p)) => super::coverage::cmp_coords(&seen.master_file, seen.master_end, f, p)
+                .is_some_and(|o| o.is_gt()),
+            None => true,
+        };
+        beyond.then(|| {
+            format!(
+                "the capture received transactions up to {} ({}:{}) that the spool no longer \
+                 holds (lost from its segment after they were received)",
+                seen.gtid.as_deref().unwrap_or("a transaction"),
+                seen.master_file,
+                seen.master_end
+            )
+        })
     }
 
     /// Close the open break: capture restarted at `start`. In GTID modes whatever `start`
     /// has that the spool does not is lost, and joins the origin (the set assumed unheld).
-    fn resolve_break(&mut self, start: &StartPoint) -> Result<(), SpoolError> {
+    pub(super) fn resolve_break(&mut self, start: &StartPoint) -> Result<(), SpoolError> {
         let lost = match start {
             StartPoint::MySqlGtids(s) => {
                 let lost = s.subtract(&self.mysql_executed);

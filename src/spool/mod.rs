@@ -65,6 +65,7 @@ pub mod replica_positions;
 mod retention;
 mod segment;
 mod snapshot;
+pub mod stream_log;
 mod txn_iter;
 pub mod types;
 
@@ -80,6 +81,7 @@ pub use coverage::{Coverage, Missing, NotCovered};
 pub use error::SpoolError;
 pub use recovery::Cut;
 pub use retention::RetentionReport;
+pub use stream_log::{EndCause, Seen, SemiSyncFacts, StreamLog, StreamRecord};
 pub use txn_iter::TxnIter;
 pub use types::{
     Appended, BreakInfo, EpochStatus, ResumePoint, SpoolStatus, StartPoint, TargetPosition,
@@ -154,6 +156,10 @@ pub struct Spool {
     recovery: RecoveryReport,
     /// Opened with [`Spool::open_read_only`]: every writing call is refused.
     read_only: bool,
+    /// How each dump session lived and ended (the writer's; `None` read-only).
+    streams: Option<StreamLog>,
+    /// A damage break waits for the master to serve the transactions after it again.
+    damage_pending: bool,
     /// Held by the writer for as long as the spool is open.
     _lock: Option<snapshot::WriterLock>,
 }
@@ -312,5 +318,82 @@ impl Spool {
 
     pub(crate) fn point_text(p: &PointJson) -> String {
         parse_point(p).map(|p| p.to_string()).unwrap_or_default()
+    }
+}
+
+/// The stream record of a spool directory: every recorded dump session, oldest first.
+pub fn stream_records(dir: &Path) -> Vec<StreamRecord> {
+    StreamLog::read(dir)
+}
+
+/// Whether a process holds `dir`'s spool open for writing right now (a daemon or capture).
+pub fn writer_alive(dir: &Path) -> bool {
+    snapshot::WriterLock::is_held(dir)
+}
+
+impl Spool {
+    /// A dump session connected to the current epoch's master (call right after
+    /// [`Spool::begin`]); `semisync` is what the master said about semi-sync when the session
+    /// asked for it. Durable when this returns.
+    pub fn stream_begin(&mut self, semisync: Option<SemiSyncFacts>) -> Result<(), SpoolError> {
+        self.refuse_if_read_only("stream_begin")?;
+        let (epoch, master) = match self.epochs.last() {
+            Some(e) => (e.id, e.master.clone()),
+            None => {
+                return Err(SpoolError::NotBegun {
+                    what: "stream_begin",
+                });
+            }
+        };
+        let at = match self.resume_point() {
+            Some(ResumePoint::FilePos { file, pos }) => (file, pos),
+            _ => (String::new(), 0),
+        };
+        match self.streams.as_mut() {
+            Some(s) => s.begin(epoch, &master, semisync, at),
+            None => Ok(()),
+        }
+    }
+
+    /// One packet of the session (after [`Spool::append`] for events): the liveness, commit
+    /// and semi-sync facts of the stream record, written at most once a second. The first
+    /// heartbeat or commit after a damage break closes it: the master served the stream from
+    /// the spool's resume point again, so the damage lost nothing.
+    pub fn stream_observe(&mut self, seen: Seen<'_>, pos: (&[u8], u64)) -> Result<(), SpoolError> {
+        if self.damage_pending && matches!(seen, Seen::Heartbeat | Seen::Commit { .. }) {
+            self.damage_pending = false;
+            if let Some(resume) = self.resume_point() {
+                self.resolve_break(&continuity::resume_to_start(&resume))?;
+                tracing::info!(
+                    spool = %self.cfg.dir.display(),
+                    "spool: the master served the transactions the damage had cut again; the break is closed with nothing lost"
+                );
+            }
+        }
+        let Some(s) = self.streams.as_mut() else {
+            return Ok(());
+        };
+        s.observe(seen, pos, stream_log::now_us());
+        s.maybe_persist()
+    }
+
+    /// A semi-sync acknowledgement went out.
+    pub fn stream_acked(&mut self) {
+        if let Some(s) = self.streams.as_mut() {
+            s.acked();
+        }
+    }
+
+    /// The session ended; durable when this returns.
+    pub fn stream_end(&mut self, cause: EndCause, detail: &str) -> Result<(), SpoolError> {
+        match self.streams.as_mut() {
+            Some(s) => s.end(cause, detail),
+            None => Ok(()),
+        }
+    }
+
+    /// The latest session (connected or ended).
+    pub fn stream_last(&self) -> Option<&StreamRecord> {
+        self.streams.as_ref().and_then(|s| s.sessions().back())
     }
 }

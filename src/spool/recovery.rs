@@ -258,6 +258,33 @@ pub(crate) struct LiveRecovery {
     pub acc: SegmentAcc,
     pub scan: ScanEnd,
     pub index_rebuilt: bool,
+    /// Transactions the old index recorded beyond the cut: `(count, last)`.
+    pub cut_held: (u64, Option<IndexRecord>),
+}
+
+/// Transactions an index recorded that end after `offset` of its segment: `(count, last)`.
+/// Recovery cutting a segment back to `offset` loses exactly these (transactions the
+/// spool had received complete), unlike a torn tail, which no index record reaches.
+fn indexed_beyond(index: &Path, offset: u64) -> Result<(u64, Option<IndexRecord>), SpoolError> {
+    let Some(mut r) = IndexReader::open(index)? else {
+        return Ok((0, None));
+    };
+    let (mut n, mut last) = (0, None);
+    loop {
+        match r.next_entry()? {
+            ReadEntry::Entry {
+                entry: Entry::Txn(t),
+                ..
+            } => {
+                if t.local_end > offset {
+                    n += 1;
+                    last = Some(t);
+                }
+            }
+            ReadEntry::Entry { .. } => {}
+            ReadEntry::End | ReadEntry::Damaged { .. } => return Ok((n, last)),
+        }
+    }
 }
 
 /// Recover the segment being written: rescan it, make its index match the scan (rewriting
@@ -265,6 +292,10 @@ pub(crate) struct LiveRecovery {
 pub(crate) fn recover_live(segment: &Path, index: &Path) -> Result<LiveRecovery, SpoolError> {
     let mut acc = SegmentAcc::default();
     let (tmp, scan) = rebuild_to_tmp(segment, index, &mut acc)?;
+    let cut_held = match scan.damage {
+        Some(_) => indexed_beyond(index, scan.last_txn_end)?,
+        None => (0, None),
+    };
     let index_rebuilt = !same_bytes(&tmp, index);
     if index_rebuilt {
         std::fs::rename(&tmp, index).map_err(SpoolError::io("rename into place", index))?;
@@ -275,5 +306,6 @@ pub(crate) fn recover_live(segment: &Path, index: &Path) -> Result<LiveRecovery,
         acc,
         scan,
         index_rebuilt,
+        cut_held,
     })
 }

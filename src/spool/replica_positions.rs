@@ -39,6 +39,35 @@ pub struct RecordedPositions {
     pub replicas: BTreeMap<String, ReplicaPosition>,
 }
 
+/// Every replica last seen replicating from `source`, with the GTIDs it had executed and
+/// received then: `(replica, executed, received)`. Empty when nothing was recorded.
+pub fn recorded_for(
+    cluster_dir: &Path,
+    source: &str,
+) -> Result<Vec<(String, Option<String>, Option<String>)>, SpoolError> {
+    Ok(read_all(cluster_dir)?
+        .replicas
+        .into_iter()
+        .filter(|(_, p)| p.source == source)
+        .map(|(r, p)| (r, p.executed_gtid_set, p.retrieved_gtid_set))
+        .collect())
+}
+
+fn read_all(cluster_dir: &Path) -> Result<RecordedPositions, SpoolError> {
+    let path = cluster_dir.join(FILE_NAME);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(RecordedPositions::default());
+        }
+        Err(source) => return Err(SpoolError::io("read", &path)(source)),
+    };
+    serde_json::from_str(&text).map_err(|e| SpoolError::ReplicaPositions {
+        path: path.clone(),
+        detail: e.to_string(),
+    })
+}
+
 /// The position `replica` was last seen at on `source`, from a cluster's spool directory.
 /// `Ok(None)` when nothing was recorded for that pair.
 pub fn recorded_position(
@@ -46,18 +75,7 @@ pub fn recorded_position(
     replica: &str,
     source: &str,
 ) -> Result<Option<ReplicaPosition>, SpoolError> {
-    let path = cluster_dir.join(FILE_NAME);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(SpoolError::io("read", &path)(source)),
-    };
-    let all: RecordedPositions =
-        serde_json::from_str(&text).map_err(|e| SpoolError::ReplicaPositions {
-            path: path.clone(),
-            detail: e.to_string(),
-        })?;
-    Ok(all
+    Ok(read_all(cluster_dir)?
         .replicas
         .get(replica)
         .filter(|p| p.source == source)

@@ -37,6 +37,18 @@ impl WriterLock {
         dir.join("spool.lock")
     }
 
+    /// Whether another process holds the lock now (taken and released at once otherwise).
+    pub(crate) fn is_held(dir: &Path) -> bool {
+        let Ok(file) = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(WriterLock::path(dir))
+        else {
+            return false;
+        };
+        matches!(file.try_lock(), Err(TryLockError::WouldBlock))
+    }
+
     /// Take the lock or say who holds it.
     pub(crate) fn acquire(dir: &Path) -> Result<WriterLock, SpoolError> {
         let path = WriterLock::path(dir);
@@ -81,6 +93,8 @@ impl Spool {
             unsynced: false,
             recovery: RecoveryReport::default(),
             read_only: lock.is_none(),
+            streams: None,
+            damage_pending: false,
             _lock: lock,
         }
     }
