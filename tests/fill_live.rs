@@ -19,7 +19,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    Kind, Server, Topology, checksums, env, executed, sandbox, server_lock, wait_timeout,
+    Kind, Server, Topology, binlog_end, checksums, env, executed, sandbox, server_lock,
+    wait_spool_reached, wait_timeout,
 };
 
 const ALIAS: &str = "gf-cluster";
@@ -121,8 +122,14 @@ impl CaptureProc {
         }
     }
 
+    /// Wait until the live capture received everything the master wrote so far; it stays
+    /// connected, so its stream ends with the master (the tail proof of a live stream).
+    fn wait_reached(&self, master: &Server) {
+        wait_spool_reached(&spool_of(&self.child_dir()), master);
+    }
+
     /// SIGTERM, then resume to the master's binlog end with `--stop-at`: afterwards the spool
-    /// provably holds everything the master committed.
+    /// holds everything the master committed, but its stream ended before the master did.
     fn finish_at_master_end(mut self, master: &Server) {
         if let Some(st) = self.child.try_wait().unwrap() {
             panic!("gapfill capture exited early ({st}):\n{}", read(&self.log));
@@ -369,9 +376,21 @@ fn workload_gap(kind: Kind) -> String {
     )
 }
 
+/// A failover's scenario: its root (the spool under it) and the capture, live until dropped.
+struct Scenario {
+    root: tempfile::TempDir,
+    _capture: CaptureProc,
+}
+
+impl Scenario {
+    fn path(&self) -> &Path {
+        self.root.path()
+    }
+}
+
 /// Fresh topology, capture, workload with `lagger` lagging (`how`: "stop io" / "stop sql"),
-/// spool caught up, master SIGKILLed. Returns the scenario root (spool under it).
-fn run_until_master_dies(c: &Cluster, lagger: &Server, how: &str) -> tempfile::TempDir {
+/// spool caught up, master SIGKILLed while the capture streams from it (a live-stream tail).
+fn run_until_master_dies(c: &Cluster, lagger: &Server, how: &str) -> Scenario {
     let root = tempfile::tempdir().unwrap();
     let spool = spool_of(root.path());
     std::fs::create_dir_all(spool.parent().unwrap()).unwrap();
@@ -381,7 +400,7 @@ fn run_until_master_dies(c: &Cluster, lagger: &Server, how: &str) -> tempfile::T
     wait_replica_has(lagger, &executed(&c.master));
     lagger.sql(&c.replica_cmd(how));
     c.master.sql_text(&workload_gap(c.kind));
-    cap.finish_at_master_end(&c.master);
+    cap.wait_reached(&c.master);
     if how == "stop sql" {
         // The IO thread must have received everything: the relay log holds the gap.
         std::thread::sleep(Duration::from_millis(500));
@@ -393,7 +412,10 @@ fn run_until_master_dies(c: &Cluster, lagger: &Server, how: &str) -> tempfile::T
         end,
         "the lagging replica must lack transactions"
     );
-    root
+    Scenario {
+        root,
+        _capture: cap,
+    }
 }
 
 fn wait_replica_has(replica: &Server, master_executed: &str) {
@@ -458,6 +480,14 @@ fn failover_default(c: &Cluster) {
     // a. The re-run finishes the job.
     let r = fill(root.path(), &c.master, &succ, &[]).expect(0, "fill after a SIGKILLed fill");
     assert_eq!(r.report["outcome"], "Filled", "{:#}", r.report);
+    // The capture streamed until the master died: the master ended the stream.
+    assert_eq!(r.report["tail"]["proof"], "live_stream", "{:#}", r.report);
+    assert!(
+        ["closed_by_master", "reset_by_master"]
+            .contains(&r.report["tail"]["stream_end"].as_str().unwrap_or("")),
+        "{:#}",
+        r.report["tail"]
+    );
     assert!(r.applied() > 0);
     // The killed run committed on parallel connections, so what it left behind need not be a
     // prefix: the plan starts at the first missing transaction and the engine skips those the
@@ -791,4 +821,175 @@ fn mariadb_spool_replays_into_a_restored_server() {
         Server::mariadb_target(),
         "mariadb-target",
     );
+}
+
+// ------------------------------------------------------------------------------------------
+// the tail proof: did the spool see the dead master's last commit?
+
+/// A fake orchestrator answering every request with `instance` (the shape of the real
+/// `/api/instance/<host>/<port>` in tests/fixtures/orchestrator/api-samples.json).
+fn fake_orchestrator(instance: serde_json::Value) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let body = instance.to_string();
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut line = String::new();
+            while r.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+/// orchestrator's last record of `master` as it was just before it died.
+fn orchestrator_view(master: &Server) -> serde_json::Value {
+    let samples: serde_json::Value = serde_json::from_str(&read(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/orchestrator/api-samples.json"
+    ))))
+    .unwrap();
+    let mut v = samples["post_failover"]["GET /api/master/127.0.0.1:33061"].clone();
+    let (h, p) = split_addr(&master.addr);
+    let (file, pos) = binlog_end(master);
+    v["Key"] = serde_json::json!({"Hostname": h, "Port": p.parse::<u16>().unwrap()});
+    v["ExecutedGtidSet"] = match master.kind {
+        Kind::MySql => executed(master).into(),
+        Kind::MariaDb => "".into(),
+    };
+    v["SelfBinlogCoordinates"] = serde_json::json!({"LogFile": file, "LogPos": pos, "Type": 0});
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let (y, m, d) = gapfill::decode::text::civil_from_days((now / 86_400) as i64);
+    v["LastSeenTimestamp"] = format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        now % 86_400 / 3600,
+        now % 3600 / 60,
+        now % 60
+    )
+    .into();
+    v
+}
+
+/// The capture stops (`signal`: TERM or KILL) before the master dies; the master commits 30
+/// more transactions the lagging successor never receives. The fill cannot prove the tail:
+/// with `--require-proven-tail` it refuses and changes nothing; without, it applies what the
+/// spool holds and exits 7 naming the cause, and orchestrator's last view names what is
+/// missing.
+fn capture_ended_before_the_master(c: &Cluster, signal: &str) {
+    let _t = Topology::fresh();
+    let succ = c.io_lagger.clone();
+    let root = tempfile::tempdir().unwrap();
+    let spool = spool_of(root.path());
+    std::fs::create_dir_all(spool.parent().unwrap()).unwrap();
+    let cap = CaptureProc::spawn(&c.master, &spool, &root.path().join("capture.log"));
+    c.master.sql(SMALL);
+    wait_replica_has(&succ, &executed(&c.master));
+    succ.sql(&c.replica_cmd("stop io"));
+    c.master.sql_text(&small_rows(1, 20));
+    cap.wait_reached(&c.master);
+    let mut cap = cap;
+    let st = Command::new("kill")
+        .args([&format!("-{signal}"), &cap.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    wait_timeout(&mut cap.child, Duration::from_secs(30));
+    // Committed after the capture ended: no replica of the spool's has them.
+    c.master.sql_text(&small_rows(21, 50));
+    let orc = fake_orchestrator(orchestrator_view(&c.master));
+    let dead = (checksums(&c.master), executed(&c.master));
+    let uuid = match c.kind {
+        Kind::MySql => c.master.sql("SELECT @@server_uuid").trim().to_string(),
+        Kind::MariaDb => String::new(),
+    };
+    sandbox(&["instance", "kill", c.master_name]);
+    c.promote_like_orchestrator(&succ);
+    let before = (checksums(&succ), executed(&succ), read_only(&succ));
+
+    let r = fill(root.path(), &c.master, &succ, &["--require-proven-tail"])
+        .expect(4, "--require-proven-tail with the capture stopped first");
+    assert_eq!(r.report["outcome"], "NotCovered", "{:#}", r.report);
+    assert_eq!(r.report["tail"]["proof"], "not_proven", "{:#}", r.report);
+    let want_end = if signal == "KILL" {
+        "local_crash"
+    } else {
+        "local_stop"
+    };
+    assert_eq!(r.report["tail"]["stream_end"], want_end, "{:#}", r.report);
+    assert_eq!(
+        (checksums(&succ), executed(&succ), read_only(&succ)),
+        before,
+        "a fill refused for its tail changed the successor"
+    );
+
+    let r = fill(root.path(), &c.master, &succ, &["--orchestrator-url", &orc])
+        .expect(7, "filled with the tail not proven");
+    assert_eq!(r.report["outcome"], "TailNotProven", "{:#}", r.report);
+    let reason = r.report["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("filled, tail not proven:") && reason.contains("capture ended at"),
+        "{reason}"
+    );
+    // orchestrator saw more than the spool holds: the missing transactions are named.
+    let missing = r.report["tail"]["missing"].as_str().unwrap_or_default();
+    match c.kind {
+        Kind::MySql => {
+            assert_eq!(
+                r.report["tail"]["missing_count"], 30,
+                "{:#}",
+                r.report["tail"]
+            );
+            assert!(missing.contains(&uuid), "{missing}");
+        }
+        Kind::MariaDb => assert!(missing.contains("binlog ended at"), "{missing}"),
+    }
+    // What the spool held landed; the 30 later ones could not.
+    assert_eq!(r.applied(), 20, "{:#}", r.report);
+    assert_eq!(
+        succ.sql("SELECT COUNT(*) FROM gf_small.t").trim(),
+        "20",
+        "the successor holds what the spool held"
+    );
+    assert_ne!((checksums(&succ), executed(&succ)), dead);
+    assert_eq!(read_only(&succ), before.2, "writes handed back");
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mysql_tail_not_proven_when_capture_stopped_first() {
+    let _g = server_lock();
+    capture_ended_before_the_master(&Cluster::mysql(), "TERM");
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mariadb_tail_not_proven_when_capture_stopped_first() {
+    let _g = server_lock();
+    capture_ended_before_the_master(&Cluster::mariadb(), "TERM");
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mysql_tail_not_proven_when_capture_killed_first() {
+    let _g = server_lock();
+    capture_ended_before_the_master(&Cluster::mysql(), "KILL");
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mariadb_tail_not_proven_when_capture_killed_first() {
+    let _g = server_lock();
+    capture_ended_before_the_master(&Cluster::mariadb(), "KILL");
 }

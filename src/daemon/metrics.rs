@@ -120,6 +120,32 @@ pub fn render(r: &StatusReport) -> String {
         &mut per(&|s| Some(s.semisync_acks as f64)).into_iter(),
     );
     family(
+        "gapfill_zero_loss_guaranteed",
+        "gauge",
+        "1 while gapfill is the semi-sync acknowledger (AFTER_SYNC) of a master that asks for \
+         acknowledgements: no commit can be lost; the reason is in /status.",
+        &mut per(&|s| Some(if s.zero_loss() { 1.0 } else { 0.0 })).into_iter(),
+    );
+    family(
+        "gapfill_stream_connected",
+        "gauge",
+        "1 while the capture's dump session is connected to the master.",
+        &mut per(&|s| {
+            Some(if s.stream.as_ref().is_some_and(|x| x.end.is_none()) {
+                1.0
+            } else {
+                0.0
+            })
+        })
+        .into_iter(),
+    );
+    family(
+        "gapfill_stream_last_seen_seconds",
+        "gauge",
+        "Unix time of the last event or heartbeat received from the master.",
+        &mut per(&|s| s.stream.as_ref().map(|x| x.last_seen_us() as f64 / 1e6)).into_iter(),
+    );
+    family(
         "gapfill_spool_bytes",
         "gauge",
         "Bytes of segments and indexes held by the spool.",
@@ -186,6 +212,9 @@ pub(crate) mod tests {
                 events_captured: 20,
                 reconnects: 1,
                 replicas: vec![],
+                stream: None,
+                zero_loss_guaranteed: true,
+                zero_loss_reason: "x".into(),
             }],
         }
     }

@@ -94,6 +94,16 @@ pub struct ClusterStatus {
     pub events_captured: u64,
     pub reconnects: u64,
     pub replicas: Vec<ReplicaBrief>,
+    /// The capture session as the spool records it: connected since, last event and
+    /// heartbeat, semi-sync, how it ended.
+    #[serde(default)]
+    pub stream: Option<crate::spool::StreamRecord>,
+    /// 1 only while gapfill is the semi-sync acknowledger (AFTER_SYNC) of a master that asks
+    /// for acknowledgements: no commit can be lost now. `zero_loss_reason` says why (not).
+    #[serde(default)]
+    pub zero_loss_guaranteed: bool,
+    #[serde(default)]
+    pub zero_loss_reason: String,
 }
 
 /// Where the cluster list comes from and whether that source answers.
@@ -204,6 +214,9 @@ impl Registry {
                         events_captured: 0,
                         reconnects: 0,
                         replicas: Vec::new(),
+                        stream: None,
+                        zero_loss_guaranteed: false,
+                        zero_loss_reason: "not capturing yet".into(),
                     },
                     last_progress: None,
                     carry: (0, 0, 0, 0, 0),
@@ -300,6 +313,10 @@ impl Registry {
             if p.last_gtid.is_some() {
                 st.last_gtid = p.last_gtid.clone();
             }
+            if let Some(stream) = &p.stream {
+                (st.zero_loss_guaranteed, st.zero_loss_reason) = stream.zero_loss();
+                st.stream = Some(stream.clone());
+            }
             if p.transactions > 0 || p.lag == Some(Duration::ZERO) {
                 // Caught up or moving: the newest commit is now minus the lag.
                 let newest = unix_now().saturating_sub(p.lag.map_or(0, |l| l.as_secs()));
@@ -357,6 +374,12 @@ impl Registry {
 }
 
 impl ClusterStatus {
+    /// The live guarantee, only while capturing (a stopped or failing capture guarantees
+    /// nothing whatever its last session said).
+    pub fn zero_loss(&self) -> bool {
+        self.zero_loss_guaranteed && self.state == CaptureState::Capturing
+    }
+
     /// Whether `/healthz` counts this cluster as healthy.
     pub fn healthy(&self) -> bool {
         matches!(self.state, CaptureState::Capturing | CaptureState::Starting)

@@ -99,8 +99,35 @@ pub fn render_table(r: &StatusReport, now_unix: u64) -> String {
             let _ = writeln!(out, "{}: {m}", c.alias);
         }
         if let Some(g) = &c.last_gtid {
-            let _ = writeln!(out, "{}: last GTID at spool open {g}", c.alias);
+            let _ = writeln!(out, "{}: last GTID captured {g}", c.alias);
         }
+        if let Some(s) = &c.stream {
+            let line = match &s.end {
+                None => format!(
+                    "stream connected since {}, last event or heartbeat {}",
+                    crate::spool::stream_log::utc(s.connected_at_us),
+                    age(Some(s.last_seen_us() / 1_000_000), now_unix)
+                ),
+                Some(e) => format!(
+                    "stream ended {} ({}): {}",
+                    crate::spool::stream_log::utc(e.at_us),
+                    e.cause.describe(),
+                    e.detail
+                ),
+            };
+            let _ = writeln!(out, "{}: {line}", c.alias);
+        }
+        let _ = writeln!(
+            out,
+            "{}: zero loss {}: {}",
+            c.alias,
+            if c.zero_loss() {
+                "GUARANTEED"
+            } else {
+                "not guaranteed"
+            },
+            c.zero_loss_reason
+        );
         for rep in c.replicas.iter().filter(|r| r.error.is_some()) {
             let _ = writeln!(
                 out,

@@ -14,8 +14,8 @@
 //!   stopped answering at its failure: best effort, what the master's dump thread had not
 //!   sent yet can be missing;
 //! * [`TailProof::NotProven`]: the stream had ended before (a local stop, a crash, an error),
-//!   orchestrator saw the master alive after the stream ended, the master had fallen back to
-//!   async in a session that claimed semi-sync... or a witness holds transactions gapfill
+//!   orchestrator saw the master alive after the stream ended, the master fell back to async
+//!   while gapfill was its semi-sync acknowledger, or a witness holds transactions gapfill
 //!   cannot supply (named).
 
 use serde::Serialize;
@@ -94,18 +94,7 @@ pub struct TailReport {
     pub missing_count: Option<u64>,
 }
 
-/// `µs since the epoch` as `YYYY-MM-DD HH:MM:SS UTC`.
-pub fn utc(us: u64) -> String {
-    let secs = (us / 1_000_000) as i64;
-    let (y, m, d) = crate::decode::text::civil_from_days(secs.div_euclid(86_400));
-    let t = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        t / 3600,
-        t / 60 % 60,
-        t % 60
-    )
-}
+pub use crate::spool::stream_log::utc;
 
 /// Judge the tail. Pure: the same facts always give the same answer.
 pub fn judge(f: &TailFacts) -> TailReport {
@@ -190,6 +179,15 @@ pub fn judge(f: &TailFacts) -> TailReport {
             (seen - end_us) / 1_000_000,
             utc(end_us),
             cause.describe()
+        );
+        report.notes = notes;
+        return with_witnesses(report, &beyond);
+    }
+    if let Some(why) = s.semisync.as_ref().and_then(|x| x.fallback.as_ref()) {
+        report.summary = format!(
+            "tail not proven: gapfill was to acknowledge {} by semi-sync, but {why}: commits \
+             after that did not wait for gapfill",
+            f.failed
         );
         report.notes = notes;
         return with_witnesses(report, &beyond);
@@ -405,11 +403,11 @@ mod tests {
         s.semisync = semisync(true, None);
         let r = judge(&facts(Some(s.clone())));
         assert_eq!(r.proof, TailProof::SemiSync, "{r:?}");
-        // The master fell back during the session.
+        // The master fell back during the session: commits after it did not wait.
         s.semisync = semisync(false, Some("the master committed u:7 without asking"));
         let r = judge(&facts(Some(s.clone())));
-        assert_eq!(r.proof, TailProof::LiveStream);
-        assert!(r.notes.iter().any(|n| n.contains("u:7")));
+        assert_eq!(r.proof, TailProof::NotProven);
+        assert!(r.summary.contains("u:7"), "{}", r.summary);
         // AFTER_COMMIT.
         s.semisync = semisync(true, None);
         s.semisync.as_mut().unwrap().facts.wait_point = Some("AFTER_COMMIT".into());

@@ -255,6 +255,19 @@ pub struct StreamLog {
     last_persist: Instant,
 }
 
+/// `µs since the epoch` as `YYYY-MM-DD HH:MM:SS UTC`.
+pub fn utc(us: u64) -> String {
+    let secs = (us / 1_000_000) as i64;
+    let (y, m, d) = crate::decode::text::civil_from_days(secs.div_euclid(86_400));
+    let t = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        t / 3600,
+        t / 60 % 60,
+        t % 60
+    )
+}
+
 /// µs since the Unix epoch, now.
 pub fn now_us() -> u64 {
     SystemTime::now()

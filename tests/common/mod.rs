@@ -306,3 +306,38 @@ pub fn wait_timeout(child: &mut Child, limit: Duration) -> ExitStatus {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// The master's binlog end, `(file, pos)`.
+pub fn binlog_end(master: &Server) -> (String, u64) {
+    let q = match master.kind {
+        Kind::MySql => "SHOW BINARY LOG STATUS",
+        Kind::MariaDb => "SHOW MASTER STATUS",
+    };
+    let out = master.sql(q);
+    let cols: Vec<&str> = out.split('\t').collect();
+    (cols[0].to_string(), cols[1].trim().parse().unwrap_or(0))
+}
+
+/// Wait until the capture writing `spool` has received everything `master` wrote so far (its
+/// stream record, written at least once a second, reached the master's binlog end).
+pub fn wait_spool_reached(spool: &Path, master: &Server) {
+    let (file, pos) = binlog_end(master);
+    let t = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(spool.join("streams.json")).unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let last = v["sessions"].as_array().and_then(|a| a.last()).cloned();
+        if let Some(s) = last
+            && s["master_file"] == file.as_str()
+            && s["master_pos"].as_u64().unwrap_or(0) >= pos
+        {
+            return;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "the capture into {} did not reach {file}:{pos}: {text}",
+            spool.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
