@@ -993,3 +993,126 @@ fn mariadb_tail_not_proven_when_capture_killed_first() {
     let _g = server_lock();
     capture_ended_before_the_master(&Cluster::mariadb(), "KILL");
 }
+
+/// Semi-sync globals by flavor: (enabled, timeout, wait point, status).
+fn semisync_vars(kind: Kind) -> [&'static str; 4] {
+    match kind {
+        Kind::MySql => [
+            "rpl_semi_sync_source_enabled",
+            "rpl_semi_sync_source_timeout",
+            "rpl_semi_sync_source_wait_point",
+            "Rpl_semi_sync_source_status",
+        ],
+        Kind::MariaDb => [
+            "rpl_semi_sync_master_enabled",
+            "rpl_semi_sync_master_timeout",
+            "rpl_semi_sync_master_wait_point",
+            "Rpl_semi_sync_master_status",
+        ],
+    }
+}
+
+fn global_status(s: &Server, name: &str) -> String {
+    let out = s.sql(&format!("SHOW GLOBAL STATUS LIKE '{name}'"));
+    out.split('\t').nth(1).unwrap_or("").trim().to_string()
+}
+
+/// gapfill is the master's only semi-sync acknowledger (AFTER_SYNC) and streams until the
+/// master dies: the tail is proven by semi-sync. With `fallback`, gapfill is paused past the
+/// master's timeout first, so the master commits on without waiting: not proven (exit 7).
+fn semisync_tail(c: &Cluster, fallback: bool) {
+    let _t = Topology::fresh();
+    let [enabled, timeout, wait_point, status] = semisync_vars(c.kind);
+    if c.kind == Kind::MySql {
+        c.master
+            .sql("INSTALL PLUGIN rpl_semi_sync_source SONAME 'semisync_source.so'");
+    }
+    let succ = c.io_lagger.clone();
+    c.master.sql(SMALL);
+    wait_replica_has(&succ, &executed(&c.master));
+    succ.sql(&c.replica_cmd("stop io"));
+    c.master.sql(&format!(
+        "SET GLOBAL {timeout} = 1500, GLOBAL {wait_point} = AFTER_SYNC, GLOBAL {enabled} = 1"
+    ));
+    let root = tempfile::tempdir().unwrap();
+    let spool = spool_of(root.path());
+    std::fs::create_dir_all(spool.parent().unwrap()).unwrap();
+    let mut cap = CaptureProc {
+        child: capture_cmd(
+            &c.master,
+            &spool,
+            &["--semi-sync"],
+            &root.path().join("capture.log"),
+        )
+        .spawn()
+        .expect("spawn gapfill capture --semi-sync"),
+        log: root.path().join("capture.log"),
+    };
+    let t = Instant::now();
+    while global_status(&c.master, status) != "ON" {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "gapfill never became the semi-sync acknowledger:\n{}",
+            read(&cap.log)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    c.master.sql_text(&small_rows(1, 20));
+    if fallback {
+        let pid = cap.child.id().to_string();
+        Command::new("kill").args(["-STOP", &pid]).status().unwrap();
+        // Waits one timeout for gapfill, then the master falls back to async.
+        c.master.sql_text(&small_rows(21, 25));
+        assert_eq!(global_status(&c.master, status), "OFF");
+        Command::new("kill").args(["-CONT", &pid]).status().unwrap();
+    }
+    c.master.sql_text(&small_rows(26, 30));
+    cap.wait_reached(&c.master);
+    assert!(cap.child.try_wait().unwrap().is_none(), "capture ended early");
+    sandbox(&["instance", "kill", c.master_name]);
+    c.promote_like_orchestrator(&succ);
+    let r = fill(root.path(), &c.master, &succ, &[]);
+    if fallback {
+        let r = r.expect(7, "semi-sync fell back before the master died");
+        assert_eq!(r.report["tail"]["proof"], "not_proven", "{:#}", r.report);
+        let summary = r.report["tail"]["summary"].as_str().unwrap_or_default();
+        assert!(
+            summary.contains("semi-sync") && summary.contains("did not wait"),
+            "{summary}"
+        );
+    } else {
+        let r = r.expect(0, "semi-sync with gapfill acknowledging until the end");
+        assert_eq!(r.report["tail"]["proof"], "semi_sync", "{:#}", r.report);
+        assert!(r.report["tail"]["stream"]["semisync"]["acks"].as_u64().unwrap_or(0) >= 20);
+    }
+    // Either way everything the master committed was received and landed.
+    assert_equal_to_dead_master(c, &succ);
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mysql_tail_proven_by_semisync() {
+    let _g = server_lock();
+    semisync_tail(&Cluster::mysql(), false);
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mariadb_tail_proven_by_semisync() {
+    let _g = server_lock();
+    semisync_tail(&Cluster::mariadb(), false);
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mysql_tail_not_proven_after_a_semisync_fallback() {
+    let _g = server_lock();
+    semisync_tail(&Cluster::mysql(), true);
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mariadb_tail_not_proven_after_a_semisync_fallback() {
+    let _g = server_lock();
+    semisync_tail(&Cluster::mariadb(), true);
+}

@@ -446,3 +446,93 @@ fn m_len(bytes: &[u8]) -> u64 {
     assert_eq!(last_type, 4, "ends with a ROTATE");
     end
 }
+
+/// A byte flipped in the middle of the live segment cuts every transaction after it, the
+/// ones the spool had received complete included: a continuity break (coverage refuses the
+/// range), closed with nothing lost once the master serves those transactions again.
+#[test]
+fn mid_segment_damage_is_a_break_until_the_master_serves_it_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = FakeMaster::mysql("binlog.000001");
+    m.file_head();
+    let info = m.info("db1:3306");
+    let mut s = Spool::open(config(dir.path())).unwrap();
+    s.begin(&info, StartPoint::MySqlGtids(GtidSet::new())).unwrap();
+    feed(&mut s, &m.session_start());
+    let mut again = FakeMaster::mysql("binlog.000001");
+    let mut replay = Vec::new();
+    for g in 1..=6u64 {
+        if g == 3 {
+            again.pos = m.pos;
+        }
+        let ev = m.mysql_txn(g, T0 + g);
+        if g >= 3 {
+            replay.push(ev.clone());
+        }
+        feed(&mut s, &ev);
+    }
+    let third = txns(&s)[2].clone();
+    s.close().unwrap();
+    // Flip a byte inside transaction 3.
+    let path = seg(dir.path(), "binlog.000001");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = (third.local_start + third.local_end) as usize / 2;
+    bytes[at] ^= 0x5a;
+    std::fs::write(&path, &bytes).unwrap();
+
+    let mut s = Spool::open(config(dir.path())).unwrap();
+    assert_eq!(txns(&s).len(), 2, "cut back to transaction 2");
+    let st = s.status();
+    let open = st.breaks.last().expect("a break is recorded");
+    assert!(open.resumed_from.is_none(), "{open:?}");
+    assert!(open.reason.contains("damaged"), "{}", open.reason);
+    assert!(open.reason.contains("4 complete"), "{}", open.reason);
+    let lacking = TargetPosition::MySqlGtids(set(&format!("{UUID}:1-2")));
+    assert!(
+        matches!(
+            s.coverage_for(&lacking),
+            Coverage::NotCovered(NotCovered::OpenBreak { .. })
+        ),
+        "{:?}",
+        s.coverage_for(&lacking)
+    );
+    // The master still has them: the same session protocol fetches them again.
+    s.begin(&info, StartPoint::MySqlGtids(set(&format!("{UUID}:1-6"))))
+        .unwrap();
+    feed(&mut s, &again.session_start());
+    for ev in &replay {
+        assert_eq!(feed_observed(&mut s, ev), 1);
+    }
+    assert_eq!(txns(&s).len(), 6);
+    let st = s.status();
+    let closed = st.breaks.last().unwrap();
+    assert!(closed.resumed_from.is_some(), "{closed:?}");
+    assert!(
+        s.coverage_for(&lacking).is_covered(),
+        "{:?}",
+        s.coverage_for(&lacking)
+    );
+    // Nothing was assumed lost: the origin is still the empty start.
+    assert_eq!(st.origin.as_deref(), Some("MySQL GTID set ''"));
+}
+
+/// Feed one transaction's events as capture does: append, then tell the stream record.
+fn feed_observed(s: &mut Spool, events: &[Vec<u8>]) -> usize {
+    let mut commits = 0;
+    for ev in events {
+        if let gapfill::spool::Appended::Commit { master_end, .. } = s.append(ev).unwrap() {
+            commits += 1;
+            s.stream_observe(
+                gapfill::spool::Seen::Commit {
+                    gtid: None,
+                    master_end,
+                    commit_ts_us: 0,
+                    ack_requested: false,
+                },
+                (b"binlog.000001", master_end),
+            )
+            .unwrap();
+        }
+    }
+    commits
+}
