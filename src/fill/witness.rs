@@ -14,6 +14,7 @@ use crate::binlog::gtid_set::GtidSet;
 use crate::binlog::mariadb_gtid::{MariadbGtid, MariadbGtidPos};
 use crate::daemon::config::OrchestratorApi;
 use crate::spool::coverage::cmp_coords;
+use crate::spool::replica_positions::ReplicaPosition;
 
 use super::tail::WitnessView;
 
@@ -103,8 +104,8 @@ pub struct Witnesses<'a> {
     pub orchestrator: Option<&'a OrchestratorApi>,
     /// Replicas named on the command line.
     pub replicas: &'a [String],
-    /// The daemon's last record of the failed master's replicas: `(addr, executed, retrieved)`.
-    pub recorded: Vec<(String, Option<String>, Option<String>)>,
+    /// The daemon's last record of the failed master's replicas.
+    pub recorded: Vec<(String, ReplicaPosition)>,
     /// Credentials and TLS to reach replicas (the successor's).
     pub access: &'a TargetOptions,
     pub timeout: Duration,
@@ -144,8 +145,11 @@ pub async fn gather(w: &Witnesses<'_>, supply: &Supply<'_>) -> (Vec<WitnessView>
         }
         views.push(v);
     }
-    for (addr, executed, retrieved) in &w.recorded {
-        for (what, set) in [("executed", executed), ("received", retrieved)] {
+    for (addr, rec) in &w.recorded {
+        for (what, set) in [
+            ("executed", &rec.executed_gtid_set),
+            ("received", &rec.retrieved_gtid_set),
+        ] {
             if let Some(set) = set {
                 let v = supply.view_of(
                     format!("replica {addr} ({what}, as the daemon last recorded)"),

@@ -39,17 +39,16 @@ pub struct RecordedPositions {
     pub replicas: BTreeMap<String, ReplicaPosition>,
 }
 
-/// Every replica last seen replicating from `source`, with the GTIDs it had executed and
-/// received then: `(replica, executed, received)`. Empty when nothing was recorded.
+/// Every replica last seen replicating from `source` (`host:port`) with its last record
+/// (the GTIDs it had executed and received then). Empty when nothing was recorded.
 pub fn recorded_for(
     cluster_dir: &Path,
     source: &str,
-) -> Result<Vec<(String, Option<String>, Option<String>)>, SpoolError> {
+) -> Result<Vec<(String, ReplicaPosition)>, SpoolError> {
     Ok(read_all(cluster_dir)?
         .replicas
         .into_iter()
         .filter(|(_, p)| p.source == source)
-        .map(|(r, p)| (r, p.executed_gtid_set, p.retrieved_gtid_set))
         .collect())
 }
 
