@@ -457,7 +457,8 @@ fn mid_segment_damage_is_a_break_until_the_master_serves_it_again() {
     m.file_head();
     let info = m.info("db1:3306");
     let mut s = Spool::open(config(dir.path())).unwrap();
-    s.begin(&info, StartPoint::MySqlGtids(GtidSet::new())).unwrap();
+    s.begin(&info, StartPoint::MySqlGtids(GtidSet::new()))
+        .unwrap();
     feed(&mut s, &m.session_start());
     let mut again = FakeMaster::mysql("binlog.000001");
     let mut replay = Vec::new();
