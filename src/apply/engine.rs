@@ -279,7 +279,15 @@ async fn run(
     let parallel = report.parallel;
     let mut free: Vec<Applier> = Vec::with_capacity(parallel);
     match &dry {
-        Some(out) => free.push(Applier::new(Session::print(out.clone(), flavor))),
+        Some(out) => {
+            // Table shapes come from the target when it is reachable, so the dry run prints
+            // what a run would send (generated columns left out, the target's signedness).
+            let schema = match (&opts.target, control.is_some()) {
+                (Some(t), true) => t.connect().await.ok(),
+                _ => None,
+            };
+            free.push(Applier::new(Session::print(out.clone(), schema, flavor)))
+        }
         None => {
             let t = opts.target.as_ref().expect("checked above");
             for _ in 0..parallel {

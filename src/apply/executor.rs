@@ -701,7 +701,8 @@ async fn table_spec(
     let schema = String::from_utf8_lossy(tm.schema).into_owned();
     let table = String::from_utf8_lossy(tm.table).into_owned();
     let display = format!("{schema}.{table}");
-    let target = match session.conn() {
+    let dry_run = session.is_dry_run();
+    let target = match session.schema_conn() {
         None => None,
         Some(conn) => {
             let k = (schema.clone(), table.clone());
@@ -732,6 +733,8 @@ async fn table_spec(
             };
             match t {
                 Some(t) => Some(t),
+                // A dry run prints tables the target does not have yet from the table map.
+                None if dry_run => None,
                 None => {
                     return Err(ApplyError::SchemaMismatch {
                         txn: label.to_string(),

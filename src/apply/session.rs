@@ -104,8 +104,9 @@ impl TargetOptions {
 /// Where statements go.
 pub enum Sink {
     Live(Conn),
-    /// Dry run: statements are printed, ending with `;`.
-    Print(Arc<Mutex<Box<dyn Write + Send>>>),
+    /// Dry run: statements are printed, ending with `;`. The connection, when the target is
+    /// reachable, is only read (table shapes), so the printed SQL is what a run would send.
+    Print(Arc<Mutex<Box<dyn Write + Send>>>, Option<Conn>),
 }
 
 /// A statement failure with the statement shape that failed (no values).
@@ -152,9 +153,14 @@ impl Session {
         }
     }
 
-    pub fn print(out: Arc<Mutex<Box<dyn Write + Send>>>, flavor: ServerFlavor) -> Session {
+    /// A dry-run session; `schema` (a connection to the target, when reachable) is only read.
+    pub fn print(
+        out: Arc<Mutex<Box<dyn Write + Send>>>,
+        schema: Option<Conn>,
+        flavor: ServerFlavor,
+    ) -> Session {
         Session {
-            sink: Sink::Print(out),
+            sink: Sink::Print(out, schema),
             flavor,
             vars: HashMap::new(),
             queued: Vec::new(),
@@ -164,13 +170,21 @@ impl Session {
     }
 
     pub fn is_dry_run(&self) -> bool {
-        matches!(self.sink, Sink::Print(_))
+        matches!(self.sink, Sink::Print(..))
     }
 
     pub fn conn(&mut self) -> Option<&mut Conn> {
         match &mut self.sink {
             Sink::Live(c) => Some(c),
-            Sink::Print(_) => None,
+            Sink::Print(..) => None,
+        }
+    }
+
+    /// A connection to read table shapes from: the live one, or a dry run's read-only one.
+    pub fn schema_conn(&mut self) -> Option<&mut Conn> {
+        match &mut self.sink {
+            Sink::Live(c) => Some(c),
+            Sink::Print(_, c) => c.as_mut(),
         }
     }
 
@@ -272,7 +286,7 @@ impl Session {
                     statement: shape(&q),
                     source,
                 }),
-            Sink::Print(out) => {
+            Sink::Print(out, _) => {
                 let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
                 let _ = o.write_all(&q);
                 let _ = o.write_all(b";\n");
@@ -311,7 +325,7 @@ impl Session {
                 })?;
                 Ok(c.affected_rows())
             }
-            Sink::Print(out) => {
+            Sink::Print(out, _) => {
                 let text = inline_params(sql, &params);
                 let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
                 let _ = o.write_all(text.as_bytes());
@@ -344,7 +358,7 @@ impl Session {
                         .collect()
                 }))
             }
-            Sink::Print(_) => Ok(None),
+            Sink::Print(..) => Ok(None),
         }
     }
 
@@ -361,7 +375,7 @@ impl Session {
                 Ok(v.flatten()
                     .map(|b| String::from_utf8_lossy(&b).into_owned()))
             }
-            Sink::Print(_) => Ok(None),
+            Sink::Print(..) => Ok(None),
         }
     }
 }

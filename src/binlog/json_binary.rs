@@ -3,9 +3,9 @@
 //! Owns the binary layout (small/large objects and arrays with key and value entries, inlined
 //! scalars, variable-length string sizes, opaque MySQL-typed scalars) and MySQL's text rules
 //! from `Json_wrapper::to_string`: `": "` and `", "` separators, keys in stored order, strings
-//! escaped by `double_quote` (`\"`, `\\`, `\b \f \n \r \t`, `\u00xx` below 0x1f), doubles via
-//! `my_gcvt` with `.0` appended to integral values, DECIMAL unquoted, DATE/TIME/DATETIME/
-//! TIMESTAMP quoted with 6 fraction digits, other opaque values as quoted
+//! escaped by `double_quote` (`\"`, `\\`, `\b \f \n \r \t`, `\u00xx` for every other byte up
+//! to 0x1f), doubles via `my_gcvt` with `.0` appended to integral values, DECIMAL unquoted,
+//! DATE/TIME/DATETIME/TIMESTAMP quoted with 6 fraction digits, other opaque values as quoted
 //! `base64:typeNN:...` (MySQL's base64 breaks lines every 76 characters). It does not know
 //! about rows or diffs (see `json_diff`).
 //!
@@ -396,12 +396,13 @@ impl Writer<'_> {
     }
 }
 
-/// Append `s` as a JSON string the way MySQL's `double_quote` does. Note that MySQL escapes
-/// control characters below 0x1f only: 0x1f itself is copied as is.
+/// Append `s` as a JSON string the way MySQL's `double_quote` does: `"` and `\\` escaped,
+/// `\b \t \n \f \r` by name, and every other byte up to 0x1f (0x1f included) as `\u00xx`
+/// with lower-case hex, so the text is valid JSON the server accepts back.
 pub fn double_quote(s: &str, out: &mut String) {
     let bytes = s.as_bytes();
     // Most strings need no escape: one scan, one copy.
-    if !bytes.iter().any(|&b| b < 0x1f || b == b'"' || b == b'\\') {
+    if !bytes.iter().any(|&b| b <= 0x1f || b == b'"' || b == b'\\') {
         out.reserve(bytes.len() + 2);
         out.push('"');
         out.push_str(s);
@@ -419,7 +420,7 @@ pub fn double_quote(s: &str, out: &mut String) {
             b'\n' => "\\n",
             b'\r' => "\\r",
             b'\t' => "\\t",
-            0..0x1f => "",
+            0..=0x1f => "",
             _ => continue,
         };
         out.push_str(&s[start..i]); // i is an ASCII byte, so a char boundary
@@ -731,12 +732,15 @@ pub(crate) mod tests {
             ("g", J::Bool(false)),
             ("h", J::I64(i64::MIN)),
             ("i", J::U64(u64::MAX)),
-            ("j", J::S("x\"y\\z\n\t\u{1}\u{1f}é")),
+            (
+                "j",
+                J::S("x\"y\\z\n\t\u{1}\u{1e}\u{1f}\u{0}\u{8}\u{c}\r\u{b}é"),
+            ),
             ("k", J::F(1.5)),
         ]);
         let want = "{\"a\": 1, \"b\": [1, 2, -3, 4], \"c\": {}, \"d\": [], \"e\": null, \
                     \"f\": true, \"g\": false, \"h\": -9223372036854775808, \
-                    \"i\": 18446744073709551615, \"j\": \"x\\\"y\\\\z\\n\\t\\u0001\u{1f}é\", \
+                    \"i\": 18446744073709551615, \"j\": \"x\\\"y\\\\z\\n\\t\\u0001\\u001e\\u001f\\u0000\\b\\f\\r\\u000bé\", \
                     \"k\": 1.5}";
         assert_eq!(text(&j, false), want);
         assert_eq!(text(&j, true), want);

@@ -15,8 +15,10 @@
 //!   precision then scale) or low byte first (BIT: bits % 8 then bytes);
 //! * a CHAR column is typed STRING and its metadata carries the real type (STRING, ENUM or SET);
 //!   lengths above 255 borrow bits 4-5 of the real type byte, inverted;
-//! * SIGNEDNESS has one bit per numeric column (TINYINT..BIGINT, DECIMAL, FLOAT, DOUBLE; not
-//!   YEAR), most significant bit first; COLUMN_VISIBILITY likewise over all columns;
+//! * SIGNEDNESS has one bit per numeric column (TINYINT..BIGINT, YEAR, DECIMAL, FLOAT, DOUBLE;
+//!   MySQL 9.7 and MariaDB 10.11 both give YEAR a bit: a YEAR before a BIGINT moved the BIGINT
+//!   onto the next column's bit), most significant bit first; COLUMN_VISIBILITY likewise over
+//!   all columns;
 //! * character-column charsets (CHAR, VARCHAR, TEXT/BLOB; on MariaDB also GEOMETRY, whose
 //!   server code counts it as a blob) and ENUM/SET charsets are two separate lists, each either
 //!   "default + exceptions by ordinal" or "one per column".
@@ -181,7 +183,7 @@ fn real_type_of(t: ColumnType, meta: u16) -> Result<ColumnType> {
     })
 }
 
-/// Numeric columns, which get a SIGNEDNESS bit (MySQL's `is_numeric_type`).
+/// Numeric columns, which get a SIGNEDNESS bit (what the servers write: YEAR included).
 pub fn is_numeric_type(t: ColumnType) -> bool {
     use ColumnType as T;
     matches!(
@@ -191,6 +193,7 @@ pub fn is_numeric_type(t: ColumnType) -> bool {
             | T::Int24
             | T::Long
             | T::LongLong
+            | T::Year
             | T::NewDecimal
             | T::Float
             | T::Double
@@ -754,6 +757,21 @@ pub(crate) mod tests {
         assert_eq!(string_real_type(0xf701).unwrap(), (ColumnType::Enum, 1));
         assert_eq!(string_real_type(20).unwrap(), (ColumnType::String, 20));
         assert!(string_real_type(0x0301).is_err()); // real type 0x33 does not exist
+    }
+
+    #[test]
+    fn year_takes_a_signedness_bit() {
+        // id INT, y YEAR, a BIGINT (signed), z BIGINT UNSIGNED, as MySQL 9.7 writes it: YEAR
+        // has a bit, set (the server's YEAR is unsigned): id=0, y=1, a=0, z=1.
+        let types = [3, 13, 8, 8];
+        let body = build(&types, &[], &[0xff], &tlv(opt::SIGNEDNESS, &[0b0101_0000]));
+        let tm = TableMap::parse(&body, 8).unwrap();
+        assert!(!tm.is_unsigned(2), "the signed BIGINT after a YEAR");
+        assert!(tm.is_unsigned(3));
+        assert_eq!(
+            tm.unsigned_flags().collect::<Vec<_>>(),
+            [false, true, false, true]
+        );
     }
 
     #[test]
