@@ -1091,6 +1091,16 @@ fn peers_fill_what_the_leaders_capture_missed() {
     );
     assert_eq!(out.status.code(), Some(0), "fill:\n{said}");
     let rep: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    // The leader's own stream ended locally; the tail rests on the peer's, which lived until
+    // the master died.
+    assert_eq!(rep["tail"]["proof"], "live_stream", "{:#}", rep["tail"]);
+    assert!(
+        rep["tail"]["stream_source"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("peer ")),
+        "{:#}",
+        rep["tail"]
+    );
     let from = &rep["plan"]["from_peer"];
     assert_eq!(
         from["transactions"], 40,

@@ -12,7 +12,9 @@ use crate::apply::{
     ApplyOptions, DryRunOutput, Executed, ReadOptions, RunReport, TargetOptions, apply_files,
 };
 use crate::peer::{PeerSet, Reach, pull_best};
-use crate::spool::{FsyncPolicy, Retention, Spool, SpoolConfig, SpoolError, TargetPosition};
+use crate::spool::{
+    FsyncPolicy, Retention, Spool, SpoolConfig, SpoolError, StreamRecord, TargetPosition,
+};
 
 use super::error::FillError;
 use super::guard::WindowGuard;
@@ -492,13 +494,22 @@ async fn prove_tail(
                 super::witness::add_mariadb_list(&mut supply.mariadb, &peer.gtids)
             }
         }
-        if let Some(theirs) = peer
-            .streams
-            .iter()
-            .rev()
-            .find(|s| s.master == req.failed)
-            .or(peer.streams.last())
-        {
+        let mut streams = peer.streams.clone();
+        // The peer's capture may not have seen the master go yet: ask again for a moment.
+        let open = |v: &[StreamRecord]| {
+            super::tail::session_for(v, &req.failed).is_some_and(|s| s.end.is_none())
+        };
+        while open(&streams) && waited.elapsed() < req.tail_wait {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            match crate::peer::reach(&req.peers, &peer.peer, &req.cluster).await {
+                Ok(r) => streams = r.streams,
+                Err(e) => {
+                    tracing::warn!(peer = %peer.peer, error = %e, "fill: cannot ask the peer how its capture ended");
+                    break;
+                }
+            }
+        }
+        if let Some(theirs) = super::tail::session_for(&streams, &req.failed) {
             let pick = match &facts.stream {
                 Some(mine) => super::tail::better(mine, theirs),
                 None => theirs,
@@ -506,7 +517,8 @@ async fn prove_tail(
             if std::ptr::eq(pick, theirs) {
                 facts.stream_source = format!("peer {}", peer.peer);
                 facts.stream = Some(theirs.clone());
-                facts.writer_alive = false;
+                // The peer's daemon answered: a session it has not ended is still open.
+                facts.writer_alive = true;
             }
         }
     }

@@ -18,7 +18,7 @@ pub mod export;
 pub mod import;
 pub mod reach;
 
-pub use client::{PeerSet, Pulled, pull_best};
+pub use client::{PeerSet, Pulled, pull_best, reach};
 pub use error::PeerError;
 pub use export::{Export, Promise};
 pub use import::{Received, accept, part_path, receive};
