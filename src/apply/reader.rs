@@ -1,9 +1,9 @@
 //! Reading binlog files into complete transactions.
 //!
-//! Owns where a transaction starts and ends: a GTID event (or BEGIN/a statement without one)
-//! opens it; XID, COMMIT, ROLLBACK, XA_PREPARE or a statement that commits by itself (DDL, XA
-//! COMMIT) closes it. TRANSACTION_PAYLOAD events are expanded into their inner events here, so
-//! appliers see plain event sequences. It applies the source filters (start/stop position,
+//! Owns turning the framer's transactions (`binlog::framer`, the one owner of where a
+//! transaction starts and ends) into [`Transaction`]s an applier runs: their events' bytes,
+//! GTID, kind, DDL flag and XA start. TRANSACTION_PAYLOAD events are expanded into their inner
+//! events here, so appliers see plain event sequences. It applies the source filters (start/stop position,
 //! include/exclude GTIDs, database) and reports a trailing transaction the files end inside of
 //! (a torn or still-written tail) instead of returning it. It does not touch the target.
 
@@ -13,9 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::binlog::event::EventBody;
 use crate::binlog::file_reader::{BinlogFileReader, ReadOutcome};
+use crate::binlog::framer::{Facts, Framer, Kind, Step as FramerStep, TxnEnd, inspect};
 use crate::binlog::gtid_event::{LogicalClock, MariadbGtidEvent};
 use crate::binlog::header::{EventHeader, HEADER_LEN};
-use crate::binlog::mariadb_gtid::MariadbGtid;
 use crate::binlog::stream::{EventStream, payload_events};
 use crate::binlog::{BinlogError, EventType, FormatDescription};
 
@@ -58,25 +58,18 @@ pub struct ReadStats {
     pub filtered: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    /// After a GTID event (or before anything): the next statement decides.
-    Start,
-    /// Inside BEGIN .. COMMIT.
-    Multi,
-}
-
 struct Pending {
     gtid: TxnGtid,
     start: u64,
     file_index: usize,
     clock: Option<LogicalClock>,
     commit_id: Option<u64>,
-    mode: Mode,
     is_ddl: bool,
     relevant: bool,
     timestamp: u32,
     xa_start: Option<String>,
+    /// A TRANSACTION_PAYLOAD held an XA_PREPARE.
+    xa_prepare_inside: bool,
     data: Vec<u8>,
     events: Vec<TxnEvent>,
 }
@@ -99,6 +92,7 @@ pub struct TransactionReader {
     epoch: u64,
     ordinal: u64,
     pending: Option<Pending>,
+    framer: Framer,
     payload_buf: Vec<u8>,
     scratch: Vec<u8>,
     done_bytes: u64,
@@ -113,26 +107,6 @@ pub struct TransactionReader {
 enum Step {
     Nothing,
     Complete(Pending, TxnKind),
-}
-
-fn starts_ci(q: &[u8], p: &[u8]) -> bool {
-    let q = trim_start(q);
-    q.len() >= p.len() && q[..p.len()].eq_ignore_ascii_case(p)
-}
-
-fn trim_start(q: &[u8]) -> &[u8] {
-    let n = q.iter().take_while(|b| b.is_ascii_whitespace()).count();
-    &q[n..]
-}
-
-fn ends_ci(q: &[u8], p: &[u8]) -> bool {
-    let n = q.len()
-        - q.iter()
-            .rev()
-            .take_while(|b| b.is_ascii_whitespace() || **b == b';')
-            .count();
-    let q = &q[..n];
-    q.len() >= p.len() && q[q.len() - p.len()..].eq_ignore_ascii_case(p)
 }
 
 impl TransactionReader {
@@ -159,6 +133,7 @@ impl TransactionReader {
             epoch: 0,
             ordinal: 0,
             pending: None,
+            framer: Framer::default(),
             payload_buf: Vec::new(),
             scratch: Vec::new(),
             done_bytes: 0,
@@ -319,15 +294,20 @@ impl TransactionReader {
             .map_err(at)?;
         self.stats.events += 1;
         let mut skip_to = None;
+        // The file's own description is not part of the stream (a relay log may rotate
+        // inside a transaction); any later one is, and one written at a server start ends
+        // whatever was open.
+        let facts = if offset == 4 && matches!(ev.body, EventBody::FormatDescription(_)) {
+            None
+        } else {
+            Some(inspect(bytes, self.fde.as_deref(), false).map_err(at)?)
+        };
         let step = match &ev.body {
             EventBody::FormatDescription(f) => {
-                // A description that is not the first event of a file is a server restart:
-                // whatever was open was never committed.
-                let restart = offset > 4 && f.create_timestamp != 0;
                 self.fde = Some(Arc::new((**f).clone()));
                 self.epoch += 1;
-                if restart && let Some(p) = self.pending.take() {
-                    self.report_incomplete(p, "the server restarted inside this transaction");
+                if let Some(facts) = &facts {
+                    self.frame(facts);
                 }
                 if first_file
                     && offset == 4
@@ -338,32 +318,10 @@ impl TransactionReader {
                 }
                 Step::Nothing
             }
-            EventBody::TransactionPayload(p) => {
-                let mut buf = std::mem::take(&mut self.payload_buf);
-                let mut out = Ok(Step::Nothing);
-                for inner in payload_events(p, &mut buf).map_err(at)? {
-                    let inner = inner.map_err(at)?;
-                    let iev = self
-                        .cur
-                        .as_mut()
-                        .expect("file")
-                        .stream
-                        .as_mut()
-                        .expect("stream")
-                        .decode_inner(inner)
-                        .map_err(at)?;
-                    match self.on_event(&iev.body, inner, offset, true, iev.header.timestamp, &path)
-                    {
-                        Ok(Step::Nothing) => {}
-                        other => {
-                            out = other;
-                        }
-                    }
-                }
-                self.payload_buf = buf;
-                out?
+            body => {
+                let facts = facts.expect("read for every event but the file's own description");
+                self.on_event(&facts, body, ev.raw, offset, ev.header.timestamp, &path)?
             }
-            body => self.on_event(body, ev.raw, offset, false, ev.header.timestamp, &path)?,
         };
         if let Some(s) = skip_to {
             self.cur.as_mut().expect("file").reader.skip_to(s)?;
@@ -388,11 +346,11 @@ impl TransactionReader {
             file_index: self.file_index(),
             clock: None,
             commit_id: None,
-            mode: Mode::Start,
             is_ddl: false,
             relevant: self.opts.database.is_none(),
             timestamp,
             xa_start: None,
+            xa_prepare_inside: false,
             data: Vec::new(),
             events: Vec::new(),
         }
@@ -405,164 +363,167 @@ impl TransactionReader {
             .is_none_or(|d| d.as_bytes() == schema)
     }
 
+    /// Feed the framer; report what it abandoned. Returns its step.
+    fn frame(&mut self, facts: &Facts) -> FramerStep {
+        let step = self.framer.step(facts);
+        if step.abandoned.is_some()
+            && let Some(p) = self.pending.take()
+        {
+            let reason = match facts.kind {
+                Kind::FormatDescription(_) => "the server restarted inside this transaction",
+                Kind::Stop => "the server stopped inside this transaction",
+                _ => "a new transaction began before this one ended",
+            };
+            self.report_incomplete(p, reason);
+        }
+        step
+    }
+
     fn on_event(
         &mut self,
+        facts: &Facts,
         body: &EventBody<'_>,
         raw: &[u8],
         offset: u64,
-        inner: bool,
         timestamp: u32,
         path: &Path,
     ) -> Result<Step, ApplyError> {
-        match body {
-            EventBody::Gtid(g) => {
-                if let Some(p) = self.pending.take() {
-                    self.report_incomplete(p, "a new transaction began before this one ended");
-                }
-                let gtid = g.gtid().map_or(TxnGtid::None, TxnGtid::MySql);
-                let mut p = self.new_pending(gtid, offset, timestamp);
-                p.clock = g.logical_clock;
-                self.pending = Some(p);
-                Ok(Step::Nothing)
-            }
-            EventBody::MariadbGtid(g) => {
-                if let Some(p) = self.pending.take() {
-                    self.report_incomplete(p, "a new transaction began before this one ended");
-                }
-                let gtid = MariadbGtid {
-                    domain: g.domain_id,
-                    server: g.server_id,
-                    seq: g.seq_no,
-                };
-                let mut p = self.new_pending(TxnGtid::MariaDb(gtid), offset, timestamp);
-                p.commit_id = g.commit_id;
-                p.is_ddl = g.is_ddl();
-                if !g.is_standalone() {
-                    p.mode = Mode::Multi;
-                }
-                if g.flags2 & MariadbGtidEvent::FL_PREPARED_XA != 0
-                    && let Some(x) = &g.xid
-                {
-                    p.xa_start = Some(format!(
-                        "XA START {}",
-                        xid_sql(x.format_id as i64, &x.gtrid, &x.bqual)
-                    ));
-                }
-                self.pending = Some(p);
-                Ok(Step::Nothing)
-            }
-            EventBody::Query(q) => {
-                let query = q.query.as_ref();
-                let relevant = !q.is_begin() && !q.is_commit() && self.db_matches(q.schema);
-                let ts = timestamp;
-                let p = match self.pending.as_mut() {
-                    Some(p) => p,
-                    None => {
-                        let np = self.new_pending(TxnGtid::None, offset, ts);
-                        self.pending.insert(np)
-                    }
-                };
-                push(p, raw, offset, inner);
-                if relevant {
-                    p.relevant = true;
-                }
-                match p.mode {
-                    Mode::Start => {
-                        if q.is_begin()
-                            || starts_ci(query, b"XA START")
-                            || starts_ci(query, b"XA BEGIN")
-                        {
-                            p.mode = Mode::Multi;
-                            Ok(Step::Nothing)
-                        } else if starts_ci(query, b"CREATE")
-                            && ends_ci(query, b"START TRANSACTION")
-                        {
-                            // Atomic CREATE TABLE ... SELECT: rows and an XID follow.
-                            p.mode = Mode::Multi;
-                            p.is_ddl = true;
-                            Ok(Step::Nothing)
-                        } else {
-                            let xa = starts_ci(query, b"XA ");
-                            if !xa {
-                                p.is_ddl = true;
-                            }
-                            let p = self.pending.take().expect("pending");
-                            Ok(Step::Complete(p, TxnKind::Standalone))
-                        }
-                    }
-                    Mode::Multi => {
-                        if q.is_commit() || q.is_rollback() {
-                            let p = self.pending.take().expect("pending");
-                            Ok(Step::Complete(p, TxnKind::Transactional))
-                        } else {
-                            Ok(Step::Nothing)
-                        }
-                    }
-                }
-            }
-            EventBody::Xid(_) => match self.pending.take() {
-                Some(mut p) => {
-                    push(&mut p, raw, offset, inner);
-                    Ok(Step::Complete(p, TxnKind::Transactional))
-                }
-                None => {
-                    tracing::debug!(
-                        offset,
-                        "XID without a transaction start (start position inside a transaction?): skipped"
-                    );
-                    Ok(Step::Nothing)
-                }
-            },
-            EventBody::XaPrepare(_) => match self.pending.take() {
-                Some(mut p) => {
-                    push(&mut p, raw, offset, inner);
-                    Ok(Step::Complete(p, TxnKind::XaPrepare))
-                }
-                None => Ok(Step::Nothing),
-            },
-            EventBody::TableMap(tm) => {
-                let rel = self.db_matches(tm.schema);
-                if let Some(p) = self.pending.as_mut() {
-                    push(p, raw, offset, inner);
-                    if rel {
-                        p.relevant = true;
-                    }
-                }
-                Ok(Step::Nothing)
-            }
-            EventBody::Rows(_)
-            | EventBody::Intvar(_)
-            | EventBody::Rand(_)
-            | EventBody::UserVar(_)
-            | EventBody::RowsQuery(_) => {
-                match self.pending.as_mut() {
-                    Some(p) => push(p, raw, offset, inner),
-                    None if matches!(
-                        body,
-                        EventBody::Intvar(_) | EventBody::Rand(_) | EventBody::UserVar(_)
-                    ) =>
-                    {
-                        // Statement context before a statement logged without BEGIN/GTID.
-                        let mut np = self.new_pending(TxnGtid::None, offset, timestamp);
-                        push(&mut np, raw, offset, inner);
-                        self.pending = Some(np);
-                    }
-                    None => {
-                        tracing::debug!(
-                            offset,
-                            "event outside a transaction (start position inside one?): skipped"
-                        );
-                    }
-                }
-                Ok(Step::Nothing)
-            }
-            EventBody::Incident(i) => Err(ApplyError::Incident {
+        if let EventBody::Incident(i) = body {
+            return Err(ApplyError::Incident {
                 path: path.to_path_buf(),
                 offset,
                 message: String::from_utf8_lossy(i.message).into_owned(),
-            }),
-            _ => Ok(Step::Nothing),
+            });
         }
+        let step = self.frame(facts);
+        if step.opened {
+            let gtid = match &facts.kind {
+                Kind::MySqlGtid { gtid, .. } => gtid.clone().map_or(TxnGtid::None, TxnGtid::MySql),
+                Kind::MariaDbGtid { gtid, .. } => TxnGtid::MariaDb(*gtid),
+                _ => TxnGtid::None,
+            };
+            let mut p = self.new_pending(gtid, offset, timestamp);
+            match body {
+                EventBody::Gtid(g) => p.clock = g.logical_clock,
+                EventBody::MariadbGtid(g) => {
+                    p.commit_id = g.commit_id;
+                    if g.flags2 & MariadbGtidEvent::FL_PREPARED_XA != 0
+                        && let Some(x) = &g.xid
+                    {
+                        p.xa_start = Some(format!(
+                            "XA START {}",
+                            xid_sql(x.format_id as i64, &x.gtrid, &x.bqual)
+                        ));
+                    }
+                }
+                _ => {}
+            }
+            self.pending = Some(p);
+        }
+        let in_txn = self.pending.is_some();
+        match body {
+            // The applier sets the GTID itself; the event is not replayed.
+            EventBody::Gtid(_) | EventBody::MariadbGtid(_) => {}
+            EventBody::TransactionPayload(pl) if in_txn => {
+                let inner_xa = self.expand_payload(pl, offset, path)?;
+                if let Some(p) = self.pending.as_mut() {
+                    p.xa_prepare_inside = inner_xa;
+                }
+            }
+            _ if in_txn => {
+                let relevant = match body {
+                    EventBody::Query(q) => {
+                        !q.is_begin() && !q.is_commit() && self.db_matches(q.schema)
+                    }
+                    EventBody::TableMap(tm) => self.db_matches(tm.schema),
+                    _ => false,
+                };
+                if let Some(p) = self.pending.as_mut() {
+                    push(p, raw, offset, false);
+                    p.relevant |= relevant;
+                }
+            }
+            _ => {
+                if !matches!(
+                    facts.kind,
+                    Kind::Rotate { .. } | Kind::Marker | Kind::FormatDescription(_) | Kind::Stop
+                ) {
+                    tracing::debug!(
+                        offset,
+                        "event outside a transaction (start position inside one?): skipped"
+                    );
+                }
+            }
+        }
+        let Some(done) = step.done else {
+            return Ok(Step::Nothing);
+        };
+        let Some(mut p) = self.pending.take() else {
+            return Ok(Step::Nothing);
+        };
+        p.is_ddl = done.txn.ddl;
+        let kind = match done.end {
+            TxnEnd::Xid | TxnEnd::CommitQuery => TxnKind::Transactional,
+            TxnEnd::XaPrepare => TxnKind::XaPrepare,
+            TxnEnd::Statement | TxnEnd::XaEnd => TxnKind::Standalone,
+            TxnEnd::Payload if p.xa_prepare_inside => TxnKind::XaPrepare,
+            TxnEnd::Payload => TxnKind::Transactional,
+            // Refused above.
+            TxnEnd::Incident => TxnKind::Standalone,
+        };
+        Ok(Step::Complete(p, kind))
+    }
+
+    /// Add a TRANSACTION_PAYLOAD's inner events to the open transaction; returns whether they
+    /// hold an XA_PREPARE.
+    fn expand_payload(
+        &mut self,
+        pl: &crate::binlog::payload::TransactionPayload<'_>,
+        offset: u64,
+        path: &Path,
+    ) -> Result<bool, ApplyError> {
+        let at = |e: BinlogError| e.in_file(path, offset);
+        let mut buf = std::mem::take(&mut self.payload_buf);
+        let mut xa = false;
+        let mut result = Ok(());
+        for inner in payload_events(pl, &mut buf).map_err(at)? {
+            let inner = match inner {
+                Ok(i) => i,
+                Err(e) => {
+                    result = Err(at(e));
+                    break;
+                }
+            };
+            let iev = match self
+                .cur
+                .as_mut()
+                .and_then(|c| c.stream.as_mut())
+                .expect("a stream reads the payload")
+                .decode_inner(inner)
+            {
+                Ok(e) => e,
+                Err(e) => {
+                    result = Err(at(e));
+                    break;
+                }
+            };
+            let relevant = match &iev.body {
+                EventBody::Query(q) => !q.is_begin() && !q.is_commit() && self.db_matches(q.schema),
+                EventBody::TableMap(tm) => self.db_matches(tm.schema),
+                EventBody::XaPrepare(_) => {
+                    xa = true;
+                    false
+                }
+                _ => false,
+            };
+            if let Some(p) = self.pending.as_mut() {
+                push(p, inner, offset, true);
+                p.relevant |= relevant;
+            }
+        }
+        self.payload_buf = buf;
+        result?;
+        Ok(xa)
     }
 
     fn complete(&mut self, p: Pending, kind: TxnKind, name: Arc<str>) -> Option<Transaction> {

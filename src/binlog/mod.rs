@@ -21,6 +21,7 @@ pub mod event_type;
 pub mod file_reader;
 pub mod file_writer;
 pub mod format;
+pub mod framer;
 pub mod gtid_event;
 pub mod gtid_set;
 pub mod header;

@@ -13,12 +13,12 @@ use crate::binlog::header::HEADER_LEN;
 use crate::binlog::{EventType, FormatDescription};
 
 use super::continuity::SegmentJson;
-use super::facts::{Kind, inspect};
 use super::index::{Entry, IndexRecord, IndexWriter};
 use super::recorder::Recorder;
 use super::segment::{SegmentWriter, fsync_dir, read_fde, same_fde};
 use super::types::TxnGtid;
 use super::{Appended, FsyncPolicy, Live, SegmentState, Spool, SpoolError};
+use crate::binlog::framer::{Kind, inspect};
 
 impl Spool {
     /// Append one event exactly as received from the master (header to CRC32). Returns

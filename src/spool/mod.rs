@@ -51,12 +51,10 @@
 //! This module does not talk to servers and never decodes rows.
 
 mod append;
-mod boundary;
 pub mod config;
 mod continuity;
 pub mod coverage;
 pub mod error;
-mod facts;
 mod index;
 mod lifecycle;
 mod recorder;

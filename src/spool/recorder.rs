@@ -6,14 +6,14 @@
 //! started locally and on the master. It does not touch files: the caller writes or reads the
 //! bytes and, when told an open transaction was abandoned, decides whether to cut it.
 
-use super::boundary::BoundaryTracker;
-use super::facts::Facts;
 use super::index::IndexRecord;
+use crate::binlog::framer::Facts;
+use crate::binlog::framer::Framer;
 
 /// Per-segment record builder.
 #[derive(Debug, Default)]
 pub(crate) struct Recorder {
-    tracker: BoundaryTracker,
+    tracker: Framer,
     /// Master position right after the last event fed.
     pub master_pos: u64,
     txn_local_start: u64,

@@ -21,10 +21,10 @@ use crate::binlog::gtid_set::GtidSet;
 use crate::binlog::mariadb_gtid::MariadbGtidPos;
 
 use super::error::SpoolError;
-use super::facts::{Kind, inspect};
 use super::index::{Entry, IndexReader, IndexRecord, IndexWriter, ReadEntry};
 use super::recorder::Recorder;
 use super::types::TxnGtid;
+use crate::binlog::framer::{Kind, inspect};
 
 /// What a pass over one segment learned.
 #[derive(Debug, Clone, Default)]

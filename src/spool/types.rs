@@ -7,9 +7,9 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::binlog::gtid_event::LogicalClock;
-use crate::binlog::gtid_set::{Gtid, GtidSet};
+use crate::binlog::gtid_set::GtidSet;
 use crate::binlog::mariadb_executed::MariadbExecuted;
-use crate::binlog::mariadb_gtid::{MariadbGtid, MariadbGtidPos};
+use crate::binlog::mariadb_gtid::MariadbGtidPos;
 
 use super::config::MasterInfo;
 
@@ -53,31 +53,7 @@ pub enum TargetPosition {
     },
 }
 
-/// The GTID of a transaction, in its flavor.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum TxnGtid {
-    MySql(Gtid),
-    MariaDb(MariadbGtid),
-}
-
-/// The event that completed a transaction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TxnEnd {
-    /// XID event (a transactional engine committed).
-    Xid,
-    /// QUERY `COMMIT` (non-transactional engines) or `ROLLBACK` (a logged rollback).
-    CommitQuery,
-    /// A statement that commits implicitly: DDL, or a MariaDB standalone event group.
-    Statement,
-    /// XA_PREPARE event: the first phase of an XA transaction.
-    XaPrepare,
-    /// QUERY `XA COMMIT` / `XA ROLLBACK`: the second phase.
-    XaEnd,
-    /// TRANSACTION_PAYLOAD: a compressed transaction in one event.
-    Payload,
-    /// INCIDENT: the master lost events; it ends whatever was open, as replicas treat it.
-    Incident,
-}
+pub use crate::binlog::framer::{TxnEnd, TxnGtid};
 
 impl TxnEnd {
     pub(crate) fn code(self) -> u8 {

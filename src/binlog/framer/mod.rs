@@ -1,36 +1,75 @@
-//! Where transactions start and end in an event stream.
+//! The one transaction framer: raw events in, complete transactions out.
 //!
-//! Owns the transaction boundary rules, the same ones a MySQL replica's receiver applies
-//! (`Transaction_boundary_parser`), extended to MariaDB:
+//! Every part of gapfill that needs to know where a transaction starts and ends asks this
+//! module: the spool's index and recovery, the peer export (through the index), the apply
+//! reader, and the replication source. Sans-IO: [`inspect`] reads the role of one event from
+//! its bytes ([`role`]), [`Framer::step`] advances the state machine. The rules are those of a
+//! MySQL replica's receiver (`Transaction_boundary_parser`), extended to MariaDB:
 //!
 //! * MySQL: GTID / ANONYMOUS_GTID / GTID_TAGGED starts a transaction. It ends at XID, at a
 //!   QUERY `COMMIT` / `ROLLBACK` / `XA COMMIT` / `XA ROLLBACK`, at an XA_PREPARE event, at a
 //!   TRANSACTION_PAYLOAD (a whole compressed transaction after its GTID), at an INCIDENT, or at
-//!   any other QUERY when no `BEGIN` came first (DDL commits implicitly).
+//!   any other QUERY when no `BEGIN` came first (DDL commits implicitly). `BEGIN`, `XA START` /
+//!   `XA BEGIN` and an atomic `CREATE TABLE ... START TRANSACTION` (8.0.21+ `CREATE ... SELECT`,
+//!   whose rows and XID follow) open a multi-event transaction.
 //! * MariaDB: the GTID event starts a group and implies `BEGIN`, unless it is flagged
 //!   FL_STANDALONE: then the group is one statement and ends with that QUERY. Otherwise the
 //!   group ends at XID, QUERY `COMMIT` / `ROLLBACK` / `XA COMMIT` / `XA ROLLBACK`, or XA_PREPARE.
 //! * Without GTID events (MySQL 5.5, GTIDs off in 5.6): `BEGIN`, or INTVAR / RAND / USER_VAR
 //!   before a statement, starts one; a lone QUERY is a transaction by itself.
 //!
-//! A new transaction start, a FORMAT_DESCRIPTION, ROTATE, STOP or file marker while a
-//! transaction is open means the open one will never complete (the stream restarted): it is
-//! reported as abandoned so the caller can cut its bytes. This file is pure: no I/O, no
-//! positions; `mod.rs` and `recovery.rs` turn its steps into segment offsets and index records.
+//! A new transaction start, a FORMAT_DESCRIPTION written at a server start (its `created`
+//! time set) or a STOP while a transaction is open means the open one will never complete: it
+//! is reported as abandoned so the caller can cut or report its bytes. ROTATE, other
+//! FORMAT_DESCRIPTIONs and file markers (PREVIOUS_GTIDS, GTID_LIST, BINLOG_CHECKPOINT) are
+//! ignored, as a replica ignores them: a relay log may rotate inside a transaction. No I/O, no
+//! positions: callers turn steps into offsets.
+
+mod role;
+
+pub use role::{Facts, Kind, QueryKind, inspect, query_kind};
 
 use crate::binlog::gtid_event::LogicalClock;
+use crate::binlog::gtid_set::Gtid;
+use crate::binlog::mariadb_gtid::MariadbGtid;
 
-use super::facts::{Facts, Kind, QueryKind};
-use super::types::{TxnEnd, TxnGtid};
+/// The GTID of a transaction, in its flavor.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TxnGtid {
+    MySql(Gtid),
+    MariaDb(MariadbGtid),
+}
+
+/// The event that completed a transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TxnEnd {
+    /// XID event (a transactional engine committed).
+    Xid,
+    /// QUERY `COMMIT` (non-transactional engines) or `ROLLBACK` (a logged rollback).
+    CommitQuery,
+    /// A statement that commits implicitly: DDL, or a MariaDB standalone event group.
+    Statement,
+    /// XA_PREPARE event: the first phase of an XA transaction.
+    XaPrepare,
+    /// QUERY `XA COMMIT` / `XA ROLLBACK`: the second phase.
+    XaEnd,
+    /// TRANSACTION_PAYLOAD: a compressed transaction in one event.
+    Payload,
+    /// INCIDENT: the master lost events; it ends whatever was open, as replicas treat it.
+    Incident,
+}
 
 /// What is known about a transaction while its events arrive.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct OpenTxn {
+pub struct OpenTxn {
     pub gtid: Option<TxnGtid>,
     /// A `BEGIN` (or an implying MariaDB GTID) was seen: statements no longer end it.
     began: bool,
     /// MariaDB FL_STANDALONE: the next statement ends it.
     standalone: bool,
+    /// DDL: MariaDB's FL_DDL, an atomic `CREATE ... START TRANSACTION`, or a statement that
+    /// committed by itself.
+    pub ddl: bool,
     /// Bytes so far, the opening event included.
     pub len: u64,
     pub events: u32,
@@ -44,7 +83,7 @@ pub(crate) struct OpenTxn {
 
 /// A transaction that just completed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Done {
+pub struct Done {
     pub txn: OpenTxn,
     pub end: TxnEnd,
     /// Header timestamp of the completing event (seconds), the commit time when the GTID
@@ -71,7 +110,7 @@ impl Done {
 /// What one event did to the transaction state. Apply in field order: cut `abandoned`
 /// bytes, note the start if `opened`, store the event, then record `done`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Step {
+pub struct Step {
     /// An open transaction that can no longer complete (its bytes precede this event).
     pub abandoned: Option<OpenTxn>,
     /// This event starts a transaction.
@@ -80,13 +119,13 @@ pub(crate) struct Step {
     pub done: Option<Done>,
 }
 
-/// The boundary state machine of one stream.
+/// The framing state machine of one stream.
 #[derive(Debug, Default)]
-pub(crate) struct BoundaryTracker {
+pub struct Framer {
     open: Option<OpenTxn>,
 }
 
-impl BoundaryTracker {
+impl Framer {
     /// Whether a transaction is open (its bytes are not held yet).
     pub fn is_open(&self) -> bool {
         self.open.is_some()
@@ -127,6 +166,7 @@ impl BoundaryTracker {
                 gtid,
                 standalone,
                 commit_id,
+                ddl,
             } => {
                 step.abandoned = self.open.take();
                 step.opened = true;
@@ -134,6 +174,7 @@ impl BoundaryTracker {
                     gtid: Some(TxnGtid::MariaDb(*gtid)),
                     began: !standalone,
                     standalone: *standalone,
+                    ddl: *ddl,
                     len: size,
                     events: 1,
                     commit_id: *commit_id,
@@ -141,18 +182,24 @@ impl BoundaryTracker {
                 });
                 return step;
             }
-            Kind::FormatDescription(_) | Kind::Rotate { .. } | Kind::Stop | Kind::Marker => {
+            Kind::FormatDescription(d) if d.create_timestamp != 0 => {
                 step.abandoned = self.open.take();
                 return step;
             }
+            Kind::Stop => {
+                step.abandoned = self.open.take();
+                return step;
+            }
+            Kind::FormatDescription(_) | Kind::Rotate { .. } | Kind::Marker => return step,
             _ => {}
         }
         if self.open.is_none() {
             match facts.kind {
-                Kind::Query(QueryKind::Begin) => {
+                Kind::Query(q @ (QueryKind::Begin | QueryKind::BeginAtomicDdl)) => {
                     step.opened = true;
                     self.open = Some(OpenTxn {
                         began: true,
+                        ddl: q == QueryKind::BeginAtomicDdl,
                         len: size,
                         events: 1,
                         ..OpenTxn::default()
@@ -175,6 +222,7 @@ impl BoundaryTracker {
                         txn: OpenTxn {
                             len: size,
                             events: 1,
+                            ddl: true,
                             ..OpenTxn::default()
                         },
                         end: TxnEnd::Statement,
@@ -199,9 +247,15 @@ impl BoundaryTracker {
                 t.began = true;
                 None
             }
+            Kind::Query(QueryKind::BeginAtomicDdl) => {
+                t.began = true;
+                t.ddl = true;
+                None
+            }
             Kind::Query(QueryKind::Commit | QueryKind::Rollback) => Some(TxnEnd::CommitQuery),
             Kind::Query(QueryKind::XaEnd) => Some(TxnEnd::XaEnd),
             Kind::Query(QueryKind::Statement) if t.standalone || !t.began => {
+                t.ddl = true;
                 Some(TxnEnd::Statement)
             }
             Kind::Xid => Some(TxnEnd::Xid),
@@ -262,7 +316,7 @@ mod tests {
     }
 
     fn run(kinds: Vec<Kind>) -> Vec<(bool, Option<TxnEnd>, bool)> {
-        let mut t = BoundaryTracker::default();
+        let mut t = Framer::default();
         kinds
             .into_iter()
             .map(|k| {
@@ -327,6 +381,7 @@ mod tests {
             gtid: MariadbGtid::new(0, 1, 1),
             standalone,
             commit_id: None,
+            ddl: false,
         };
         let r = run(vec![
             g(true),
@@ -359,18 +414,66 @@ mod tests {
     }
 
     #[test]
-    fn restart_mid_transaction_abandons() {
+    fn restart_mid_transaction_abandons_and_rotation_does_not() {
+        let fde = |created: u32| {
+            let mut d = crate::binlog::FormatDescription::synthetic(
+                "9.7.4",
+                crate::binlog::checksum::ChecksumAlg::Crc32,
+            );
+            d.create_timestamp = created;
+            Kind::FormatDescription(Box::new(d))
+        };
         let r = run(vec![
             mysql_gtid(),
             Kind::Query(QueryKind::Begin),
             mysql_gtid(),
             Kind::Query(QueryKind::Begin),
+            // A relay log rotating inside the transaction: ignored, as replicas do.
             Kind::Rotate {
                 pos: 4,
                 next_file: "b.2".into(),
             },
+            fde(0),
+            Kind::Marker,
+            Kind::Other,
+            // The server started again: the open transaction never completes.
+            fde(1_700_000_000),
+            mysql_gtid(),
+            Kind::Query(QueryKind::Begin),
+            Kind::Stop,
         ]);
         assert_eq!(r[2], (true, None, true));
-        assert!(r[4].2);
+        assert!(!r[4].2 && !r[5].2 && !r[6].2 && !r[7].2);
+        assert!(r[8].2, "a server start abandons");
+        assert!(r[11].2, "a STOP abandons");
+    }
+
+    #[test]
+    fn atomic_create_select_and_xa_begin_open_a_transaction() {
+        let mut t = Framer::default();
+        let steps: Vec<Step> = [
+            mysql_gtid(),
+            Kind::Query(query_kind(b"CREATE TABLE t2 (a INT) START TRANSACTION")),
+            Kind::Other,
+            Kind::Other,
+            Kind::Xid,
+            mysql_gtid(),
+            Kind::Query(query_kind(b"XA BEGIN X'01',X'',1")),
+            Kind::Other,
+            Kind::Query(query_kind(b"XA END X'01',X'',1")),
+            Kind::XaPrepare,
+        ]
+        .into_iter()
+        .map(|k| t.step(&f(k)))
+        .collect();
+        assert!(steps[1].done.is_none(), "the CREATE opens, it does not end");
+        let d = steps[4].done.as_ref().expect("the XID ends it");
+        assert_eq!((d.end, d.txn.ddl, d.txn.events), (TxnEnd::Xid, true, 5));
+        assert!(steps[6].done.is_none() && steps[8].done.is_none());
+        assert_eq!(
+            steps[9].done.as_ref().map(|d| d.end),
+            Some(TxnEnd::XaPrepare)
+        );
+        assert!(!steps[9].done.as_ref().unwrap().txn.ddl);
     }
 }

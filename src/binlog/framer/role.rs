@@ -1,10 +1,12 @@
-//! What the spool needs to know about one raw event, and nothing more.
+//! The role of one raw event in a transaction, read from the fewest bytes that say it.
 //!
-//! Owns reading the few event kinds that matter for storage: FORMAT_DESCRIPTION (how to read
-//! the rest), ROTATE (file names), GTID events of both flavors (GTID, commit time, logical
-//! clock, announced length), QUERY (BEGIN / COMMIT / XA / other statements) and the events that
-//! end transactions. Everything else is "some event". It never decodes rows: that is `decode`'s
-//! and `apply`'s business. It does not decide where transactions end (`boundary.rs` does).
+//! Owns reading the event kinds that matter for framing and storage: FORMAT_DESCRIPTION (how
+//! to read the rest; whether it marks a server start), ROTATE (file names), GTID events of both
+//! flavors (GTID, commit time, logical clock, announced length, MariaDB flags), QUERY (BEGIN /
+//! XA START / an atomic `CREATE ... START TRANSACTION` / COMMIT / ROLLBACK / XA COMMIT / other
+//! statements) and the events that end transactions. Everything else is "some event". It never
+//! decodes rows. It does not decide where transactions end (the [`Framer`](super::Framer)
+//! does).
 
 use crate::binlog::checksum::{ChecksumAlg, verify_crc32};
 use crate::binlog::control::RotateEvent;
@@ -18,14 +20,14 @@ use crate::binlog::{BinlogError, EventType, FormatDescription};
 
 /// The facts about one event.
 #[derive(Debug, Clone)]
-pub(crate) struct Facts {
+pub struct Facts {
     pub header: EventHeader,
     pub kind: Kind,
 }
 
 /// The roles an event can play for the spool.
 #[derive(Debug, Clone)]
-pub(crate) enum Kind {
+pub enum Kind {
     FormatDescription(Box<FormatDescription>),
     Rotate {
         pos: u64,
@@ -44,6 +46,8 @@ pub(crate) enum Kind {
         gtid: MariadbGtid,
         standalone: bool,
         commit_id: Option<u64>,
+        /// FL_DDL: the group is DDL.
+        ddl: bool,
     },
     Query(QueryKind),
     Xid,
@@ -61,9 +65,12 @@ pub(crate) enum Kind {
 
 /// What a QUERY statement means for transaction boundaries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum QueryKind {
-    /// `BEGIN` or `XA START ...`.
+pub enum QueryKind {
+    /// `BEGIN` or `XA START ...` / `XA BEGIN ...`.
     Begin,
+    /// An atomic `CREATE TABLE ... SELECT` (MySQL 8.0.21+ logs it as `CREATE TABLE ...
+    /// START TRANSACTION`): it opens a transaction that its rows and an XID complete.
+    BeginAtomicDdl,
     /// `COMMIT`.
     Commit,
     /// `ROLLBACK` (a logged rollback of non-transactional changes).
@@ -84,11 +91,31 @@ fn starts_with_ci(s: &[u8], prefix: &[u8]) -> bool {
     s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix)
 }
 
+fn ends_with_ci(s: &[u8], suffix: &[u8]) -> bool {
+    s.len() >= suffix.len() && s[s.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+}
+
+fn strip_semicolons(s: &[u8]) -> &[u8] {
+    let n = s
+        .iter()
+        .rev()
+        .take_while(|b| b.is_ascii_whitespace() || **b == b';')
+        .count();
+    &s[..s.len() - n]
+}
+
 /// Classify a statement's text.
-pub(crate) fn query_kind(text: &[u8]) -> QueryKind {
+pub fn query_kind(text: &[u8]) -> QueryKind {
     let t = text.trim_ascii();
-    if t.eq_ignore_ascii_case(b"BEGIN") || starts_with_ci(t, b"XA START") {
+    if t.eq_ignore_ascii_case(b"BEGIN")
+        || starts_with_ci(t, b"XA START")
+        || starts_with_ci(t, b"XA BEGIN")
+    {
         QueryKind::Begin
+    } else if starts_with_ci(t, b"CREATE")
+        && ends_with_ci(strip_semicolons(t), b"START TRANSACTION")
+    {
+        QueryKind::BeginAtomicDdl
     } else if t.eq_ignore_ascii_case(b"COMMIT") {
         QueryKind::Commit
     } else if t.eq_ignore_ascii_case(b"ROLLBACK") {
@@ -140,7 +167,7 @@ fn rotate_body(bytes: &[u8]) -> &[u8] {
 /// Read the facts of one whole event (`bytes` is exactly the event). `fde` is the description
 /// in force (`None` before the first one; only FORMAT_DESCRIPTION and ROTATE can be read
 /// then). With `verify`, a CRC32 trailer the description announces is checked.
-pub(crate) fn inspect(
+pub fn inspect(
     bytes: &[u8],
     fde: Option<&FormatDescription>,
     verify: bool,
@@ -206,6 +233,7 @@ pub(crate) fn inspect(
                 gtid: g.gtid(),
                 standalone: g.is_standalone(),
                 commit_id: g.commit_id,
+                ddl: g.is_ddl(),
             }
         }
         EventType::Query => {
