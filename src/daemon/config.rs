@@ -256,11 +256,6 @@ pub fn valid_addr(s: &str) -> bool {
     matches!(s.rsplit_once(':'), Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0))
 }
 
-/// A cluster alias names a directory: no path separators, not `.`/`..`, not empty.
-fn valid_alias(a: &str) -> bool {
-    !a.is_empty() && a != "." && a != ".." && !a.contains(['/', '\0']) && !a.starts_with('-')
-}
-
 /// A secret from a file (first line, trimmed): it must not be readable by group or others.
 fn secret_file(path: &Path) -> Result<Password, String> {
     use std::os::unix::fs::PermissionsExt;
@@ -479,12 +474,9 @@ impl DaemonConfig {
                             &format!("{prefix}.alias"),
                             "required (orchestrator's cluster alias)",
                         ),
-                        Some(a) if !valid_alias(a) => p.add(
-                            &format!("{prefix}.alias"),
-                            format!(
-                                "{a:?} cannot name a directory (no '/', not '.', '..' or empty)"
-                            ),
-                        ),
+                        Some(a) if let Err(why) = crate::spool::check_alias(a) => {
+                            p.add(&format!("{prefix}.alias"), why)
+                        }
                         Some(a) if clusters.iter().any(|c: &ClusterSpec| &c.alias == a) => {
                             p.add(&format!("{prefix}.alias"), format!("{a:?} is listed twice"))
                         }

@@ -226,6 +226,10 @@ impl Client {
             } else {
                 info.alias.clone()
             };
+            if let Err(why) = crate::spool::check_alias(&alias) {
+                tracing::error!(cluster = %info.name, "orchestrator: cluster not followed: {why}");
+                continue;
+            }
             let body = self
                 .get(&format!("/api/master/{}", encode_segment(&alias)))
                 .await?;

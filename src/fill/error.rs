@@ -13,6 +13,8 @@ pub enum FillError {
     UnresolvedPlaceholder { what: &'static str, value: String },
     #[error("{what} {value:?} is not HOST:PORT")]
     BadAddress { what: &'static str, value: String },
+    #[error("--cluster: {0}")]
+    BadCluster(String),
     #[error(
         "another gapfill fill for cluster {cluster} holds {path}: wait for it to finish \
          (a second fill would apply the same transactions concurrently)"

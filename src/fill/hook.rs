@@ -188,7 +188,8 @@ pub async fn run(req: FillRequest) -> Result<FillReport, FillError> {
     }
     check_addr("--failed", &req.failed)?;
     check_addr("--successor", &req.successor.addr)?;
-    let dir = req.spool_dir.join(&req.cluster);
+    let dir =
+        crate::spool::cluster_dir(&req.spool_dir, &req.cluster).map_err(FillError::BadCluster)?;
     if !dir.join("spool.json").exists() {
         return Err(FillError::NoSpool {
             cluster: req.cluster.clone(),

@@ -319,6 +319,37 @@ impl Spool {
     }
 }
 
+/// Why `alias` cannot name a cluster's spool directory, if it cannot: the one check of
+/// cluster aliases (from the configuration, orchestrator's API, the hook's `--cluster`, a
+/// peer's request), since an alias becomes a directory name under the spool root.
+pub fn check_alias(alias: &str) -> Result<(), String> {
+    let why = if alias.is_empty() {
+        "it is empty"
+    } else if alias.len() > 200 {
+        "it is longer than 200 bytes"
+    } else if alias.contains(['/', '\\']) {
+        "it holds a path separator"
+    } else if alias.starts_with('.') {
+        "it starts with a dot ('.', '..' and hidden names are refused)"
+    } else if alias.starts_with('-') {
+        "it starts with '-' (it would read as an option)"
+    } else if alias.chars().any(|c| c.is_control()) {
+        "it holds a NUL or another control character"
+    } else {
+        return Ok(());
+    };
+    Err(format!(
+        "cluster alias {alias:?} cannot name a spool directory: {why}; fix the alias \
+         (orchestrator's DetectClusterAliasQuery or the [[cluster]] entry)"
+    ))
+}
+
+/// The directory of the spool of cluster `alias` under `root`, after [`check_alias`].
+pub fn cluster_dir(root: &Path, alias: &str) -> Result<PathBuf, String> {
+    check_alias(alias)?;
+    Ok(root.join(alias))
+}
+
 /// The stream record of a spool directory: every recorded dump session, oldest first.
 pub fn stream_records(dir: &Path) -> Vec<StreamRecord> {
     StreamLog::read(dir)
@@ -393,5 +424,35 @@ impl Spool {
     /// The latest session (connected or ended).
     pub fn stream_last(&self) -> Option<&StreamRecord> {
         self.streams.as_ref().and_then(|s| s.sessions().back())
+    }
+}
+
+#[cfg(test)]
+mod alias_tests {
+    use super::*;
+
+    #[test]
+    fn aliases_that_would_escape_or_hide_are_refused() {
+        for ok in [
+            "main",
+            "sandbox97",
+            "127.0.0.1:3306",
+            "db cluster",
+            "a.b",
+            "ünï",
+        ] {
+            assert!(check_alias(ok).is_ok(), "{ok}");
+            assert_eq!(
+                cluster_dir(Path::new("/s"), ok).unwrap(),
+                Path::new("/s").join(ok)
+            );
+        }
+        for bad in [
+            "", ".", "..", "../evil", "a/b", "a\\b", ".hidden", "-x", "a\0b", "a\nb", "a\u{7f}",
+        ] {
+            let e = check_alias(bad).unwrap_err();
+            assert!(e.contains("cannot name a spool directory"), "{bad:?}: {e}");
+        }
+        assert!(check_alias(&"x".repeat(201)).is_err());
     }
 }
