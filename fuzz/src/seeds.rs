@@ -144,6 +144,7 @@ fn file_seeds(s: &mut Seeds, file: &SplitFile) {
         whole.extend_from_slice(e);
     }
     s.add("decode_file", with_prefix(&[0], &whole));
+    s.add("framer", with_prefix(&[1], &whole));
     for (i, chunk) in file.events[1..].chunks(8).take(40).enumerate() {
         let mut seed = vec![if i == 0 { 1 } else { 0 }];
         seed.extend_from_slice(&file.events[0]);
@@ -355,5 +356,41 @@ pub fn all() -> Seeds {
     }
     // The magic alone: the smallest valid file.
     s.add("decode_file", vec![0]);
+    outside_seeds(&mut s);
     s
+}
+
+/// Seeds of the targets whose input comes from servers, orchestrator and operators: recorded
+/// server handshakes and heartbeats (packets as sent), orchestrator's real API answers, the
+/// example configuration.
+fn outside_seeds(s: &mut Seeds) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let fixtures = root.join("tests/fixtures");
+    if let Ok(dir) = std::fs::read_dir(fixtures.join("protocol")) {
+        for f in dir.flatten() {
+            let p = f.path();
+            if p.extension().is_some_and(|e| e == "bin")
+                && let Ok(payload) = std::fs::read(&p)
+            {
+                // Recorded as packets (header + payload), as a server sends them.
+                for flags in [0u8, 0x08, 0x10 | 0x20] {
+                    s.add("wire", with_prefix(&[flags], &payload));
+                }
+            }
+        }
+    }
+    if let Ok(text) = std::fs::read_to_string(fixtures.join("orchestrator/api-samples.json"))
+        && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+    {
+        for phase in ["pre_failover", "post_failover"] {
+            if let Some(m) = v[phase].as_object() {
+                for body in m.values() {
+                    s.add("outside_text", with_prefix(&[0], body.to_string().as_bytes()));
+                }
+            }
+        }
+    }
+    if let Ok(text) = std::fs::read(root.join("contrib/gapfill.toml")) {
+        s.add("outside_text", with_prefix(&[1], &text));
+    }
 }
