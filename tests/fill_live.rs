@@ -1072,6 +1072,25 @@ fn semisync_tail(c: &Cluster, fallback: bool) {
         cap.child.try_wait().unwrap().is_none(),
         "capture ended early"
     );
+    // The live guarantee (the daemon's gapfill_zero_loss_guaranteed) on the session as the
+    // spool records it: held while gapfill acknowledges; the fallback is recorded (the gauge
+    // itself comes back once the master asks again).
+    let text = read(&spool.join("streams.json"));
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let rec: gapfill::spool::StreamRecord =
+        serde_json::from_value(v["sessions"].as_array().unwrap().last().unwrap().clone())
+            .unwrap();
+    let (guaranteed, why) = rec.zero_loss();
+    let ss = rec.semisync.clone().expect("a semi-sync session");
+    if fallback {
+        assert!(ss.fell_back_at_us.is_some(), "{text}");
+        let f = ss.fallback.unwrap_or_default();
+        assert!(f.contains("without asking") || f.contains("timeout"), "{f}");
+    } else {
+        assert!(guaranteed, "{why}: {text}");
+        assert_eq!(ss.fell_back_at_us, None, "{text}");
+        assert!(ss.acks >= 20, "{text}");
+    }
     sandbox(&["instance", "kill", c.master_name]);
     c.promote_like_orchestrator(&succ);
     let r = fill(root.path(), &c.master, &succ, &[]);
