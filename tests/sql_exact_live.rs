@@ -430,3 +430,60 @@ fn mariadb_signedness_with_generated_and_invisible_columns() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// 3. JSON opaque scalars keep their MySQL type.
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn json_opaque_scalars_keep_their_type() {
+    let _g = server_lock();
+    let m = Server::mysql_master();
+    let t = Server::mysql_target();
+    let db = unique("gf_jo_");
+    let doc = |score: &str| {
+        format!(
+            "JSON_OBJECT('score', CAST({score} AS DECIMAL(6,4)), 'd', CAST('2024-02-29' AS DATE), \
+             't', CAST('-838:59:58.5' AS TIME(1)), 'dt', CAST('2024-01-02 03:04:05.678' AS DATETIME(3)), \
+             'nested', JSON_ARRAY(1, -2, 18446744073709551615, 1.5e300, 'x', NULL, TRUE, FALSE, \
+             CAST(-123456789.123456789 AS DECIMAL(30,9)), JSON_OBJECT('k\\'ey', CAST(0.5 AS DECIMAL(3,2)))), \
+             'plain', 'text')"
+        )
+    };
+    let sql = format!(
+        "CREATE DATABASE {db};\nCREATE TABLE {db}.j (id INT PRIMARY KEY, j JSON, n INT);\n\
+         CREATE TABLE {db}.nokey (j JSON, n INT);\n\
+         INSERT INTO {db}.j VALUES (1, {}, 0), (2, {}, 0), (3, '{{\"a\": 0.2500}}', 0), \
+         (4, CAST(CAST(0.25 AS DECIMAL(6,4)) AS JSON), 0), (5, JSON_ARRAY(CAST(X'DEADBEEF' AS BINARY)), 0), \
+         (6, JSON_ARRAY(CAST('2020-01-01' AS DATE)), 0);\n\
+         INSERT INTO {db}.nokey VALUES ({}, 1);\n\
+         UPDATE {db}.j SET n = 1 WHERE id IN (1, 4, 6);\n\
+         UPDATE {db}.nokey SET n = 2;\n\
+         UPDATE {db}.j SET j = {} WHERE id = 3;\n\
+         SET SESSION binlog_row_value_options = PARTIAL_JSON;\n\
+         UPDATE {db}.j SET j = JSON_SET(j, '$.score', CAST(1.1 AS DECIMAL(5,3)), '$.new', CAST('2000-01-01' AS DATE)) WHERE id = 2;\n\
+         SET SESSION binlog_row_value_options = '';\n\
+         DELETE FROM {db}.j WHERE id = 5;\n",
+        doc("0.25"),
+        doc("-99.9999"),
+        doc("0.1"),
+        doc("12.0001"),
+    );
+    let c = capture(&m, "", "", &sql);
+    let types = |table: &str| {
+        format!(
+            "SELECT j, JSON_TYPE(j), JSON_TYPE(j->'$.score'), JSON_TYPE(j->'$.d'), JSON_TYPE(j->'$.t'), \
+             JSON_TYPE(j->'$.dt'), JSON_TYPE(j->'$.nested[8]'), JSON_TYPE(j->'$.nested[2]'), \
+             JSON_TYPE(j->'$.nested[9].\"k''ey\"'), JSON_TYPE(j->'$.new'), JSON_TYPE(j->'$[0]'), \
+             JSON_TYPE(j->'$.a') FROM `{db}`.{table} ORDER BY n, CAST(j AS CHAR)"
+        )
+    };
+    let extra = vec![types("j"), types("nokey")];
+    let r = differential(&t, &c, &db, &extra);
+    assert!(r.rows >= 12, "{}", r.to_json());
+    // The reference really holds typed values (so the comparison above can fail).
+    let landed = t.sql(&format!(
+        "SELECT JSON_TYPE(j->'$.score') FROM `{db}`.j WHERE id = 1"
+    ));
+    assert_eq!(landed.trim(), "DECIMAL");
+}

@@ -26,8 +26,11 @@ use crate::binlog::value::{Decimal, Value};
 use crate::binlog::{FormatDescription, RowsKind};
 
 use super::error::ApplyError;
+use super::json_sql::json_expr;
 use super::reader::xid_sql;
-use super::row_sql::{DiffShape, RowMatch, SetShape, delete_sql, insert_sql, update_sql};
+use super::row_sql::{
+    ColumnExpr, DiffShape, RowMatch, SetShape, delete_sql, insert_sql, update_sql,
+};
 use super::schema::{TableSpec, TargetTable, build_spec, fetch_target_table, quote_ident};
 use super::session::{ServerFlavor, Session, StmtError};
 use super::transaction::{Transaction, TxnGtid, TxnKind};
@@ -115,6 +118,27 @@ struct InsertBatch {
     rows: usize,
     params: Vec<Param>,
     bytes: usize,
+    /// Values written as expressions: (row in the batch, expression), in row order.
+    exprs: Vec<(usize, ColumnExpr)>,
+}
+
+/// Bind column `i`'s value `v` onto `params`: a JSON document holding typed scalars as an
+/// expression (returned, its parameters pushed), anything else as one parameter.
+fn bind_col(
+    v: &Value<'_>,
+    spec: &TableSpec,
+    i: usize,
+    for_where: bool,
+    params: &mut Vec<Param>,
+) -> Result<Option<ColumnExpr>, String> {
+    if let Value::Json(bin) = v
+        && let Some(e) = json_expr(bin).map_err(|e| format!("JSON value: {e}"))?
+    {
+        params.extend(e.params);
+        return Ok(Some(ColumnExpr { col: i, sql: e.sql }));
+    }
+    params.push(bind(v, &spec.columns[i].bind, for_where)?);
+    Ok(None)
 }
 
 fn param_len(p: &Param) -> usize {
@@ -200,6 +224,7 @@ impl Applier {
             rows: 0,
             params: Vec::new(),
             bytes: 0,
+            exprs: Vec::new(),
         };
         let mut ended = false;
         let reset_gtid = matches!(txn.gtid, TxnGtid::MySql(_));
@@ -768,7 +793,8 @@ async fn flush_batch(
         return Ok(());
     }
     let spec = batch.spec.clone().expect("batch has a table");
-    let sql = insert_sql(&spec, &batch.cols, batch.rows);
+    let sql = insert_sql(&spec, &batch.cols, batch.rows, &batch.exprs);
+    batch.exprs.clear();
     let params = std::mem::take(&mut batch.params);
     let rows = batch.rows as u64;
     batch.rows = 0;
@@ -848,11 +874,15 @@ async fn apply_rows<'a>(
                     batch.cols = present_before.clone();
                 }
                 for &i in &present_before {
-                    let p = bind(&after[i], &spec.columns[i].bind, false).map_err(|d| {
-                        row_err(label, spec, format!("column {}: {d}", spec.columns[i].name))
-                    })?;
-                    batch.bytes += param_len(&p);
-                    batch.params.push(p);
+                    let from = batch.params.len();
+                    let e =
+                        bind_col(&after[i], spec, i, false, &mut batch.params).map_err(|d| {
+                            row_err(label, spec, format!("column {}: {d}", spec.columns[i].name))
+                        })?;
+                    batch.bytes += batch.params[from..].iter().map(param_len).sum::<usize>();
+                    if let Some(e) = e {
+                        batch.exprs.push((batch.rows, e));
+                    }
                 }
                 batch.rows += 1;
                 if batch.rows >= shared.insert_rows
@@ -873,40 +903,60 @@ async fn apply_rows<'a>(
                             for diff in json_diffs(d) {
                                 let diff = diff.map_err(|e| row_err(label, spec, e.to_string()))?;
                                 params.push(Param::Bytes(diff.path.to_vec()));
+                                let mut value_expr = None;
                                 if let Some(v) = diff.value {
-                                    let mut t = String::new();
-                                    write_json_text(v, &mut t)
-                                        .map_err(|e| row_err(label, spec, e.to_string()))?;
-                                    params.push(Param::Bytes(t.into_bytes()));
+                                    match json_expr(v)
+                                        .map_err(|e| row_err(label, spec, e.to_string()))?
+                                    {
+                                        Some(e) => {
+                                            params.extend(e.params);
+                                            value_expr = Some(e.sql);
+                                        }
+                                        None => {
+                                            let mut t = String::new();
+                                            write_json_text(v, &mut t)
+                                                .map_err(|e| row_err(label, spec, e.to_string()))?;
+                                            params.push(Param::Bytes(t.into_bytes()));
+                                        }
+                                    }
                                 }
                                 shapes.push(DiffShape {
                                     function: diff.function_name(),
                                     has_value: diff.value.is_some(),
+                                    value_expr,
                                 });
                             }
                             set.push(SetShape::JsonDiff(i, shapes));
                         }
                         ref v => {
-                            params.push(bind(v, &spec.columns[i].bind, false).map_err(|d| {
+                            let e = bind_col(v, spec, i, false, &mut params).map_err(|d| {
                                 row_err(
                                     label,
                                     spec,
                                     format!("column {}: {d}", spec.columns[i].name),
                                 )
-                            })?);
-                            set.push(SetShape::Value(i));
+                            })?;
+                            set.push(match e {
+                                Some(e) => SetShape::Expr(e),
+                                None => SetShape::Value(i),
+                            });
                         }
                     }
                 }
                 if set.is_empty() {
                     continue;
                 }
+                let mut where_exprs = Vec::new();
                 for &i in &where_cols {
-                    params.push(bind(&before[i], &spec.columns[i].bind, true).map_err(|d| {
-                        row_err(label, spec, format!("column {}: {d}", spec.columns[i].name))
-                    })?);
+                    if let Some(e) =
+                        bind_col(&before[i], spec, i, true, &mut params).map_err(|d| {
+                            row_err(label, spec, format!("column {}: {d}", spec.columns[i].name))
+                        })?
+                    {
+                        where_exprs.push(e);
+                    }
                 }
-                let sql = update_sql(spec, &set, row_match);
+                let sql = update_sql(spec, &set, row_match, &where_exprs);
                 if run_keyed(session, &sql, params, label).await? == 0 {
                     return Err(row_not_found(session, spec, row_match, before, &sql, label).await);
                 }
@@ -914,12 +964,17 @@ async fn apply_rows<'a>(
             RowsKind::Delete => {
                 flush_batch(session, batch, label).await?;
                 let mut params = Vec::with_capacity(where_cols.len());
+                let mut where_exprs = Vec::new();
                 for &i in &where_cols {
-                    params.push(bind(&before[i], &spec.columns[i].bind, true).map_err(|d| {
-                        row_err(label, spec, format!("column {}: {d}", spec.columns[i].name))
-                    })?);
+                    if let Some(e) =
+                        bind_col(&before[i], spec, i, true, &mut params).map_err(|d| {
+                            row_err(label, spec, format!("column {}: {d}", spec.columns[i].name))
+                        })?
+                    {
+                        where_exprs.push(e);
+                    }
                 }
-                let sql = delete_sql(spec, row_match);
+                let sql = delete_sql(spec, row_match, &where_exprs);
                 if run_keyed(session, &sql, params, label).await? == 0 {
                     return Err(row_not_found(session, spec, row_match, before, &sql, label).await);
                 }
@@ -995,6 +1050,8 @@ fn compare_sql(
 ) -> (String, Result<Vec<Param>, String>) {
     let mut sql = String::from("SELECT ");
     let rest = &m.cols[m.key..];
+    let mut params = Vec::with_capacity(m.cols.len());
+    let mut failed = None;
     for (n, &i) in rest.iter().enumerate() {
         if n > 0 {
             sql.push(',');
@@ -1002,7 +1059,13 @@ fn compare_sql(
         let c = &spec.columns[i];
         sql.push_str(&quote_ident(&c.name));
         sql.push_str("<=>");
-        super::row_sql::placeholder(&c.style, super::row_sql::Ctx::Compare, &mut sql);
+        match bind_col(&before[i], spec, i, true, &mut params) {
+            Ok(Some(e)) => sql.push_str(&e.sql),
+            Ok(None) => {
+                super::row_sql::placeholder(&c.style, super::row_sql::Ctx::Compare, &mut sql)
+            }
+            Err(e) => failed = Some(e),
+        }
     }
     sql.push_str(" FROM ");
     sql.push_str(&spec.qualified());
@@ -1014,12 +1077,13 @@ fn compare_sql(
         sql.push_str(&quote_ident(&spec.columns[i].name));
         sql.push_str("=?");
     }
-    let params = rest
-        .iter()
-        .chain(&m.cols[..m.key])
-        .map(|&i| bind(&before[i], &spec.columns[i].bind, true))
-        .collect();
-    (sql, params)
+    for &i in &m.cols[..m.key] {
+        match bind(&before[i], &spec.columns[i].bind, true) {
+            Ok(p) => params.push(p),
+            Err(e) => failed = Some(e),
+        }
+    }
+    (sql, failed.map_or(Ok(params), Err))
 }
 
 #[cfg(test)]

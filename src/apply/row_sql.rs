@@ -36,8 +36,27 @@ pub fn placeholder(style: &ParamStyle, ctx: Ctx, out: &mut String) {
     }
 }
 
-/// `INSERT INTO t (c1,c2) VALUES (?,?),(?,?)` for `rows` rows of the given columns.
-pub fn insert_sql(t: &TableSpec, cols: &[usize], rows: usize) -> String {
+/// A column value written or compared as an SQL expression (with its own parameters) instead
+/// of the column's placeholder: a JSON document with typed scalars (see `json_sql`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnExpr {
+    /// The column's index in the table.
+    pub col: usize,
+    pub sql: String,
+}
+
+fn expr_for(exprs: &[ColumnExpr], col: usize) -> Option<&str> {
+    exprs.iter().find(|e| e.col == col).map(|e| e.sql.as_str())
+}
+
+/// `INSERT INTO t (c1,c2) VALUES (?,?),(?,?)` for `rows` rows of the given columns; `exprs`
+/// (row in the batch, expression), in row order, replace placeholders of single values.
+pub fn insert_sql(
+    t: &TableSpec,
+    cols: &[usize],
+    rows: usize,
+    exprs: &[(usize, ColumnExpr)],
+) -> String {
     let mut one = String::from("(");
     for (n, &i) in cols.iter().enumerate() {
         if n > 0 {
@@ -57,20 +76,40 @@ pub fn insert_sql(t: &TableSpec, cols: &[usize], rows: usize) -> String {
         s.push_str(&quote_ident(&t.columns[i].name));
     }
     s.push_str(") VALUES ");
+    let mut next = exprs.iter().peekable();
     for r in 0..rows {
         if r > 0 {
             s.push(',');
         }
-        s.push_str(&one);
+        if next.peek().is_none_or(|(row, _)| *row != r) {
+            s.push_str(&one);
+            continue;
+        }
+        s.push('(');
+        for (n, &i) in cols.iter().enumerate() {
+            if n > 0 {
+                s.push(',');
+            }
+            match next.peek() {
+                Some((row, e)) if *row == r && e.col == i => {
+                    s.push_str(&e.sql);
+                    next.next();
+                }
+                _ => placeholder(&t.columns[i].style, Ctx::Write, &mut s),
+            }
+        }
+        s.push(')');
     }
     s
 }
 
 /// One diff of a partial JSON update, as far as the SQL shape is concerned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiffShape {
     pub function: &'static str,
     pub has_value: bool,
+    /// The value as an expression (a document with typed scalars) instead of JSON text.
+    pub value_expr: Option<String>,
 }
 
 /// What an UPDATE sets a column to.
@@ -78,6 +117,8 @@ pub struct DiffShape {
 pub enum SetShape {
     /// A new value.
     Value(usize),
+    /// A new value given as an expression.
+    Expr(ColumnExpr),
     /// Diffs applied to the column's current JSON, in order.
     JsonDiff(usize, Vec<DiffShape>),
 }
@@ -91,7 +132,7 @@ pub struct RowMatch<'a> {
     pub key: usize,
 }
 
-fn where_clause(t: &TableSpec, m: RowMatch<'_>, s: &mut String) {
+fn where_clause(t: &TableSpec, m: RowMatch<'_>, exprs: &[ColumnExpr], s: &mut String) {
     s.push_str(" WHERE ");
     for (n, &i) in m.cols.iter().enumerate() {
         if n > 0 {
@@ -100,7 +141,10 @@ fn where_clause(t: &TableSpec, m: RowMatch<'_>, s: &mut String) {
         let c = &t.columns[i];
         s.push_str(&quote_ident(&c.name));
         s.push_str(if n < m.key { "=" } else { "<=>" });
-        placeholder(&c.style, Ctx::Compare, s);
+        match expr_for(exprs, i) {
+            Some(e) => s.push_str(e),
+            None => placeholder(&c.style, Ctx::Compare, s),
+        }
     }
     if m.key == 0 {
         s.push_str(" LIMIT 1");
@@ -108,8 +152,13 @@ fn where_clause(t: &TableSpec, m: RowMatch<'_>, s: &mut String) {
 }
 
 /// `UPDATE t SET ... WHERE ...`; parameters: SET values (diff paths and values in order),
-/// then WHERE values.
-pub fn update_sql(t: &TableSpec, set: &[SetShape], m: RowMatch<'_>) -> String {
+/// then WHERE values. `where_exprs` replace the placeholders of those before-image columns.
+pub fn update_sql(
+    t: &TableSpec,
+    set: &[SetShape],
+    m: RowMatch<'_>,
+    where_exprs: &[ColumnExpr],
+) -> String {
     let mut s = String::with_capacity(128);
     s.push_str("UPDATE ");
     s.push_str(&t.qualified());
@@ -125,6 +174,11 @@ pub fn update_sql(t: &TableSpec, set: &[SetShape], m: RowMatch<'_>) -> String {
                 s.push('=');
                 placeholder(&c.style, Ctx::Write, &mut s);
             }
+            SetShape::Expr(e) => {
+                s.push_str(&quote_ident(&t.columns[e.col].name));
+                s.push('=');
+                s.push_str(&e.sql);
+            }
             SetShape::JsonDiff(i, diffs) => {
                 let name = quote_ident(&t.columns[*i].name);
                 s.push_str(&name);
@@ -136,8 +190,15 @@ pub fn update_sql(t: &TableSpec, set: &[SetShape], m: RowMatch<'_>) -> String {
                     e.push('(');
                     e.push_str(&expr);
                     e.push_str(", CAST(? AS CHAR CHARACTER SET utf8mb4)");
-                    if d.has_value {
-                        e.push_str(", CAST(CAST(? AS CHAR CHARACTER SET utf8mb4) AS JSON)");
+                    match (&d.value_expr, d.has_value) {
+                        (Some(v), _) => {
+                            e.push_str(", ");
+                            e.push_str(v);
+                        }
+                        (None, true) => {
+                            e.push_str(", CAST(CAST(? AS CHAR CHARACTER SET utf8mb4) AS JSON)")
+                        }
+                        (None, false) => {}
                     }
                     e.push(')');
                     expr = e;
@@ -146,16 +207,16 @@ pub fn update_sql(t: &TableSpec, set: &[SetShape], m: RowMatch<'_>) -> String {
             }
         }
     }
-    where_clause(t, m, &mut s);
+    where_clause(t, m, where_exprs, &mut s);
     s
 }
 
 /// `DELETE FROM t WHERE ...`.
-pub fn delete_sql(t: &TableSpec, m: RowMatch<'_>) -> String {
+pub fn delete_sql(t: &TableSpec, m: RowMatch<'_>, where_exprs: &[ColumnExpr]) -> String {
     let mut s = String::with_capacity(96);
     s.push_str("DELETE FROM ");
     s.push_str(&t.qualified());
-    where_clause(t, m, &mut s);
+    where_clause(t, m, where_exprs, &mut s);
     s
 }
 
@@ -199,7 +260,7 @@ mod tests {
     fn insert_batches() {
         let t = table(true);
         assert_eq!(
-            insert_sql(&t, &[0, 2], 2),
+            insert_sql(&t, &[0, 2], 2, &[]),
             "INSERT INTO `db`.`t` (`id`,`j`) VALUES (?,CAST(? AS CHAR CHARACTER SET utf8mb4)),\
              (?,CAST(? AS CHAR CHARACTER SET utf8mb4))"
         );
@@ -209,7 +270,12 @@ mod tests {
     fn update_by_key_and_without() {
         let t = table(true);
         assert_eq!(
-            update_sql(&t, &[SetShape::Value(1)], RowMatch { cols: &[0], key: 1 }),
+            update_sql(
+                &t,
+                &[SetShape::Value(1)],
+                RowMatch { cols: &[0], key: 1 },
+                &[]
+            ),
             "UPDATE `db`.`t` SET `name`=CAST(? AS CHAR CHARACTER SET latin1) COLLATE \
              latin1_swedish_ci WHERE `id`=?"
         );
@@ -220,7 +286,8 @@ mod tests {
                 RowMatch {
                     cols: &[0, 1],
                     key: 0
-                }
+                },
+                &[]
             ),
             "DELETE FROM `db`.`t` WHERE `id`<=>? AND `name`<=>CAST(? AS CHAR CHARACTER SET \
              latin1) COLLATE latin1_swedish_ci LIMIT 1"
@@ -232,7 +299,8 @@ mod tests {
                 RowMatch {
                     cols: &[0, 1, 2],
                     key: 1
-                }
+                },
+                &[]
             ),
             "DELETE FROM `db`.`t` WHERE `id`=? AND `name`<=>CAST(? AS CHAR CHARACTER SET \
              latin1) COLLATE latin1_swedish_ci AND `j`<=>CAST(CAST(? AS CHAR CHARACTER SET \
@@ -247,21 +315,50 @@ mod tests {
             DiffShape {
                 function: "JSON_REPLACE",
                 has_value: true,
+                value_expr: None,
             },
             DiffShape {
                 function: "JSON_REMOVE",
                 has_value: false,
+                value_expr: None,
             },
         ];
         assert_eq!(
             update_sql(
                 &t,
                 &[SetShape::JsonDiff(2, diffs)],
-                RowMatch { cols: &[0], key: 1 }
+                RowMatch { cols: &[0], key: 1 },
+                &[]
             ),
             "UPDATE `db`.`t` SET `j`=JSON_REMOVE(JSON_REPLACE(`j`, CAST(? AS CHAR CHARACTER SET \
              utf8mb4), CAST(CAST(? AS CHAR CHARACTER SET utf8mb4) AS JSON)), CAST(? AS CHAR \
              CHARACTER SET utf8mb4)) WHERE `id`=?"
+        );
+    }
+
+    #[test]
+    fn expressions_replace_single_placeholders() {
+        let t = table(true);
+        let e = |sql: &str| ColumnExpr {
+            col: 2,
+            sql: sql.into(),
+        };
+        assert_eq!(
+            insert_sql(&t, &[0, 2], 3, &[(1, e("JSON_ARRAY(?)"))]),
+            "INSERT INTO `db`.`t` (`id`,`j`) VALUES (?,CAST(? AS CHAR CHARACTER SET utf8mb4)),\
+             (?,JSON_ARRAY(?)),(?,CAST(? AS CHAR CHARACTER SET utf8mb4))"
+        );
+        assert_eq!(
+            update_sql(
+                &t,
+                &[SetShape::Expr(e("JSON_ARRAY(?)"))],
+                RowMatch {
+                    cols: &[0, 2],
+                    key: 1
+                },
+                &[e("JSON_OBJECT(_utf8mb4'a',?)")]
+            ),
+            "UPDATE `db`.`t` SET `j`=JSON_ARRAY(?) WHERE `id`=? AND `j`<=>JSON_OBJECT(_utf8mb4'a',?)"
         );
     }
 }

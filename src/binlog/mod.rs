@@ -26,6 +26,7 @@ pub mod gtid_set;
 pub mod header;
 pub mod json_binary;
 pub mod json_diff;
+pub mod json_walk;
 pub mod mariadb_compressed;
 pub mod mariadb_executed;
 pub mod mariadb_gtid;
