@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use common::{Kind, Server, env, server_lock};
-use gapfill::apply::{ApplyOptions, RunReport, TargetOptions, apply_files_blocking};
+use gapfill::apply::{ApplyError, ApplyOptions, RunReport, TargetOptions, apply_files_blocking};
 use gapfill::credentials::Credentials;
 use gapfill::decode::{DecodeOptions, decode_files};
 use gapfill::protocol::{Password, TlsOptions};
@@ -486,4 +486,114 @@ fn json_opaque_scalars_keep_their_type() {
         "SELECT JSON_TYPE(j->'$.score') FROM `{db}`.j WHERE id = 1"
     ));
     assert_eq!(landed.trim(), "DECIMAL");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Conflicts are compared byte-exactly; partial before images are reported.
+
+fn conflict_setup(db: &str) -> String {
+    format!(
+        "CREATE DATABASE {db};\nUSE {db};\n\
+         CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20) COLLATE utf8mb4_general_ci, \
+         c CHAR(10) CHARACTER SET latin1 COLLATE latin1_swedish_ci, w INT);\n\
+         CREATE TABLE k (k VARCHAR(10) COLLATE utf8mb4_general_ci PRIMARY KEY, x INT);\n\
+         INSERT INTO t VALUES (1, 'abc', 'x', 0), (2, 'abc', 'pad', 0), (3, 'same', 'y', 0);\n\
+         INSERT INTO k VALUES ('key1', 0);\n"
+    )
+}
+
+fn conflict_gap(db: &str, image: &str, n: u32) -> String {
+    format!(
+        "SET SESSION binlog_row_image = {image};\nUSE {db};\n\
+         UPDATE t SET w = {n} + 1 WHERE id = 1;\nUPDATE t SET w = {n} + 2 WHERE id = 2;\n\
+         UPDATE k SET x = {n} + 1 WHERE k = 'key1';\nUPDATE t SET w = {n} + 3 WHERE id = 3;\n\
+         INSERT INTO t VALUES ({n} + 10, 'ins', 'i', 0);\nDELETE FROM t WHERE id = {n} + 10;\n"
+    )
+}
+
+fn conflicts_are_byte_exact(m: Server, t: Server) {
+    let db = unique("gf_cf_");
+    let setup = capture(&m, "", "", &conflict_setup(&db));
+    let gap = capture(&m, "", "", &conflict_gap(&db, "FULL", 0));
+    // What the application did on the successor before the fill, and what must stay.
+    let cases = [
+        (
+            "UPDATE t SET v = 'ABC' WHERE id = 1",
+            "SELECT v, w FROM t WHERE id = 1",
+            "ABC\t0",
+            "v",
+        ),
+        (
+            "UPDATE t SET v = 'abc ' WHERE id = 2",
+            "SELECT CONCAT(v, '|'), w FROM t WHERE id = 2",
+            "abc |\t0",
+            "v",
+        ),
+        (
+            "UPDATE k SET k = 'KEY1'",
+            "SELECT k, x FROM k",
+            "KEY1\t0",
+            "",
+        ),
+        (
+            "UPDATE t SET c = 'Y' WHERE id = 3",
+            "SELECT c, w FROM t WHERE id = 3",
+            "Y\t0",
+            "c",
+        ),
+    ];
+    for (write, check, want, column) in cases {
+        t.reset();
+        gapfill_replay(&t, &setup).expect("setup replays");
+        t.sql(&format!("SET sql_log_bin = 0; USE {db}; {write}"));
+        let err = match apply_files_blocking(
+            &gap.files,
+            ApplyOptions {
+                target: Some(target_options(&t)),
+                parallel: 1,
+                ..ApplyOptions::default()
+            },
+        ) {
+            Ok(r) => panic!("{write}: the gap overwrote it: {}", r.to_json()),
+            Err(f) => f.error,
+        };
+        match &err {
+            ApplyError::RowNotFound { differs, .. } => {
+                assert!(differs.contains(column), "{write}: {differs}")
+            }
+            e => panic!("{write}: expected a conflict, got {e}"),
+        }
+        assert_eq!(
+            t.sql(&format!("USE {db}; {check}")).trim_end_matches('\n'),
+            want,
+            "{write}: the successor's value was changed"
+        );
+    }
+    // Without the successor's writes the gap lands, every row compared in full.
+    t.reset();
+    gapfill_replay(&t, &setup).unwrap();
+    let r = gapfill_replay(&t, &gap).unwrap();
+    assert_eq!(r.rows_matched_by_partial_image, 0, "{}", r.to_json());
+    assert!(r.conflicts_fully_checked());
+    // A MINIMAL image finds rows by key only: the report says so.
+    let minimal = capture(&m, "", "", &conflict_gap(&db, "MINIMAL", 100));
+    t.reset();
+    gapfill_replay(&t, &setup).unwrap();
+    let r = gapfill_replay(&t, &minimal).unwrap();
+    assert_eq!(r.rows_matched_by_partial_image, 5, "{}", r.to_json());
+    assert!(!r.conflicts_fully_checked());
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mysql_conflicts_are_byte_exact() {
+    let _g = server_lock();
+    conflicts_are_byte_exact(Server::mysql_master(), Server::mysql_target());
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mariadb_conflicts_are_byte_exact() {
+    let _g = server_lock();
+    conflicts_are_byte_exact(Server::mariadb_master(), Server::mariadb_target());
 }

@@ -87,6 +87,8 @@ impl Shared {
 pub struct TxnStats {
     pub rows: u64,
     pub statements: u64,
+    /// UPDATE/DELETE rows found by a before image lacking some of the table's columns.
+    pub rows_partial_match: u64,
 }
 
 /// Something to wait for right before the commit (commit ordering); `Err` aborts.
@@ -120,6 +122,27 @@ struct InsertBatch {
     bytes: usize,
     /// Values written as expressions: (row in the batch, expression), in row order.
     exprs: Vec<(usize, ColumnExpr)>,
+}
+
+/// Bind the before image's WHERE values of a row match onto `params` (a character key
+/// column's value twice: collation and bytes); the expressions of JSON values, or the column
+/// that failed.
+fn bind_where(
+    spec: &TableSpec,
+    m: RowMatch<'_>,
+    before: &[Value<'_>],
+    params: &mut Vec<Param>,
+) -> Result<Vec<ColumnExpr>, (usize, String)> {
+    let mut exprs = Vec::new();
+    for (i, repeat) in super::row_sql::where_param_repeats(spec, m) {
+        if repeat {
+            let p = params.last().cloned().unwrap_or(Param::NULL);
+            params.push(p);
+        } else if let Some(e) = bind_col(&before[i], spec, i, true, params).map_err(|d| (i, d))? {
+            exprs.push(e);
+        }
+    }
+    Ok(exprs)
 }
 
 /// Bind column `i`'s value `v` onto `params`: a JSON document holding typed scalars as an
@@ -856,6 +879,10 @@ async fn apply_rows<'a>(
         cols: &where_cols,
         key,
     };
+    // A before image without every (stored) column (binlog_row_image MINIMAL or NOBLOB):
+    // what the target changed in a missing column cannot be seen.
+    let partial_before =
+        (0..spec.columns.len()).any(|i| !spec.columns[i].generated && !rows.columns_before.get(i));
     loop {
         let more = it
             .next_row(before, after)
@@ -894,6 +921,7 @@ async fn apply_rows<'a>(
             }
             RowsKind::Update | RowsKind::PartialUpdate => {
                 flush_batch(session, batch, label).await?;
+                stats.rows_partial_match += partial_before as u64;
                 let mut set = Vec::with_capacity(present_after.len());
                 let mut params = Vec::with_capacity(present_after.len() + where_cols.len());
                 for &i in &present_after {
@@ -946,16 +974,10 @@ async fn apply_rows<'a>(
                 if set.is_empty() {
                     continue;
                 }
-                let mut where_exprs = Vec::new();
-                for &i in &where_cols {
-                    if let Some(e) =
-                        bind_col(&before[i], spec, i, true, &mut params).map_err(|d| {
-                            row_err(label, spec, format!("column {}: {d}", spec.columns[i].name))
-                        })?
-                    {
-                        where_exprs.push(e);
-                    }
-                }
+                let where_exprs =
+                    bind_where(spec, row_match, before, &mut params).map_err(|(i, d)| {
+                        row_err(label, spec, format!("column {}: {d}", spec.columns[i].name))
+                    })?;
                 let sql = update_sql(spec, &set, row_match, &where_exprs);
                 if run_keyed(session, &sql, params, label).await? == 0 {
                     return Err(row_not_found(session, spec, row_match, before, &sql, label).await);
@@ -963,17 +985,12 @@ async fn apply_rows<'a>(
             }
             RowsKind::Delete => {
                 flush_batch(session, batch, label).await?;
+                stats.rows_partial_match += partial_before as u64;
                 let mut params = Vec::with_capacity(where_cols.len());
-                let mut where_exprs = Vec::new();
-                for &i in &where_cols {
-                    if let Some(e) =
-                        bind_col(&before[i], spec, i, true, &mut params).map_err(|d| {
-                            row_err(label, spec, format!("column {}: {d}", spec.columns[i].name))
-                        })?
-                    {
-                        where_exprs.push(e);
-                    }
-                }
+                let where_exprs =
+                    bind_where(spec, row_match, before, &mut params).map_err(|(i, d)| {
+                        row_err(label, spec, format!("column {}: {d}", spec.columns[i].name))
+                    })?;
                 let sql = delete_sql(spec, row_match, &where_exprs);
                 if run_keyed(session, &sql, params, label).await? == 0 {
                     return Err(row_not_found(session, spec, row_match, before, &sql, label).await);
@@ -1057,13 +1074,13 @@ fn compare_sql(
             sql.push(',');
         }
         let c = &spec.columns[i];
-        sql.push_str(&quote_ident(&c.name));
-        sql.push_str("<=>");
         match bind_col(&before[i], spec, i, true, &mut params) {
-            Ok(Some(e)) => sql.push_str(&e.sql),
-            Ok(None) => {
-                super::row_sql::placeholder(&c.style, super::row_sql::Ctx::Compare, &mut sql)
-            }
+            Ok(e) => super::row_sql::compare_term(
+                &c.name,
+                &c.style,
+                e.as_ref().map(|e| e.sql.as_str()),
+                &mut sql,
+            ),
             Err(e) => failed = Some(e),
         }
     }

@@ -3,9 +3,12 @@
 //! Owns the statement shapes, nothing else: which columns go in the column list, SET list and
 //! WHERE clause is decided by the caller (`executor`) from the row images' column bitmaps and
 //! the table's key; values are bound separately (see `values`). Rows are found by primary key
-//! (`=`) plus every other present before-image column NULL-safe (`<=>`), so a row changed on
-//! the target since is not found (a conflict, not a silent overwrite); without a usable key
-//! by every present before-image column with `LIMIT 1`. Partial JSON updates become nested `JSON_REPLACE`/`JSON_INSERT`/
+//! (`=`, in the column's collation, so the index serves the lookup) plus every other present
+//! before-image column NULL-safe (`<=>`), so a row changed on the target since is not found (a
+//! conflict, not a silent overwrite); without a usable key by every present before-image
+//! column with `LIMIT 1`. Character columns are compared byte-exactly
+//! (`CAST(col AS BINARY) <=> ?`, and for key columns in addition to the collation-aware `=`):
+//! a case-only or trailing-space change under a `_ci` or PAD SPACE collation is a difference. Partial JSON updates become nested `JSON_REPLACE`/`JSON_INSERT`/
 //! `JSON_ARRAY_INSERT`/`JSON_REMOVE` calls on the column with bound paths and values.
 
 use std::fmt::Write as _;
@@ -132,6 +135,37 @@ pub struct RowMatch<'a> {
     pub key: usize,
 }
 
+/// Whether a column's values are compared by their bytes as well as by the column's collation:
+/// character columns, whose collation may call different bytes equal.
+pub fn compared_binary(style: &ParamStyle) -> bool {
+    matches!(style, ParamStyle::Text { .. })
+}
+
+/// `col<=>?` for a non-key column (`CAST(col AS BINARY)<=>?` for character columns).
+pub fn compare_term(name: &str, style: &ParamStyle, expr: Option<&str>, s: &mut String) {
+    if compared_binary(style) {
+        s.push_str("CAST(");
+        s.push_str(&quote_ident(name));
+        s.push_str(" AS BINARY)<=>?");
+        return;
+    }
+    s.push_str(&quote_ident(name));
+    s.push_str("<=>");
+    match expr {
+        Some(e) => s.push_str(e),
+        None => placeholder(style, Ctx::Compare, s),
+    }
+}
+
+/// Which WHERE parameters a row match takes, in order: each column's value once, and once
+/// more right after it for a character key column (its byte-exact check).
+pub fn where_param_repeats(t: &TableSpec, m: RowMatch<'_>) -> impl Iterator<Item = (usize, bool)> {
+    m.cols.iter().enumerate().flat_map(move |(n, &i)| {
+        let twice = n < m.key && compared_binary(&t.columns[i].style);
+        std::iter::once((i, false)).chain(twice.then_some((i, true)))
+    })
+}
+
 fn where_clause(t: &TableSpec, m: RowMatch<'_>, exprs: &[ColumnExpr], s: &mut String) {
     s.push_str(" WHERE ");
     for (n, &i) in m.cols.iter().enumerate() {
@@ -139,11 +173,18 @@ fn where_clause(t: &TableSpec, m: RowMatch<'_>, exprs: &[ColumnExpr], s: &mut St
             s.push_str(" AND ");
         }
         let c = &t.columns[i];
-        s.push_str(&quote_ident(&c.name));
-        s.push_str(if n < m.key { "=" } else { "<=>" });
-        match expr_for(exprs, i) {
-            Some(e) => s.push_str(e),
-            None => placeholder(&c.style, Ctx::Compare, s),
+        if n < m.key {
+            // The key in its collation (the index finds the row), then its bytes.
+            s.push_str(&quote_ident(&c.name));
+            s.push('=');
+            placeholder(&c.style, Ctx::Compare, s);
+            if compared_binary(&c.style) {
+                s.push_str(" AND CAST(");
+                s.push_str(&quote_ident(&c.name));
+                s.push_str(" AS BINARY)=?");
+            }
+        } else {
+            compare_term(&c.name, &c.style, expr_for(exprs, i), s);
         }
     }
     if m.key == 0 {
@@ -289,8 +330,7 @@ mod tests {
                 },
                 &[]
             ),
-            "DELETE FROM `db`.`t` WHERE `id`<=>? AND `name`<=>CAST(? AS CHAR CHARACTER SET \
-             latin1) COLLATE latin1_swedish_ci LIMIT 1"
+            "DELETE FROM `db`.`t` WHERE `id`<=>? AND CAST(`name` AS BINARY)<=>? LIMIT 1"
         );
         let t = table(true);
         assert_eq!(
@@ -302,9 +342,8 @@ mod tests {
                 },
                 &[]
             ),
-            "DELETE FROM `db`.`t` WHERE `id`=? AND `name`<=>CAST(? AS CHAR CHARACTER SET \
-             latin1) COLLATE latin1_swedish_ci AND `j`<=>CAST(CAST(? AS CHAR CHARACTER SET \
-             utf8mb4) AS JSON)"
+            "DELETE FROM `db`.`t` WHERE `id`=? AND CAST(`name` AS BINARY)<=>? AND \
+             `j`<=>CAST(CAST(? AS CHAR CHARACTER SET utf8mb4) AS JSON)"
         );
     }
 
@@ -359,6 +398,25 @@ mod tests {
                 &[e("JSON_OBJECT(_utf8mb4'a',?)")]
             ),
             "UPDATE `db`.`t` SET `j`=JSON_ARRAY(?) WHERE `id`=? AND `j`<=>JSON_OBJECT(_utf8mb4'a',?)"
+        );
+    }
+
+    #[test]
+    fn character_keys_are_also_compared_by_their_bytes() {
+        let mut t = table(true);
+        t.primary_key = Some(vec![1]);
+        let m = RowMatch {
+            cols: &[1, 0],
+            key: 1,
+        };
+        assert_eq!(
+            delete_sql(&t, m, &[]),
+            "DELETE FROM `db`.`t` WHERE `name`=CAST(? AS CHAR CHARACTER SET latin1) COLLATE \
+             latin1_swedish_ci AND CAST(`name` AS BINARY)=? AND `id`<=>?"
+        );
+        assert_eq!(
+            where_param_repeats(&t, m).collect::<Vec<_>>(),
+            [(1, false), (1, true), (0, false)]
         );
     }
 }
