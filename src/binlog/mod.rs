@@ -11,6 +11,7 @@
 
 pub mod bitmap;
 pub mod checksum;
+pub mod column_compression;
 pub mod column_type;
 pub mod control;
 pub mod cursor;
