@@ -23,8 +23,9 @@ use crate::binlog::query::QueryEvent;
 use crate::binlog::rows_event::{RowsEvent, flags as rows_flags};
 use crate::binlog::stream::{EventStream, MappedTable, expand_rows};
 use crate::binlog::value::{Decimal, Value};
-use crate::binlog::{FormatDescription, RowsKind};
+use crate::binlog::{EventType, FormatDescription, RowsKind};
 
+use super::binlog_stmt::{BinlogEvents, format_description_statement, is_atomic_create_select};
 use super::error::ApplyError;
 use super::json_sql::json_expr;
 use super::reader::xid_sql;
@@ -250,6 +251,9 @@ impl Applier {
             exprs: Vec::new(),
         };
         let mut ended = false;
+        // After an atomic `CREATE TABLE ... START TRANSACTION` the rows go to the server as
+        // BINLOG statements of their events (the only statements it then accepts).
+        let mut binlog_events: Option<BinlogEvents> = None;
         let reset_gtid = matches!(txn.gtid, TxnGtid::MySql(_));
         let mut rows_buf = std::mem::take(&mut self.rows_buf);
         let Applier {
@@ -267,9 +271,23 @@ impl Applier {
                 stream.decode(bytes)
             }
             .map_err(|err| err.in_file(&*txn.pos.file, e.offset))?;
+            if let Some(events) = binlog_events.as_mut()
+                && (ev.header.event_type == EventType::TableMap
+                    || ev.header.event_type.rows_info().is_some())
+            {
+                events.push(bytes, e.inner, txn.fde.checksum);
+                if let EventBody::Rows(r) = &ev.body {
+                    stats.rows += count_rows(stream, r, &ev, &mut rows_buf)
+                        .map_err(|err| err.in_file(&*txn.pos.file, e.offset))?;
+                }
+                continue;
+            }
             match &ev.body {
                 EventBody::Query(q) => {
                     flush_batch(session, &mut batch, &label).await?;
+                    send_binlog_events(session, &mut binlog_events)
+                        .await
+                        .map_err(st)?;
                     if q.is_begin() {
                         if !in_txn {
                             // `is_begin` also answers for XA START, which must run as written
@@ -348,7 +366,22 @@ impl Applier {
                             specs.clear();
                         }
                     } else {
+                        let atomic_create = shared.flavor == ServerFlavor::MySql
+                            && is_atomic_create_select(&q.query);
+                        if atomic_create {
+                            // The description the row events are read under goes first:
+                            // after the CREATE only BINLOG statements of rows are accepted.
+                            let fde = format_description_statement(
+                                &txn.fde,
+                                ev.header.timestamp,
+                                ev.header.server_id,
+                            );
+                            session.query(fde.as_bytes()).await.map_err(st)?;
+                        }
                         session.query(&q.query).await.map_err(st)?;
+                        if atomic_create {
+                            binlog_events = Some(BinlogEvents::default());
+                        }
                         if txn.is_ddl {
                             shared.invalidate_schema();
                             specs.clear();
@@ -374,6 +407,9 @@ impl Applier {
                     session.queue(s.as_bytes());
                 }
                 EventBody::Xid(_) => {
+                    send_binlog_events(session, &mut binlog_events)
+                        .await
+                        .map_err(st)?;
                     if gate.is_none()
                         && !session.is_dry_run()
                         && session.begin_is_deferred()
@@ -489,6 +525,9 @@ impl Applier {
             // A transaction the reader closed on something this walk did not treat as the
             // end (e.g. a filtered statement): commit what there is.
             flush_batch(session, &mut batch, &label).await?;
+            send_binlog_events(session, &mut binlog_events)
+                .await
+                .map_err(st)?;
             wait_gate(&mut gate, &label)?
                 .await
                 .map_err(|_| aborted(&label))?;
@@ -506,6 +545,36 @@ impl Applier {
         stats.statements = self.session.statements - stmts_before;
         Ok(stats)
     }
+}
+
+/// Send the row events collected since an atomic CREATE as one BINLOG statement.
+async fn send_binlog_events(
+    session: &mut Session,
+    events: &mut Option<BinlogEvents>,
+) -> Result<(), StmtError> {
+    match events {
+        Some(e) if !e.is_empty() => session.query(e.take_statement().as_bytes()).await,
+        _ => Ok(()),
+    }
+}
+
+/// The number of rows of a rows event (for the report, when the event itself is applied).
+fn count_rows<'a>(
+    stream: &EventStream,
+    r: &RowsEvent<'a>,
+    ev: &crate::binlog::Event<'a>,
+    rows_buf: &'a mut Vec<u8>,
+) -> crate::binlog::Result<u64> {
+    let mapped = stream.table(r.table_id)?;
+    let compressed = ev.header.event_type.rows_info().is_some_and(|i| i.2);
+    let rows = expand_rows(r, compressed, rows_buf)?;
+    let mut it = rows.rows(&mapped.decoder);
+    let (mut before, mut after) = (Vec::new(), Vec::new());
+    let mut n = 0;
+    while it.next_row(&mut before, &mut after)? {
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// After the disconnect, wait (bounded) until the server has finished with connection `id`.

@@ -10,6 +10,7 @@
 //!
 //! Entry point: [`engine::apply_files`] (or [`engine::apply_files_blocking`]).
 
+pub mod binlog_stmt;
 pub mod engine;
 pub mod error;
 pub mod executor;
