@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use common::{Kind, Server, env, server_lock};
-use gapfill::apply::{ApplyOptions, RunReport, TargetOptions, apply_files_blocking};
+use gapfill::apply::{ApplyError, ApplyOptions, RunReport, TargetOptions, apply_files_blocking};
 use gapfill::credentials::Credentials;
 use gapfill::decode::{DecodeOptions, decode_files};
 use gapfill::protocol::{Password, TlsOptions};
@@ -428,5 +428,263 @@ fn mariadb_signedness_with_generated_and_invisible_columns() {
             eprintln!("metadata {metadata}, image {image}");
             differential(&t, &c, &db, &invisible_select(&db));
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. JSON opaque scalars keep their MySQL type.
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn json_opaque_scalars_keep_their_type() {
+    let _g = server_lock();
+    let m = Server::mysql_master();
+    let t = Server::mysql_target();
+    let db = unique("gf_jo_");
+    let doc = |score: &str| {
+        format!(
+            "JSON_OBJECT('score', CAST({score} AS DECIMAL(6,4)), 'd', CAST('2024-02-29' AS DATE), \
+             't', CAST('-838:59:58.5' AS TIME(1)), 'dt', CAST('2024-01-02 03:04:05.678' AS DATETIME(3)), \
+             'nested', JSON_ARRAY(1, -2, 18446744073709551615, 1.5e300, 'x', NULL, TRUE, FALSE, \
+             CAST(-123456789.123456789 AS DECIMAL(30,9)), JSON_OBJECT('k\\'ey', CAST(0.5 AS DECIMAL(3,2)))), \
+             'plain', 'text')"
+        )
+    };
+    let sql = format!(
+        "CREATE DATABASE {db};\nCREATE TABLE {db}.j (id INT PRIMARY KEY, j JSON, n INT);\n\
+         CREATE TABLE {db}.nokey (j JSON, n INT);\n\
+         INSERT INTO {db}.j VALUES (1, {}, 0), (2, {}, 0), (3, '{{\"a\": 0.2500}}', 0), \
+         (4, CAST(CAST(0.25 AS DECIMAL(6,4)) AS JSON), 0), (5, JSON_ARRAY(CAST(X'DEADBEEF' AS BINARY)), 0), \
+         (6, JSON_ARRAY(CAST('2020-01-01' AS DATE)), 0);\n\
+         INSERT INTO {db}.nokey VALUES ({}, 1);\n\
+         UPDATE {db}.j SET n = 1 WHERE id IN (1, 4, 6);\n\
+         UPDATE {db}.nokey SET n = 2;\n\
+         UPDATE {db}.j SET j = {} WHERE id = 3;\n\
+         SET SESSION binlog_row_value_options = PARTIAL_JSON;\n\
+         UPDATE {db}.j SET j = JSON_SET(j, '$.score', CAST(1.1 AS DECIMAL(5,3)), '$.new', CAST('2000-01-01' AS DATE)) WHERE id = 2;\n\
+         SET SESSION binlog_row_value_options = '';\n\
+         DELETE FROM {db}.j WHERE id = 5;\n",
+        doc("0.25"),
+        doc("-99.9999"),
+        doc("0.1"),
+        doc("12.0001"),
+    );
+    let c = capture(&m, "", "", &sql);
+    let types = |table: &str| {
+        format!(
+            "SELECT j, JSON_TYPE(j), JSON_TYPE(j->'$.score'), JSON_TYPE(j->'$.d'), JSON_TYPE(j->'$.t'), \
+             JSON_TYPE(j->'$.dt'), JSON_TYPE(j->'$.nested[8]'), JSON_TYPE(j->'$.nested[2]'), \
+             JSON_TYPE(j->'$.nested[9].\"k''ey\"'), JSON_TYPE(j->'$.new'), JSON_TYPE(j->'$[0]'), \
+             JSON_TYPE(j->'$.a') FROM `{db}`.{table} ORDER BY n, CAST(j AS CHAR)"
+        )
+    };
+    let extra = vec![types("j"), types("nokey")];
+    let r = differential(&t, &c, &db, &extra);
+    assert!(r.rows >= 12, "{}", r.to_json());
+    // The reference really holds typed values (so the comparison above can fail).
+    let landed = t.sql(&format!(
+        "SELECT JSON_TYPE(j->'$.score') FROM `{db}`.j WHERE id = 1"
+    ));
+    assert_eq!(landed.trim(), "DECIMAL");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Conflicts are compared byte-exactly; partial before images are reported.
+
+fn conflict_setup(db: &str) -> String {
+    format!(
+        "CREATE DATABASE {db};\nUSE {db};\n\
+         CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20) COLLATE utf8mb4_general_ci, \
+         c CHAR(10) CHARACTER SET latin1 COLLATE latin1_swedish_ci, w INT);\n\
+         CREATE TABLE k (k VARCHAR(10) COLLATE utf8mb4_general_ci PRIMARY KEY, x INT);\n\
+         INSERT INTO t VALUES (1, 'abc', 'x', 0), (2, 'abc', 'pad', 0), (3, 'same', 'y', 0);\n\
+         INSERT INTO k VALUES ('key1', 0);\n"
+    )
+}
+
+fn conflict_gap(db: &str, image: &str, n: u32) -> String {
+    format!(
+        "SET SESSION binlog_row_image = {image};\nUSE {db};\n\
+         UPDATE t SET w = {n} + 1 WHERE id = 1;\nUPDATE t SET w = {n} + 2 WHERE id = 2;\n\
+         UPDATE k SET x = {n} + 1 WHERE k = 'key1';\nUPDATE t SET w = {n} + 3 WHERE id = 3;\n\
+         INSERT INTO t VALUES ({n} + 10, 'ins', 'i', 0);\nDELETE FROM t WHERE id = {n} + 10;\n"
+    )
+}
+
+fn conflicts_are_byte_exact(m: Server, t: Server) {
+    let db = unique("gf_cf_");
+    let setup = capture(&m, "", "", &conflict_setup(&db));
+    let gap = capture(&m, "", "", &conflict_gap(&db, "FULL", 0));
+    // What the application did on the successor before the fill, and what must stay.
+    let cases = [
+        (
+            "UPDATE t SET v = 'ABC' WHERE id = 1",
+            "SELECT v, w FROM t WHERE id = 1",
+            "ABC\t0",
+            "v",
+        ),
+        (
+            "UPDATE t SET v = 'abc ' WHERE id = 2",
+            "SELECT CONCAT(v, '|'), w FROM t WHERE id = 2",
+            "abc |\t0",
+            "v",
+        ),
+        (
+            "UPDATE k SET k = 'KEY1'",
+            "SELECT k, x FROM k",
+            "KEY1\t0",
+            "",
+        ),
+        (
+            "UPDATE t SET c = 'Y' WHERE id = 3",
+            "SELECT c, w FROM t WHERE id = 3",
+            "Y\t0",
+            "c",
+        ),
+    ];
+    for (write, check, want, column) in cases {
+        t.reset();
+        gapfill_replay(&t, &setup).expect("setup replays");
+        t.sql(&format!("SET sql_log_bin = 0; USE {db}; {write}"));
+        let err = match apply_files_blocking(
+            &gap.files,
+            ApplyOptions {
+                target: Some(target_options(&t)),
+                parallel: 1,
+                ..ApplyOptions::default()
+            },
+        ) {
+            Ok(r) => panic!("{write}: the gap overwrote it: {}", r.to_json()),
+            Err(f) => f.error,
+        };
+        match &err {
+            ApplyError::RowNotFound { differs, .. } => {
+                assert!(differs.contains(column), "{write}: {differs}")
+            }
+            e => panic!("{write}: expected a conflict, got {e}"),
+        }
+        assert_eq!(
+            t.sql(&format!("USE {db}; {check}")).trim_end_matches('\n'),
+            want,
+            "{write}: the successor's value was changed"
+        );
+    }
+    // Without the successor's writes the gap lands, every row compared in full.
+    t.reset();
+    gapfill_replay(&t, &setup).unwrap();
+    let r = gapfill_replay(&t, &gap).unwrap();
+    assert_eq!(r.rows_matched_by_partial_image, 0, "{}", r.to_json());
+    assert!(r.conflicts_fully_checked());
+    // A MINIMAL image finds rows by key only: the report says so.
+    let minimal = capture(&m, "", "", &conflict_gap(&db, "MINIMAL", 100));
+    t.reset();
+    gapfill_replay(&t, &setup).unwrap();
+    let r = gapfill_replay(&t, &minimal).unwrap();
+    assert_eq!(r.rows_matched_by_partial_image, 5, "{}", r.to_json());
+    assert!(!r.conflicts_fully_checked());
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mysql_conflicts_are_byte_exact() {
+    let _g = server_lock();
+    conflicts_are_byte_exact(Server::mysql_master(), Server::mysql_target());
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mariadb_conflicts_are_byte_exact() {
+    let _g = server_lock();
+    conflicts_are_byte_exact(Server::mariadb_master(), Server::mariadb_target());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. MariaDB compressed columns.
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mariadb_compressed_columns_decode_and_replay() {
+    let _g = server_lock();
+    let m = Server::mariadb_master();
+    let t = Server::mariadb_target();
+    for (metadata, wrap) in [("MINIMAL", "OFF"), ("FULL", "ON"), ("NO_LOG", "OFF")] {
+        let db = unique("gf_cz_");
+        let sql = format!(
+            "SET SESSION column_compression_zlib_wrap = {wrap};\nCREATE DATABASE {db};\nUSE {db};\n\
+             CREATE TABLE t (id INT PRIMARY KEY, v TEXT COMPRESSED, b VARCHAR(100) COMPRESSED, \
+             vb VARBINARY(300) COMPRESSED, bl MEDIUMBLOB COMPRESSED, \
+             l1 VARCHAR(300) CHARACTER SET latin1 COMPRESSED, tail VARCHAR(10) CHARACTER SET utf8mb4, \
+             tb VARBINARY(10));\n\
+             INSERT INTO t VALUES (1, REPEAT('hello ', 50), 'short', REPEAT(X'00FF', 60), '', 'x', 'é', X'00'),\n\
+             (2, NULL, REPEAT('ab', 50), 'b', REPEAT('z', 100000), REPEAT(_latin1 X'E9', 100), 'ü', X'FF'),\n\
+             (3, 'a', '', NULL, 'q', '', NULL, NULL), (4, REPEAT('中文', 2000), 'Abc ', X'', X'00', 'y', 't', X'01');\n\
+             UPDATE t SET b = 'new', v = CONCAT(v, '!') WHERE id = 1;\n\
+             UPDATE t SET bl = REPEAT('y', 5000) WHERE id = 2;\n\
+             UPDATE t SET tail = 'u' WHERE id = 4;\n\
+             DELETE FROM t WHERE id = 3;\n"
+        );
+        let c = capture(
+            &m,
+            &format!("SET GLOBAL binlog_row_metadata = {metadata}"),
+            "SET GLOBAL binlog_row_metadata = MINIMAL",
+            &sql,
+        );
+        eprintln!("metadata {metadata}, zlib wrap {wrap}");
+        // The text form equals mariadb-binlog -vv (which prints the stored bytes).
+        let (ours, theirs) = row_lines_both(Kind::MariaDb, &c);
+        assert!(
+            theirs.iter().any(|l| l.contains("COMPRESSED")),
+            "{theirs:?}"
+        );
+        assert_eq!(ours, theirs, "gapfill decode vs mariadb-binlog -vv");
+        // The JSON form carries the values decompressed.
+        let mut json = Vec::new();
+        let opts = DecodeOptions {
+            format: gapfill::decode::Format::Json,
+            ..DecodeOptions::default()
+        };
+        decode_files(&c.files, &opts, &mut json).expect("json decode");
+        let json = String::from_utf8(json).unwrap();
+        assert!(json.contains(&"hello ".repeat(50)), "decompressed TEXT");
+        // A BLOB is binary: hex, or text where the map carries no charsets.
+        assert!(
+            json.contains(&"7a".repeat(100000)) || json.contains(&"z".repeat(100000)),
+            "decompressed MEDIUMBLOB"
+        );
+        differential(&t, &c, &db, &[]);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. MySQL's atomic CREATE TABLE ... SELECT.
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mysql_atomic_create_table_select() {
+    let _g = server_lock();
+    let m = Server::mysql_master();
+    let t = Server::mysql_target();
+    for compression in ["OFF", "ON"] {
+        let db = unique("gf_ctas_");
+        let sql = format!(
+            "SET SESSION binlog_transaction_compression = {compression};\n\
+             CREATE DATABASE {db};\nUSE {db};\n\
+             CREATE TABLE a (id INT PRIMARY KEY, v VARCHAR(10), j JSON, d DECIMAL(6,4));\n\
+             INSERT INTO a VALUES (1, 'x', JSON_OBJECT('s', CAST(0.5 AS DECIMAL(6,4))), 1.5), \
+             (2, 'Y ', NULL, -2.25), (3, NULL, '[1]', 0);\n\
+             CREATE TABLE b SELECT * FROM a;\n\
+             CREATE TABLE c (PRIMARY KEY (id)) SELECT id, v FROM a WHERE id >= 2;\n\
+             CREATE TABLE e SELECT * FROM a WHERE id > 100;\n\
+             CREATE TABLE f (k INT AUTO_INCREMENT PRIMARY KEY) SELECT v FROM a;\n\
+             INSERT INTO b VALUES (4, 'after', NULL, 4);\nUPDATE c SET v = 'upd' WHERE id = 2;\n"
+        );
+        let c = capture(&m, "", "", &sql);
+        eprintln!("transaction compression {compression}");
+        let r = differential(&t, &c, &db, &[]);
+        assert!(r.rows >= 11, "{}", r.to_json());
+        // The dry run prints what a run sends.
+        t.reset();
+        let dry = dry_run_text(&t, &c);
+        assert!(dry.contains("START TRANSACTION;\nBINLOG '"), "{dry}");
     }
 }

@@ -613,6 +613,7 @@ fn finish(
             report.transactions_applied += 1;
             counters.applied.fetch_add(1, Ordering::Relaxed);
             report.rows += stats.rows;
+            report.rows_matched_by_partial_image += stats.rows_partial_match;
             report.bytes += done.bytes;
             if done.gtid != TxnGtid::None {
                 let g = done.gtid.to_string();

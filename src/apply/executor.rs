@@ -23,11 +23,15 @@ use crate::binlog::query::QueryEvent;
 use crate::binlog::rows_event::{RowsEvent, flags as rows_flags};
 use crate::binlog::stream::{EventStream, MappedTable, expand_rows};
 use crate::binlog::value::{Decimal, Value};
-use crate::binlog::{FormatDescription, RowsKind};
+use crate::binlog::{EventType, FormatDescription, RowsKind};
 
+use super::binlog_stmt::{BinlogEvents, format_description_statement, is_atomic_create_select};
 use super::error::ApplyError;
+use super::json_sql::json_expr;
 use super::reader::xid_sql;
-use super::row_sql::{DiffShape, RowMatch, SetShape, delete_sql, insert_sql, update_sql};
+use super::row_sql::{
+    ColumnExpr, DiffShape, RowMatch, SetShape, delete_sql, insert_sql, update_sql,
+};
 use super::schema::{TableSpec, TargetTable, build_spec, fetch_target_table, quote_ident};
 use super::session::{ServerFlavor, Session, StmtError};
 use super::transaction::{Transaction, TxnGtid, TxnKind};
@@ -84,6 +88,8 @@ impl Shared {
 pub struct TxnStats {
     pub rows: u64,
     pub statements: u64,
+    /// UPDATE/DELETE rows found by a before image lacking some of the table's columns.
+    pub rows_partial_match: u64,
 }
 
 /// Something to wait for right before the commit (commit ordering); `Err` aborts.
@@ -115,6 +121,48 @@ struct InsertBatch {
     rows: usize,
     params: Vec<Param>,
     bytes: usize,
+    /// Values written as expressions: (row in the batch, expression), in row order.
+    exprs: Vec<(usize, ColumnExpr)>,
+}
+
+/// Bind the before image's WHERE values of a row match onto `params` (a character key
+/// column's value twice: collation and bytes); the expressions of JSON values, or the column
+/// that failed.
+fn bind_where(
+    spec: &TableSpec,
+    m: RowMatch<'_>,
+    before: &[Value<'_>],
+    params: &mut Vec<Param>,
+) -> Result<Vec<ColumnExpr>, (usize, String)> {
+    let mut exprs = Vec::new();
+    for (i, repeat) in super::row_sql::where_param_repeats(spec, m) {
+        if repeat {
+            let p = params.last().cloned().unwrap_or(Param::NULL);
+            params.push(p);
+        } else if let Some(e) = bind_col(&before[i], spec, i, true, params).map_err(|d| (i, d))? {
+            exprs.push(e);
+        }
+    }
+    Ok(exprs)
+}
+
+/// Bind column `i`'s value `v` onto `params`: a JSON document holding typed scalars as an
+/// expression (returned, its parameters pushed), anything else as one parameter.
+fn bind_col(
+    v: &Value<'_>,
+    spec: &TableSpec,
+    i: usize,
+    for_where: bool,
+    params: &mut Vec<Param>,
+) -> Result<Option<ColumnExpr>, String> {
+    if let Value::Json(bin) = v
+        && let Some(e) = json_expr(bin).map_err(|e| format!("JSON value: {e}"))?
+    {
+        params.extend(e.params);
+        return Ok(Some(ColumnExpr { col: i, sql: e.sql }));
+    }
+    params.push(bind(v, &spec.columns[i].bind, for_where)?);
+    Ok(None)
 }
 
 fn param_len(p: &Param) -> usize {
@@ -200,8 +248,12 @@ impl Applier {
             rows: 0,
             params: Vec::new(),
             bytes: 0,
+            exprs: Vec::new(),
         };
         let mut ended = false;
+        // After an atomic `CREATE TABLE ... START TRANSACTION` the rows go to the server as
+        // BINLOG statements of their events (the only statements it then accepts).
+        let mut binlog_events: Option<BinlogEvents> = None;
         let reset_gtid = matches!(txn.gtid, TxnGtid::MySql(_));
         let mut rows_buf = std::mem::take(&mut self.rows_buf);
         let Applier {
@@ -219,9 +271,23 @@ impl Applier {
                 stream.decode(bytes)
             }
             .map_err(|err| err.in_file(&*txn.pos.file, e.offset))?;
+            if let Some(events) = binlog_events.as_mut()
+                && (ev.header.event_type == EventType::TableMap
+                    || ev.header.event_type.rows_info().is_some())
+            {
+                events.push(bytes, e.inner, txn.fde.checksum);
+                if let EventBody::Rows(r) = &ev.body {
+                    stats.rows += count_rows(stream, r, &ev, &mut rows_buf)
+                        .map_err(|err| err.in_file(&*txn.pos.file, e.offset))?;
+                }
+                continue;
+            }
             match &ev.body {
                 EventBody::Query(q) => {
                     flush_batch(session, &mut batch, &label).await?;
+                    send_binlog_events(session, &mut binlog_events)
+                        .await
+                        .map_err(st)?;
                     if q.is_begin() {
                         if !in_txn {
                             // `is_begin` also answers for XA START, which must run as written
@@ -300,7 +366,22 @@ impl Applier {
                             specs.clear();
                         }
                     } else {
+                        let atomic_create = shared.flavor == ServerFlavor::MySql
+                            && is_atomic_create_select(&q.query);
+                        if atomic_create {
+                            // The description the row events are read under goes first:
+                            // after the CREATE only BINLOG statements of rows are accepted.
+                            let fde = format_description_statement(
+                                &txn.fde,
+                                ev.header.timestamp,
+                                ev.header.server_id,
+                            );
+                            session.query(fde.as_bytes()).await.map_err(st)?;
+                        }
                         session.query(&q.query).await.map_err(st)?;
+                        if atomic_create {
+                            binlog_events = Some(BinlogEvents::default());
+                        }
                         if txn.is_ddl {
                             shared.invalidate_schema();
                             specs.clear();
@@ -326,6 +407,9 @@ impl Applier {
                     session.queue(s.as_bytes());
                 }
                 EventBody::Xid(_) => {
+                    send_binlog_events(session, &mut binlog_events)
+                        .await
+                        .map_err(st)?;
                     if gate.is_none()
                         && !session.is_dry_run()
                         && session.begin_is_deferred()
@@ -441,6 +525,9 @@ impl Applier {
             // A transaction the reader closed on something this walk did not treat as the
             // end (e.g. a filtered statement): commit what there is.
             flush_batch(session, &mut batch, &label).await?;
+            send_binlog_events(session, &mut binlog_events)
+                .await
+                .map_err(st)?;
             wait_gate(&mut gate, &label)?
                 .await
                 .map_err(|_| aborted(&label))?;
@@ -458,6 +545,36 @@ impl Applier {
         stats.statements = self.session.statements - stmts_before;
         Ok(stats)
     }
+}
+
+/// Send the row events collected since an atomic CREATE as one BINLOG statement.
+async fn send_binlog_events(
+    session: &mut Session,
+    events: &mut Option<BinlogEvents>,
+) -> Result<(), StmtError> {
+    match events {
+        Some(e) if !e.is_empty() => session.query(e.take_statement().as_bytes()).await,
+        _ => Ok(()),
+    }
+}
+
+/// The number of rows of a rows event (for the report, when the event itself is applied).
+fn count_rows<'a>(
+    stream: &EventStream,
+    r: &RowsEvent<'a>,
+    ev: &crate::binlog::Event<'a>,
+    rows_buf: &'a mut Vec<u8>,
+) -> crate::binlog::Result<u64> {
+    let mapped = stream.table(r.table_id)?;
+    let compressed = ev.header.event_type.rows_info().is_some_and(|i| i.2);
+    let rows = expand_rows(r, compressed, rows_buf)?;
+    let mut it = rows.rows(&mapped.decoder);
+    let (mut before, mut after) = (Vec::new(), Vec::new());
+    let mut n = 0;
+    while it.next_row(&mut before, &mut after)? {
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// After the disconnect, wait (bounded) until the server has finished with connection `id`.
@@ -768,7 +885,8 @@ async fn flush_batch(
         return Ok(());
     }
     let spec = batch.spec.clone().expect("batch has a table");
-    let sql = insert_sql(&spec, &batch.cols, batch.rows);
+    let sql = insert_sql(&spec, &batch.cols, batch.rows, &batch.exprs);
+    batch.exprs.clear();
     let params = std::mem::take(&mut batch.params);
     let rows = batch.rows as u64;
     batch.rows = 0;
@@ -830,6 +948,10 @@ async fn apply_rows<'a>(
         cols: &where_cols,
         key,
     };
+    // A before image without every (stored) column (binlog_row_image MINIMAL or NOBLOB):
+    // what the target changed in a missing column cannot be seen.
+    let partial_before =
+        (0..spec.columns.len()).any(|i| !spec.columns[i].generated && !rows.columns_before.get(i));
     loop {
         let more = it
             .next_row(before, after)
@@ -848,11 +970,15 @@ async fn apply_rows<'a>(
                     batch.cols = present_before.clone();
                 }
                 for &i in &present_before {
-                    let p = bind(&after[i], &spec.columns[i].bind, false).map_err(|d| {
-                        row_err(label, spec, format!("column {}: {d}", spec.columns[i].name))
-                    })?;
-                    batch.bytes += param_len(&p);
-                    batch.params.push(p);
+                    let from = batch.params.len();
+                    let e =
+                        bind_col(&after[i], spec, i, false, &mut batch.params).map_err(|d| {
+                            row_err(label, spec, format!("column {}: {d}", spec.columns[i].name))
+                        })?;
+                    batch.bytes += batch.params[from..].iter().map(param_len).sum::<usize>();
+                    if let Some(e) = e {
+                        batch.exprs.push((batch.rows, e));
+                    }
                 }
                 batch.rows += 1;
                 if batch.rows >= shared.insert_rows
@@ -864,6 +990,7 @@ async fn apply_rows<'a>(
             }
             RowsKind::Update | RowsKind::PartialUpdate => {
                 flush_batch(session, batch, label).await?;
+                stats.rows_partial_match += partial_before as u64;
                 let mut set = Vec::with_capacity(present_after.len());
                 let mut params = Vec::with_capacity(present_after.len() + where_cols.len());
                 for &i in &present_after {
@@ -873,53 +1000,67 @@ async fn apply_rows<'a>(
                             for diff in json_diffs(d) {
                                 let diff = diff.map_err(|e| row_err(label, spec, e.to_string()))?;
                                 params.push(Param::Bytes(diff.path.to_vec()));
+                                let mut value_expr = None;
                                 if let Some(v) = diff.value {
-                                    let mut t = String::new();
-                                    write_json_text(v, &mut t)
-                                        .map_err(|e| row_err(label, spec, e.to_string()))?;
-                                    params.push(Param::Bytes(t.into_bytes()));
+                                    match json_expr(v)
+                                        .map_err(|e| row_err(label, spec, e.to_string()))?
+                                    {
+                                        Some(e) => {
+                                            params.extend(e.params);
+                                            value_expr = Some(e.sql);
+                                        }
+                                        None => {
+                                            let mut t = String::new();
+                                            write_json_text(v, &mut t)
+                                                .map_err(|e| row_err(label, spec, e.to_string()))?;
+                                            params.push(Param::Bytes(t.into_bytes()));
+                                        }
+                                    }
                                 }
                                 shapes.push(DiffShape {
                                     function: diff.function_name(),
                                     has_value: diff.value.is_some(),
+                                    value_expr,
                                 });
                             }
                             set.push(SetShape::JsonDiff(i, shapes));
                         }
                         ref v => {
-                            params.push(bind(v, &spec.columns[i].bind, false).map_err(|d| {
+                            let e = bind_col(v, spec, i, false, &mut params).map_err(|d| {
                                 row_err(
                                     label,
                                     spec,
                                     format!("column {}: {d}", spec.columns[i].name),
                                 )
-                            })?);
-                            set.push(SetShape::Value(i));
+                            })?;
+                            set.push(match e {
+                                Some(e) => SetShape::Expr(e),
+                                None => SetShape::Value(i),
+                            });
                         }
                     }
                 }
                 if set.is_empty() {
                     continue;
                 }
-                for &i in &where_cols {
-                    params.push(bind(&before[i], &spec.columns[i].bind, true).map_err(|d| {
+                let where_exprs =
+                    bind_where(spec, row_match, before, &mut params).map_err(|(i, d)| {
                         row_err(label, spec, format!("column {}: {d}", spec.columns[i].name))
-                    })?);
-                }
-                let sql = update_sql(spec, &set, row_match);
+                    })?;
+                let sql = update_sql(spec, &set, row_match, &where_exprs);
                 if run_keyed(session, &sql, params, label).await? == 0 {
                     return Err(row_not_found(session, spec, row_match, before, &sql, label).await);
                 }
             }
             RowsKind::Delete => {
                 flush_batch(session, batch, label).await?;
+                stats.rows_partial_match += partial_before as u64;
                 let mut params = Vec::with_capacity(where_cols.len());
-                for &i in &where_cols {
-                    params.push(bind(&before[i], &spec.columns[i].bind, true).map_err(|d| {
+                let where_exprs =
+                    bind_where(spec, row_match, before, &mut params).map_err(|(i, d)| {
                         row_err(label, spec, format!("column {}: {d}", spec.columns[i].name))
-                    })?);
-                }
-                let sql = delete_sql(spec, row_match);
+                    })?;
+                let sql = delete_sql(spec, row_match, &where_exprs);
                 if run_keyed(session, &sql, params, label).await? == 0 {
                     return Err(row_not_found(session, spec, row_match, before, &sql, label).await);
                 }
@@ -995,14 +1136,22 @@ fn compare_sql(
 ) -> (String, Result<Vec<Param>, String>) {
     let mut sql = String::from("SELECT ");
     let rest = &m.cols[m.key..];
+    let mut params = Vec::with_capacity(m.cols.len());
+    let mut failed = None;
     for (n, &i) in rest.iter().enumerate() {
         if n > 0 {
             sql.push(',');
         }
         let c = &spec.columns[i];
-        sql.push_str(&quote_ident(&c.name));
-        sql.push_str("<=>");
-        super::row_sql::placeholder(&c.style, super::row_sql::Ctx::Compare, &mut sql);
+        match bind_col(&before[i], spec, i, true, &mut params) {
+            Ok(e) => super::row_sql::compare_term(
+                &c.name,
+                &c.style,
+                e.as_ref().map(|e| e.sql.as_str()),
+                &mut sql,
+            ),
+            Err(e) => failed = Some(e),
+        }
     }
     sql.push_str(" FROM ");
     sql.push_str(&spec.qualified());
@@ -1014,12 +1163,13 @@ fn compare_sql(
         sql.push_str(&quote_ident(&spec.columns[i].name));
         sql.push_str("=?");
     }
-    let params = rest
-        .iter()
-        .chain(&m.cols[..m.key])
-        .map(|&i| bind(&before[i], &spec.columns[i].bind, true))
-        .collect();
-    (sql, params)
+    for &i in &m.cols[..m.key] {
+        match bind(&before[i], &spec.columns[i].bind, true) {
+            Ok(p) => params.push(p),
+            Err(e) => failed = Some(e),
+        }
+    }
+    (sql, failed.map_or(Ok(params), Err))
 }
 
 #[cfg(test)]

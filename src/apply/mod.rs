@@ -4,15 +4,17 @@
 //! Reading complete transactions from binlog files (`reader`, `transaction`), scheduling them
 //! on parallel connections as their logical clocks allow (`schedule`, `engine`), applying each
 //! with its original GTID through prepared statements (`executor`, `row_sql`, `values`,
-//! `schema`, `session`), resuming position-based sources (`progress`), verifying the result and
+//! `json_sql`, `schema`, `session`), resuming position-based sources (`progress`), verifying the result and
 //! reporting it (`report`). It does not talk the replication protocol (see `protocol`), keep
 //! the spool, or guard the failover window (that is `fill`'s).
 //!
 //! Entry point: [`engine::apply_files`] (or [`engine::apply_files_blocking`]).
 
+pub mod binlog_stmt;
 pub mod engine;
 pub mod error;
 pub mod executor;
+pub mod json_sql;
 pub mod progress;
 pub mod reader;
 pub mod report;

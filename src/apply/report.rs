@@ -25,6 +25,11 @@ pub struct RunReport {
     pub transactions_filtered: u64,
     /// Row changes applied.
     pub rows: u64,
+    /// UPDATE/DELETE rows found by a before image that lacks some of the table's columns
+    /// (`binlog_row_image=MINIMAL` or `NOBLOB`): a change the target made to a missing column
+    /// could not be seen as a conflict and was overwritten. 0 when every row was compared
+    /// against its full before image (see [`RunReport::conflicts_fully_checked`]).
+    pub rows_matched_by_partial_image: u64,
     /// Binlog bytes of the applied transactions.
     pub bytes: u64,
     /// Statements sent to the target.
@@ -44,6 +49,12 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    /// Whether every UPDATE/DELETE compared the target's row with the whole before image, so
+    /// any write the target made to those rows was detected as a conflict.
+    pub fn conflicts_fully_checked(&self) -> bool {
+        self.rows_matched_by_partial_image == 0
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|_| "{}".into())
     }
@@ -68,6 +79,13 @@ impl RunReport {
             s.push_str(&format!(
                 "; {} incomplete transaction(s) not applied",
                 self.incomplete.len()
+            ));
+        }
+        if self.rows_matched_by_partial_image > 0 {
+            s.push_str(&format!(
+                "; {} row(s) found by a partial before image (MINIMAL/NOBLOB): conflicts in \
+                 columns it lacks could not be seen",
+                self.rows_matched_by_partial_image
             ));
         }
         if self.verified == Some(true) {

@@ -120,12 +120,14 @@ fn compatible(real: ColumnType, kind: ColumnKind, data_type: &str) -> bool {
         ColumnKind::Bit { .. } => dt == "bit",
         ColumnKind::Enum { .. } => dt == "enum",
         ColumnKind::Set { .. } => dt == "set",
-        ColumnKind::VarChar { .. } => matches!(dt, "varchar" | "varbinary"),
+        ColumnKind::VarChar { .. } | ColumnKind::VarCharCompressed { .. } => {
+            matches!(dt, "varchar" | "varbinary")
+        }
         ColumnKind::Char { .. } => {
             matches!(dt, "char" | "binary" | "inet4" | "inet6" | "uuid")
                 || real == T::String && matches!(dt, "char" | "binary")
         }
-        ColumnKind::Blob { .. } => matches!(
+        ColumnKind::Blob { .. } | ColumnKind::BlobCompressed { .. } => matches!(
             dt,
             "tinytext"
                 | "text"
@@ -163,7 +165,11 @@ fn binary_len(column_type: &str) -> Option<u16> {
 fn is_text_kind(kind: ColumnKind) -> bool {
     matches!(
         kind,
-        ColumnKind::VarChar { .. } | ColumnKind::Char { .. } | ColumnKind::Blob { .. }
+        ColumnKind::VarChar { .. }
+            | ColumnKind::Char { .. }
+            | ColumnKind::Blob { .. }
+            | ColumnKind::VarCharCompressed { .. }
+            | ColumnKind::BlobCompressed { .. }
     )
 }
 

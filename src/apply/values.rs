@@ -8,6 +8,7 @@
 //! strings and GEOMETRY/VECTOR as their bytes (BINARY(n) before images padded back to n).
 //! It does not know SQL shapes (see `row_sql`) or columns' names (see `schema`).
 
+use crate::binlog::column_compression::{decompress_column, value_limit};
 use crate::binlog::row_decoder::ColumnKind;
 use crate::binlog::value::{Date, DateTime, Time, Timestamp, Value};
 use crate::binlog::{decimal::write_decimal, json_binary::write_json_text};
@@ -75,6 +76,11 @@ pub fn bind(v: &Value<'_>, info: &BindInfo, for_where: bool) -> Result<Param, St
             return Err("a partial JSON update cannot be bound as a plain value".into());
         }
         Value::Geometry(b) | Value::Vector(b) => Param::Bytes(b.to_vec()),
+        Value::Compressed(b) => {
+            let mut v = Vec::new();
+            decompress_column(b, value_limit(info.kind), &mut v).map_err(|e| e.to_string())?;
+            Param::Bytes(v)
+        }
     })
 }
 

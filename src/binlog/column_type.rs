@@ -29,6 +29,10 @@ pub enum ColumnType {
     DateTime2 = 18,
     Time2 = 19,
     TypedArray = 20,
+    /// MariaDB `TEXT/BLOB COMPRESSED` (`MYSQL_TYPE_BLOB_COMPRESSED`).
+    BlobCompressed = 140,
+    /// MariaDB `VARCHAR(n) COMPRESSED` (`MYSQL_TYPE_VARCHAR_COMPRESSED`).
+    VarCharCompressed = 141,
     Vector = 242,
     Invalid = 243,
     Bool = 244,
@@ -71,6 +75,8 @@ impl ColumnType {
             18 => DateTime2,
             19 => Time2,
             20 => TypedArray,
+            140 => BlobCompressed,
+            141 => VarCharCompressed,
             242 => Vector,
             243 => Invalid,
             244 => Bool,
@@ -115,6 +121,8 @@ impl ColumnType {
             DateTime2 => "DATETIME",
             Time2 => "TIME",
             TypedArray => "TYPED_ARRAY",
+            VarCharCompressed => "VARSTRING COMPRESSED",
+            BlobCompressed => "BLOB COMPRESSED",
             Vector => "VECTOR",
             Invalid => "INVALID",
             Bool => "BOOL",
@@ -137,8 +145,9 @@ impl ColumnType {
         use ColumnType::*;
         match self {
             Float | Double | Blob | TinyBlob | MediumBlob | LongBlob | Geometry | Json
-            | Timestamp2 | DateTime2 | Time2 | Vector => 1,
-            VarChar | VarString | String | NewDecimal | Bit | Set | Enum | Decimal => 2,
+            | Timestamp2 | DateTime2 | Time2 | Vector | BlobCompressed => 1,
+            VarChar | VarString | VarCharCompressed | String | NewDecimal | Bit | Set | Enum
+            | Decimal => 2,
             TypedArray => 0,
             _ => 0,
         }

@@ -45,7 +45,7 @@ pub(crate) mod t {
 }
 
 /// MySQL column type codes that get special treatment as opaque JSON scalars.
-mod field {
+pub(crate) mod field {
     pub const TIMESTAMP: u8 = 7;
     pub const DATE: u8 = 10;
     pub const TIME: u8 = 11;
@@ -135,7 +135,7 @@ pub fn json_type(bin: &[u8]) -> Result<JsonType> {
     })
 }
 
-fn truncated(needed: usize, available: usize) -> BinlogError {
+pub(crate) fn truncated(needed: usize, available: usize) -> BinlogError {
     BinlogError::Truncated {
         what: W,
         needed,
@@ -144,7 +144,7 @@ fn truncated(needed: usize, available: usize) -> BinlogError {
 }
 
 #[inline]
-fn get<const N: usize>(b: &[u8], at: usize) -> Result<[u8; N]> {
+pub(crate) fn get<const N: usize>(b: &[u8], at: usize) -> Result<[u8; N]> {
     b.get(at..at.saturating_add(N))
         .and_then(|s| s.try_into().ok())
         .ok_or_else(|| truncated(at.saturating_add(N), b.len()))
@@ -152,7 +152,7 @@ fn get<const N: usize>(b: &[u8], at: usize) -> Result<[u8; N]> {
 
 /// Read an unsigned offset or count of 2 (small) or 4 (large) bytes.
 #[inline]
-fn uint(b: &[u8], at: usize, large: bool) -> Result<usize> {
+pub(crate) fn uint(b: &[u8], at: usize, large: bool) -> Result<usize> {
     Ok(if large {
         u32::from_le_bytes(get::<4>(b, at)?) as usize
     } else {
@@ -161,7 +161,7 @@ fn uint(b: &[u8], at: usize, large: bool) -> Result<usize> {
 }
 
 /// Read MySQL's variable-length size (7 bits per byte, low first, at most 5 bytes).
-fn varlen(b: &[u8]) -> Result<(usize, usize)> {
+pub(crate) fn varlen(b: &[u8]) -> Result<(usize, usize)> {
     let mut v: u64 = 0;
     for i in 0..5 {
         let byte = *b.get(i).ok_or_else(|| truncated(i + 1, b.len()))?;
@@ -178,7 +178,7 @@ fn varlen(b: &[u8]) -> Result<(usize, usize)> {
 
 /// Whether a value of type `ty` is stored inline in its entry.
 #[inline]
-fn inlined(ty: u8, large: bool) -> bool {
+pub(crate) fn inlined(ty: u8, large: bool) -> bool {
     match ty {
         t::LITERAL | t::INT16 | t::UINT16 => true,
         t::INT32 | t::UINT32 => large,

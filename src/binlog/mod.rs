@@ -11,6 +11,7 @@
 
 pub mod bitmap;
 pub mod checksum;
+pub mod column_compression;
 pub mod column_type;
 pub mod control;
 pub mod cursor;
@@ -27,6 +28,7 @@ pub mod gtid_set;
 pub mod header;
 pub mod json_binary;
 pub mod json_diff;
+pub mod json_walk;
 pub mod mariadb_compressed;
 pub mod mariadb_executed;
 pub mod mariadb_gtid;

@@ -100,6 +100,16 @@ pub enum ColumnKind {
     Blob {
         len_bytes: u8,
     },
+    /// MariaDB `VARCHAR(n) COMPRESSED`: like VARCHAR (`max_len` counts the header byte), the
+    /// bytes being the stored compressed form (see `column_compression`).
+    VarCharCompressed {
+        max_len: u16,
+        len_bytes: u8,
+    },
+    /// MariaDB `TEXT/BLOB COMPRESSED`: like BLOB, the bytes in the stored compressed form.
+    BlobCompressed {
+        len_bytes: u8,
+    },
     /// JSON (MySQL 5.7+): a 1-4 byte length, then binary JSON (or a diff list when partial).
     Json {
         len_bytes: u8,
@@ -206,6 +216,18 @@ impl CompiledColumn {
                 2 => "BLOB/TEXT",
                 3 => "MEDIUMBLOB/MEDIUMTEXT",
                 _ => "LONGBLOB/LONGTEXT",
+            }),
+            // What mariadb-binlog prints for these.
+            ColumnKind::VarCharCompressed { max_len, .. } => {
+                out.push_str("VARSTRING(");
+                num(out, max_len);
+                out.push_str(") COMPRESSED");
+            }
+            ColumnKind::BlobCompressed { len_bytes } => out.push_str(match len_bytes {
+                1 => "TINYBLOB/TINYTEXT COMPRESSED",
+                2 => "BLOB/TEXT COMPRESSED",
+                3 => "MEDIUMBLOB/MEDIUMTEXT COMPRESSED",
+                _ => "LONGBLOB/LONGTEXT COMPRESSED",
             }),
             ColumnKind::Json { .. } => out.push_str("JSON"),
             ColumnKind::Geometry { .. } => out.push_str("GEOMETRY"),
@@ -344,6 +366,13 @@ fn compile_kind(t: ColumnType, meta: u16, unsigned: bool) -> Result<ColumnKind> 
         }
         T::Blob | T::TinyBlob | T::MediumBlob | T::LongBlob => ColumnKind::Blob {
             len_bytes: len_bytes_1_to_4(meta, "BLOB column")?,
+        },
+        T::VarCharCompressed => ColumnKind::VarCharCompressed {
+            max_len: meta,
+            len_bytes: if meta > 255 { 2 } else { 1 },
+        },
+        T::BlobCompressed => ColumnKind::BlobCompressed {
+            len_bytes: len_bytes_1_to_4(meta, "BLOB COMPRESSED column")?,
         },
         T::Json => ColumnKind::Json {
             len_bytes: len_bytes_1_to_4(meta, "JSON column")?,
@@ -491,6 +520,10 @@ impl ColumnKind {
                 Value::Bytes(prefixed(c, len_bytes, "string value")?)
             }
             ColumnKind::Blob { len_bytes } => Value::Bytes(prefixed(c, len_bytes, "BLOB value")?),
+            ColumnKind::VarCharCompressed { len_bytes, .. }
+            | ColumnKind::BlobCompressed { len_bytes } => {
+                Value::Compressed(prefixed(c, len_bytes, "compressed column value")?)
+            }
             ColumnKind::Json { len_bytes } => {
                 let b = prefixed(c, len_bytes, "JSON value")?;
                 if partial_json {

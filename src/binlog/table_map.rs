@@ -119,9 +119,10 @@ fn read_meta(t: ColumnType, c: &mut Cursor<'_>) -> Result<u16> {
         | T::Timestamp2
         | T::DateTime2
         | T::Time2
-        | T::Vector => c.u8(M)? as u16,
+        | T::Vector
+        | T::BlobCompressed => c.u8(M)? as u16,
         // VAR_STRING only appears for pre-5.0 tables; Field_string writes two bytes for it.
-        T::VarChar | T::VarString => c.u16_le(M)?,
+        T::VarChar | T::VarString | T::VarCharCompressed => c.u16_le(M)?,
         T::String | T::Enum | T::Set | T::NewDecimal => {
             let hi = c.u8(M)? as u16;
             (hi << 8) | c.u8(M)? as u16
@@ -201,7 +202,7 @@ pub fn is_numeric_type(t: ColumnType) -> bool {
 }
 
 /// Columns listed in DEFAULT_CHARSET/COLUMN_CHARSET, by real type (MySQL's
-/// `is_character_type`; MariaDB adds GEOMETRY).
+/// `is_character_type`; MariaDB adds GEOMETRY and its compressed columns).
 pub fn is_character_type(real: ColumnType, flavor: Flavor) -> bool {
     use ColumnType as T;
     match real {
@@ -211,7 +212,10 @@ pub fn is_character_type(real: ColumnType, flavor: Flavor) -> bool {
         | T::Blob
         | T::TinyBlob
         | T::MediumBlob
-        | T::LongBlob => true,
+        | T::LongBlob
+        // MariaDB's compressed columns (only MariaDB writes these types).
+        | T::VarCharCompressed
+        | T::BlobCompressed => true,
         T::Geometry => flavor == Flavor::MariaDb,
         _ => false,
     }

@@ -83,6 +83,9 @@ pub enum Value<'a> {
     /// CHAR/VARCHAR/BINARY/VARBINARY/TEXT/BLOB bytes as stored. Whether they are text (and in
     /// which charset) or binary is a property of the column, known from TABLE_MAP metadata.
     Bytes(&'a [u8]),
+    /// A MariaDB compressed column's stored bytes (header, then zlib data or the bytes
+    /// themselves); `column_compression::decompress_column` gives the value.
+    Compressed(&'a [u8]),
     /// JSON in MySQL's binary format (full image). Empty means JSON null was not stored: the
     /// server writes a zero-length value for an empty JSON document.
     Json(&'a [u8]),

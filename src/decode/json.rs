@@ -5,6 +5,7 @@
 //! SQL text, character columns as strings, binary ones as `{"hex": ...}`, JSON columns embedded as
 //! JSON, ENUM and SET by name when the table map carries the names.
 
+use crate::binlog::column_compression::{decompress_column, value_limit};
 use crate::binlog::event::{Event, EventBody};
 use crate::binlog::event_type::RowsKind;
 use crate::binlog::json_binary::write_json_text;
@@ -24,6 +25,8 @@ const BINARY_COLLATION: u16 = 63;
 #[derive(Default)]
 pub struct JsonRenderer {
     text: String,
+    /// A decompressed MariaDB compressed-column value.
+    inflated: Vec<u8>,
     table: TableJson,
 }
 
@@ -425,19 +428,12 @@ impl JsonRenderer {
                 }
                 _ => push_int(out, mask),
             },
-            Value::Bytes(b) => {
-                // Without charset metadata, bytes that are not UTF-8 cannot be text we can show.
-                let binary = match col.charset {
-                    Some(c) => c == BINARY_COLLATION,
-                    None => std::str::from_utf8(b).is_err(),
-                };
-                if binary {
-                    out.extend_from_slice(b"{\"hex\":\"");
-                    push_hex(out, b);
-                    out.extend_from_slice(b"\"}");
-                } else {
-                    write_json_str(out, b);
-                }
+            Value::Bytes(b) => bytes_value(out, col, b),
+            // The value, decompressed (the text form prints the stored bytes).
+            Value::Compressed(b) => {
+                self.inflated.clear();
+                decompress_column(b, value_limit(col.kind), &mut self.inflated)?;
+                bytes_value(out, col, &self.inflated);
             }
             Value::Json(j) => {
                 self.text.clear();
@@ -480,5 +476,21 @@ impl JsonRenderer {
             }
         }
         Ok(())
+    }
+}
+
+/// A string column's bytes: JSON text, or `{"hex": ...}` for binary data.
+fn bytes_value(out: &mut Vec<u8>, col: &CompiledColumn, b: &[u8]) {
+    // Without charset metadata, bytes that are not UTF-8 cannot be text we can show.
+    let binary = match col.charset {
+        Some(c) => c == BINARY_COLLATION,
+        None => std::str::from_utf8(b).is_err(),
+    };
+    if binary {
+        out.extend_from_slice(b"{\"hex\":\"");
+        push_hex(out, b);
+        out.extend_from_slice(b"\"}");
+    } else {
+        write_json_str(out, b);
     }
 }

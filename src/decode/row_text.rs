@@ -218,7 +218,8 @@ pub fn write_value(
             }
             out.push(b'\'');
         }
-        Value::Bytes(b) | Value::Geometry(b) => scratch.quoted(out, b),
+        // mariadb-binlog prints a compressed column's stored bytes as they are.
+        Value::Bytes(b) | Value::Geometry(b) | Value::Compressed(b) => scratch.quoted(out, b),
         Value::Json(j) => {
             scratch.text.clear();
             // Like the server's `Json_wrapper::to_string(.., json_quoted=false)`: a top-level

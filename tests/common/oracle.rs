@@ -218,7 +218,9 @@ pub fn ours(v: &Value<'_>, kind: ColumnKind) -> String {
         Value::Bit { bits, .. } => format!("bit:{bits}"),
         Value::Enum(e) => format!("enum:{e}"),
         Value::Set(s) => format!("set:{s}"),
-        Value::Bytes(b) | Value::Geometry(b) | Value::Vector(b) => format!("bytes:{}", hex(b)),
+        Value::Bytes(b) | Value::Geometry(b) | Value::Vector(b) | Value::Compressed(b) => {
+            format!("bytes:{}", hex(b))
+        }
         Value::Json(b) => {
             assert!(matches!(kind, ColumnKind::Json { .. }));
             format!("json:{}", our_json(b))
