@@ -513,8 +513,10 @@ enum Command {
     /// The orchestrator hook: replay onto the promoted replica every captured transaction it
     /// lacks, with the original GTIDs, inside the lag window.
     ///
-    /// Hook line (PostMasterFailoverProcesses): gapfill fill --cluster {failureClusterAlias}
-    /// --failed {failedHost}:{failedPort} --successor {successorHost}:{successorPort}
+    /// Hook line (PostMasterFailoverProcesses, as in contrib/): /usr/local/bin/gapfill fill
+    /// --config /etc/gapfill/gapfill.toml --cluster {failureClusterAlias} --failed
+    /// {failedHost}:{failedPort} --successor {successorHost}:{successorPort} --open-writes >>
+    /// /var/log/gapfill-fill.log 2>&1
     ///
     /// Exit codes: 0 filled (or nothing missing) and the tail proven (gapfill was the semi-sync
     /// acknowledger, or its stream lived until the master failed, and no witness holds more);

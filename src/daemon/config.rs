@@ -290,6 +290,35 @@ fn secret_file(path: &Path) -> Result<Password, String> {
     Ok(Password::new(line))
 }
 
+/// Whether `dir` is a directory or could be created as one, without creating anything
+/// (`--check` changes nothing): the nearest existing ancestor must be a directory.
+fn creatable_dir(dir: &Path) -> Result<(), String> {
+    let mut at = Some(dir);
+    while let Some(d) = at {
+        match std::fs::metadata(d) {
+            Ok(m) if m.is_dir() => return Ok(()),
+            Ok(_) if d == dir => return Err(format!("{} is not a directory", dir.display())),
+            Ok(_) => {
+                return Err(format!(
+                    "cannot create {}: {} is not a directory",
+                    dir.display(),
+                    d.display()
+                ));
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                at = d.parent()
+            }
+            Err(e) => return Err(format!("cannot read {}: {e}", d.display())),
+        }
+    }
+    Ok(())
+}
+
 /// The lag window from an orchestrator configuration: `SlaveBinLogEnableMaxLagSeconds`.
 fn orchestrator_window(path: &Path) -> Result<Option<Duration>, String> {
     let text = std::fs::read_to_string(path)
@@ -343,12 +372,9 @@ impl DaemonConfig {
             PathBuf::new()
         });
         if !spool_dir.as_os_str().is_empty()
-            && let Err(e) = std::fs::create_dir_all(&spool_dir)
+            && let Err(e) = creatable_dir(&spool_dir)
         {
-            p.add(
-                "spool_dir",
-                format!("cannot create {}: {e}", spool_dir.display()),
-            );
+            p.add("spool_dir", e);
         }
         let max_lag = top.duration("max_lag", &mut p);
         let follow_wait = top
@@ -374,11 +400,22 @@ impl DaemonConfig {
         let credentials_file = cs.path("file", &mut p);
         let orchestrator_config = cs.path("orchestrator_config", &mut p);
         cs.finish(&mut p);
+        // One problem per unreadable file: the credentials and the window both read it.
+        let orchestrator_unreadable = match &orchestrator_config {
+            Some(o) => std::fs::metadata(o)
+                .err()
+                .map(|e| format!("cannot read {}: {e}", o.display())),
+            None => None,
+        };
+        if let Some(e) = &orchestrator_unreadable {
+            p.add("credentials.orchestrator_config", e);
+        }
         let credentials = match crate::credentials::resolve(
             credentials_file.as_deref(),
             orchestrator_config.as_deref(),
         ) {
             Ok(c) => Some(c),
+            Err(_) if credentials_file.is_none() && orchestrator_unreadable.is_some() => None,
             Err(e) => {
                 let key = if credentials_file.is_some() {
                     "credentials.file"
@@ -390,6 +427,7 @@ impl DaemonConfig {
             }
         };
         let orchestrator_lag = match &orchestrator_config {
+            Some(_) if orchestrator_unreadable.is_some() => None,
             Some(o) => orchestrator_window(o).unwrap_or_else(|e| {
                 p.add("credentials.orchestrator_config", e);
                 None

@@ -5,8 +5,11 @@
 //! `--open-writes` resetting) replication, fencing writes with `read_only` while the gap is
 //! replayed, restoring or opening writes afterwards, and noticing writes the application made
 //! before the fill (a successor opened too early). `super_read_only` blocks even our own
-//! session, so the fence is `read_only=ON` with `super_read_only=OFF`: application users
-//! without SUPER / READ_ONLY ADMIN are refused while gapfill's user writes.
+//! session (on MySQL only replication threads pass it), so the fence is `read_only=ON` with
+//! `super_read_only=OFF`: on MySQL accounts without CONNECTION_ADMIN / SUPER are refused, on
+//! MariaDB 10.11 (no `super_read_only`) every account without READ ONLY ADMIN, SUPER
+//! included; gapfill's user writes. The state found before is restored exactly
+//! (tests/fence_live.rs).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
