@@ -409,6 +409,18 @@ struct CaptureArgs {
     /// Replica server id (default: derived from the host name and --dir).
     #[arg(long)]
     server_id: Option<u32>,
+    /// Host name the master shows for this capture in SHOW REPLICAS / SHOW SLAVE HOSTS
+    /// (default: this machine's host name).
+    #[arg(long, value_name = "HOST")]
+    report_host: Option<String>,
+    /// Port the master shows for this capture in SHOW REPLICAS (default: 7077, the daemon's
+    /// HTTP port; never 0, which stops orchestrator's replica discovery).
+    #[arg(long, value_name = "PORT")]
+    report_port: Option<std::num::NonZeroU16>,
+    /// Do not register with the master (no COM_REGISTER_SLAVE): the capture shows in its
+    /// process list only, not in SHOW REPLICAS.
+    #[arg(long, conflicts_with_all = ["report_host", "report_port"])]
+    no_register: bool,
     #[arg(long, value_enum, default_value = "interval")]
     fsync: FsyncArg,
     #[arg(long, value_parser = duration_arg, default_value = "1s", value_name = "DURATION")]
@@ -501,8 +513,10 @@ enum Command {
     /// The orchestrator hook: replay onto the promoted replica every captured transaction it
     /// lacks, with the original GTIDs, inside the lag window.
     ///
-    /// Hook line (PostMasterFailoverProcesses): gapfill fill --cluster {failureClusterAlias}
-    /// --failed {failedHost}:{failedPort} --successor {successorHost}:{successorPort}
+    /// Hook line (PostMasterFailoverProcesses, as in contrib/): /usr/local/bin/gapfill fill
+    /// --config /etc/gapfill/gapfill.toml --cluster {failureClusterAlias} --failed
+    /// {failedHost}:{failedPort} --successor {successorHost}:{successorPort} --open-writes >>
+    /// /var/log/gapfill-fill.log 2>&1
     ///
     /// Exit codes: 0 filled (or nothing missing) and the tail proven (gapfill was the semi-sync
     /// acknowledger, or its stream lived until the master failed, and no witness holds more);
@@ -804,6 +818,13 @@ fn capture_config(a: CaptureArgs) -> anyhow::Result<CaptureConfig> {
     let mut cfg = CaptureConfig::new(connect, a.dir);
     if let Some(id) = a.server_id {
         cfg = cfg.with_server_id(id);
+    }
+    cfg.register = !a.no_register;
+    if let Some(h) = a.report_host {
+        cfg.report_host = h;
+    }
+    if let Some(p) = a.report_port {
+        cfg.report_port = p;
     }
     cfg.start = match (a.gtid, a.position) {
         (true, _) => StartMode::Gtid,

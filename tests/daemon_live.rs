@@ -507,6 +507,16 @@ fn failover_followed_and_filled() {
         "{positions:#}"
     );
     assert!(positions["replicas"][&r1.addr]["pos"].as_u64().unwrap() > 4);
+    // ...and /status shows those records (not `replicas: []`).
+    let shown = d.cluster(MYSQL)["replicas"].clone();
+    for r in [&r1, &r2] {
+        let brief = shown
+            .as_array()
+            .and_then(|a| a.iter().find(|b| b["replica"] == r.addr.as_str()))
+            .unwrap_or_else(|| panic!("/status lacks replica {}: {shown:#}", r.addr));
+        assert_eq!(brief["recorded"]["source"], m.addr.as_str(), "{shown:#}");
+        assert!(brief["recorded"]["pos"].as_u64().unwrap() > 4, "{shown:#}");
+    }
 
     // The failover: master SIGKILLed, r2 promoted as orchestrator does, the API updated.
     let dead_executed = executed(&m);

@@ -4,6 +4,7 @@
 //! Plain data plus small parsers (`FILE:POS`, durations) and the default server id. It does
 //! not read credentials (see `credentials`) or talk to anyone.
 
+use std::num::NonZeroU16;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -11,6 +12,10 @@ use crate::protocol::ConnectOptions;
 use crate::spool::{FsyncPolicy, Retention, SpoolConfig};
 
 use super::error::CaptureError;
+
+/// The port a capture reports to the master when none is configured: the daemon's default
+/// HTTP port (`[http] listen`), so `SHOW REPLICAS` shows where gapfill answers.
+pub const DEFAULT_REPORT_PORT: NonZeroU16 = NonZeroU16::new(7077).unwrap();
 
 /// Where a FRESH spool starts (an existing spool always resumes from what it holds).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,8 +53,16 @@ pub struct CaptureConfig {
     pub server_id: u32,
     /// MySQL `@replica_uuid`: lets the master drop our zombie dump thread after a crash.
     pub replica_uuid: Option<String>,
-    /// Shown in the master's `SHOW REPLICAS`.
+    /// Register with the master (COM_REGISTER_SLAVE) so it lists this capture in
+    /// `SHOW REPLICAS` / `SHOW SLAVE HOSTS` as `report_host:report_port`. A dump works
+    /// without it on MySQL and MariaDB; unregistered, the capture shows only in the process
+    /// list (as `Binlog Dump` / `Binlog Dump GTID`).
+    pub register: bool,
+    /// Shown in the master's `SHOW REPLICAS` (default: this machine's host name).
     pub report_host: String,
+    /// Shown in the master's `SHOW REPLICAS` (default [`DEFAULT_REPORT_PORT`], the daemon's
+    /// HTTP port). Never 0: orchestrator stops its replica discovery at a row with port 0.
+    pub report_port: NonZeroU16,
     /// Ask for semi-sync and ACK flagged events once they are durable in the spool.
     pub semisync: bool,
     pub heartbeat_period: Duration,
@@ -72,7 +85,8 @@ pub struct CaptureConfig {
 }
 
 impl CaptureConfig {
-    /// Defaults: automatic start, the derived server id, heartbeat 1 s, fsync every second,
+    /// Defaults: automatic start, the derived server id, registered as
+    /// `<host name>:`[`DEFAULT_REPORT_PORT`], heartbeat 1 s, fsync every second,
     /// keep everything, new origin on a break, reconnect from 250 ms to 30 s forever,
     /// progress every 5 s.
     pub fn new(connect: ConnectOptions, dir: impl Into<PathBuf>) -> CaptureConfig {
@@ -84,7 +98,9 @@ impl CaptureConfig {
             dir,
             start: StartMode::Auto,
             server_id,
-            report_host: hostname(),
+            register: true,
+            report_host: report_host(),
+            report_port: DEFAULT_REPORT_PORT,
             semisync: false,
             heartbeat_period: Duration::from_secs(1),
             on_break: OnBreak::NewOrigin,
@@ -147,6 +163,12 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         _ => return None,
     };
     n.checked_mul(mult).map(Duration::from_secs)
+}
+
+/// This machine's host name, as `report_host` (`gapfill` when it has none).
+fn report_host() -> String {
+    let h = hostname();
+    if h.is_empty() { "gapfill".into() } else { h }
 }
 
 fn hostname() -> String {

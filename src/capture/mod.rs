@@ -25,7 +25,9 @@ pub mod run;
 pub mod shutdown;
 pub mod start;
 
-pub use config::{CaptureConfig, OnBreak, StartMode, parse_duration, parse_file_pos};
+pub use config::{
+    CaptureConfig, DEFAULT_REPORT_PORT, OnBreak, StartMode, parse_duration, parse_file_pos,
+};
 pub use error::CaptureError;
 pub use master::MasterState;
 pub use progress::{Progress, ProgressMeter};

@@ -365,7 +365,9 @@ impl<'a> Capture<'a> {
         })?;
         let mut opts = ReplicaOptions::new(cfg.server_id);
         opts.replica_uuid = cfg.replica_uuid.clone();
+        opts.register = cfg.register;
         opts.report_host = cfg.report_host.clone();
+        opts.report_port = cfg.report_port.get();
         opts.heartbeat_period = cfg.heartbeat_period;
         opts.semisync = cfg.semisync;
         opts.non_blocking = cfg.stop_at_end;

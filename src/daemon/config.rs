@@ -6,6 +6,7 @@
 //! failover. It does not connect anywhere and never prints a secret.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU16;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -73,6 +74,12 @@ pub struct DaemonConfig {
     pub heartbeat: Duration,
     pub tls: TlsMode,
     pub tls_ca: Option<PathBuf>,
+    /// Register with each master (`[capture] register`, default true).
+    pub register: bool,
+    /// `report_host` shown in the masters' `SHOW REPLICAS` (default: the host name).
+    pub report_host: Option<String>,
+    /// `report_port` shown there (default: the port of `[http] listen`).
+    pub report_port: NonZeroU16,
     pub credentials: Credentials,
     /// Where the credentials come from, for `gapfill fill --config`.
     pub credentials_file: Option<PathBuf>,
@@ -278,6 +285,35 @@ fn secret_file(path: &Path) -> Result<Password, String> {
     Ok(Password::new(line))
 }
 
+/// Whether `dir` is a directory or could be created as one, without creating anything
+/// (`--check` changes nothing): the nearest existing ancestor must be a directory.
+fn creatable_dir(dir: &Path) -> Result<(), String> {
+    let mut at = Some(dir);
+    while let Some(d) = at {
+        match std::fs::metadata(d) {
+            Ok(m) if m.is_dir() => return Ok(()),
+            Ok(_) if d == dir => return Err(format!("{} is not a directory", dir.display())),
+            Ok(_) => {
+                return Err(format!(
+                    "cannot create {}: {} is not a directory",
+                    dir.display(),
+                    d.display()
+                ));
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                at = d.parent()
+            }
+            Err(e) => return Err(format!("cannot read {}: {e}", d.display())),
+        }
+    }
+    Ok(())
+}
+
 /// The lag window from an orchestrator configuration: `SlaveBinLogEnableMaxLagSeconds`.
 fn orchestrator_window(path: &Path) -> Result<Option<Duration>, String> {
     let text = std::fs::read_to_string(path)
@@ -331,12 +367,9 @@ impl DaemonConfig {
             PathBuf::new()
         });
         if !spool_dir.as_os_str().is_empty()
-            && let Err(e) = std::fs::create_dir_all(&spool_dir)
+            && let Err(e) = creatable_dir(&spool_dir)
         {
-            p.add(
-                "spool_dir",
-                format!("cannot create {}: {e}", spool_dir.display()),
-            );
+            p.add("spool_dir", e);
         }
         let max_lag = top.duration("max_lag", &mut p);
         let follow_wait = top
@@ -362,11 +395,22 @@ impl DaemonConfig {
         let credentials_file = cs.path("file", &mut p);
         let orchestrator_config = cs.path("orchestrator_config", &mut p);
         cs.finish(&mut p);
+        // One problem per unreadable file: the credentials and the window both read it.
+        let orchestrator_unreadable = match &orchestrator_config {
+            Some(o) => std::fs::metadata(o)
+                .err()
+                .map(|e| format!("cannot read {}: {e}", o.display())),
+            None => None,
+        };
+        if let Some(e) = &orchestrator_unreadable {
+            p.add("credentials.orchestrator_config", e);
+        }
         let credentials = match crate::credentials::resolve(
             credentials_file.as_deref(),
             orchestrator_config.as_deref(),
         ) {
             Ok(c) => Some(c),
+            Err(_) if credentials_file.is_none() && orchestrator_unreadable.is_some() => None,
             Err(e) => {
                 let key = if credentials_file.is_some() {
                     "credentials.file"
@@ -378,6 +422,7 @@ impl DaemonConfig {
             }
         };
         let orchestrator_lag = match &orchestrator_config {
+            Some(_) if orchestrator_unreadable.is_some() => None,
             Some(o) => orchestrator_window(o).unwrap_or_else(|e| {
                 p.add("credentials.orchestrator_config", e);
                 None
@@ -451,6 +496,40 @@ impl DaemonConfig {
         {
             p.add("capture.tls_ca", format!("{} does not exist", ca.display()));
         }
+        let register = ks.boolean("register", &mut p).unwrap_or(true);
+        let report_host = ks.string("report_host", &mut p);
+        if let Some(h) = &report_host
+            && (h.is_empty() || h.len() > 255 || h.contains(char::is_whitespace))
+        {
+            p.add(
+                "capture.report_host",
+                format!("{h:?}: expected a host name (1-255 characters, no spaces)"),
+            );
+        }
+        let report_port = match ks.get("report_port") {
+            None => None,
+            Some(toml::Value::Integer(n)) => match u16::try_from(*n).ok().and_then(NonZeroU16::new)
+            {
+                Some(port) => Some(port),
+                None => {
+                    p.add(
+                        "capture.report_port",
+                        format!(
+                            "{n}: expected a port 1-65535 (orchestrator stops its replica \
+                             discovery at a replica reporting port 0)"
+                        ),
+                    );
+                    None
+                }
+            },
+            Some(other) => {
+                p.add(
+                    "capture.report_port",
+                    format!("expected a port number, found {}", other.type_str()),
+                );
+                None
+            }
+        };
         ks.finish(&mut p);
 
         // [[cluster]]
@@ -624,6 +703,9 @@ impl DaemonConfig {
         let (Some(credentials), Ok(listen)) = (credentials, listen) else {
             return Err(fail(vec!["internal: incomplete configuration".into()]));
         };
+        let report_port = report_port
+            .or_else(|| NonZeroU16::new(listen.port()))
+            .unwrap_or(crate::capture::DEFAULT_REPORT_PORT);
         Ok(DaemonConfig {
             path: path.to_path_buf(),
             spool_dir,
@@ -635,6 +717,9 @@ impl DaemonConfig {
             heartbeat,
             tls,
             tls_ca,
+            register,
+            report_host,
+            report_port,
             credentials,
             credentials_file,
             orchestrator_config,
@@ -745,6 +830,50 @@ mod tests {
             );
         }
         assert!(err.to_string().contains("chmod 600"), "{err}");
+    }
+
+    #[test]
+    fn report_port_defaults_to_the_http_port_and_is_never_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let creds = private_file(dir.path(), "creds", "user=gapfill\npassword=s3cret\n");
+        let base = format!(
+            "spool_dir = \"{}/spool\"\n[credentials]\nfile = \"{}\"\n\
+             [[cluster]]\nalias = \"main\"\nmaster = \"db1:3306\"\n",
+            dir.path().display(),
+            creds.display()
+        );
+        let c = DaemonConfig::parse(&base, Path::new("g.toml")).unwrap();
+        assert!(c.register);
+        assert_eq!(c.report_host, None);
+        assert_eq!(c.report_port.get(), 7077);
+        let c = DaemonConfig::parse(
+            &format!("{base}[http]\nlisten = \"0.0.0.0:8123\"\n"),
+            Path::new("g.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.report_port.get(), 8123);
+        let c = DaemonConfig::parse(
+            &format!(
+                "{base}[capture]\nreport_host = \"orc1.example.com\"\nreport_port = 3307\nregister = false\n"
+            ),
+            Path::new("g.toml"),
+        )
+        .unwrap();
+        assert!(!c.register);
+        assert_eq!(c.report_host.as_deref(), Some("orc1.example.com"));
+        assert_eq!(c.report_port.get(), 3307);
+        for bad in [
+            "report_port = 0",
+            "report_port = 70000",
+            "report_port = \"x\"",
+            "report_host = \"\"",
+        ] {
+            let err =
+                DaemonConfig::parse(&format!("{base}[capture]\n{bad}\n"), Path::new("g.toml"))
+                    .unwrap_err()
+                    .to_string();
+            assert!(err.contains("capture.report_"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -47,6 +47,11 @@ pub fn capture_config(cfg: &DaemonConfig, spec: &ClusterSpec) -> CaptureConfig {
         server_name: None,
     };
     let mut c = CaptureConfig::new(connect, cfg.spool_dir.join(&spec.alias));
+    c.register = cfg.register;
+    if let Some(h) = &cfg.report_host {
+        c.report_host = h.clone();
+    }
+    c.report_port = cfg.report_port;
     c.semisync = cfg.semi_sync;
     c.fsync = cfg.fsync;
     c.retention = Some(cfg.retention);

@@ -37,6 +37,12 @@ use crate::capture::Shutdown;
 /// Run the daemon until SIGTERM or SIGINT: every capture stops and syncs its spool first.
 pub async fn run(cfg: DaemonConfig) -> Result<(), DaemonError> {
     use tokio::signal::unix::{SignalKind, signal};
+    // `--check` only validated it; running creates it.
+    std::fs::create_dir_all(&cfg.spool_dir).map_err(|source| DaemonError::Io {
+        action: "cannot create spool_dir",
+        path: cfg.spool_dir.clone(),
+        source,
+    })?;
     let cfg = Arc::new(cfg);
     let registry = state::Registry::new((cfg.heartbeat * 3).max(Duration::from_secs(5)));
     let listener = http::bind(cfg.http.listen).await?;

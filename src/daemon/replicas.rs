@@ -76,6 +76,34 @@ async fn read_replica(conn: &mut mysql_async::Conn) -> Result<Option<ReplicaPosi
     Ok(rows.first().and_then(position_from))
 }
 
+/// What status shows: every listed replica with its last error and record, then every other
+/// replica the file still records (e.g. the successor, recorded before its promotion).
+fn briefs(
+    listed: &[String],
+    all: &RecordedPositions,
+    mut errors: BTreeMap<String, String>,
+) -> Vec<ReplicaBrief> {
+    let mut out: Vec<ReplicaBrief> = listed
+        .iter()
+        .map(|r| ReplicaBrief {
+            replica: r.clone(),
+            error: errors.remove(r),
+            recorded: all.replicas.get(r).cloned(),
+        })
+        .collect();
+    out.extend(
+        all.replicas
+            .iter()
+            .filter(|(r, _)| !listed.contains(r))
+            .map(|(r, p)| ReplicaBrief {
+                replica: r.clone(),
+                error: None,
+                recorded: Some(p.clone()),
+            }),
+    );
+    out
+}
+
 /// The polling task of one cluster.
 pub struct Recorder {
     pub cfg: Arc<DaemonConfig>,
@@ -96,6 +124,10 @@ impl Recorder {
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or_default();
+        // What earlier runs recorded shows at once, before the first (slow) poll.
+        let listed = self.spec.borrow().replicas.clone();
+        self.registry
+            .replicas(&self.alias, briefs(&listed, &all, BTreeMap::new()));
         let mut conns: BTreeMap<String, mysql_async::Conn> = BTreeMap::new();
         let mut tick = tokio::time::interval(self.cfg.replica_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -107,11 +139,10 @@ impl Recorder {
             }
             let replicas = self.spec.borrow_and_update().replicas.clone();
             conns.retain(|r, _| replicas.contains(r));
-            let mut briefs = Vec::with_capacity(replicas.len());
+            let mut errors = BTreeMap::new();
             let mut changed = false;
             for r in &replicas {
-                let result = self.poll_one(&mut conns, r).await;
-                match result {
+                match self.poll_one(&mut conns, r).await {
                     Ok(Some(p)) => {
                         let old = all.replicas.get(r);
                         if old.is_none_or(|o| {
@@ -121,20 +152,12 @@ impl Recorder {
                             changed = true;
                         }
                         all.replicas.insert(r.clone(), p);
-                        briefs.push(ReplicaBrief {
-                            replica: r.clone(),
-                            error: None,
-                        });
                     }
                     // Replication not configured (e.g. just promoted): keep the last position.
-                    Ok(None) => briefs.push(ReplicaBrief {
-                        replica: r.clone(),
-                        error: None,
-                    }),
-                    Err(e) => briefs.push(ReplicaBrief {
-                        replica: r.clone(),
-                        error: Some(e),
-                    }),
+                    Ok(None) => {}
+                    Err(e) => {
+                        errors.insert(r.clone(), e);
+                    }
                 }
             }
             if changed
@@ -143,7 +166,8 @@ impl Recorder {
             {
                 tracing::warn!(cluster = %self.alias, error = %e, "cannot record replica positions");
             }
-            self.registry.replicas(&self.alias, briefs);
+            self.registry
+                .replicas(&self.alias, briefs(&replicas, &all, errors));
         }
         for (_, c) in conns {
             let _ = c.disconnect().await;
@@ -186,5 +210,45 @@ impl Recorder {
                 Err(format!("{replica}: no answer within {timeout:?}"))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pos(source: &str, pos: u64) -> ReplicaPosition {
+        ReplicaPosition {
+            source: source.into(),
+            file: "binlog.000001".into(),
+            pos,
+            executed_gtid_set: None,
+            retrieved_gtid_set: None,
+            at: 1,
+        }
+    }
+
+    #[test]
+    fn status_shows_every_recorded_replica() {
+        let mut all = RecordedPositions::default();
+        all.replicas.insert("r1:3306".into(), pos("m:3306", 400));
+        all.replicas.insert("old:3306".into(), pos("m0:3306", 90));
+        let listed = vec!["r1:3306".to_string(), "r2:3306".to_string()];
+        let errors = BTreeMap::from([("r2:3306".to_string(), "cannot connect".to_string())]);
+        let b = briefs(&listed, &all, errors);
+        assert_eq!(b.len(), 3, "{b:?}");
+        assert_eq!(b[0].replica, "r1:3306");
+        assert_eq!(b[0].recorded.as_ref().map(|p| p.pos), Some(400));
+        assert_eq!(b[0].error, None);
+        assert_eq!(b[1].replica, "r2:3306");
+        assert_eq!(b[1].error.as_deref(), Some("cannot connect"));
+        assert_eq!(b[1].recorded, None);
+        assert_eq!(b[2].replica, "old:3306");
+        assert_eq!(
+            b[2].recorded.as_ref().map(|p| p.source.as_str()),
+            Some("m0:3306")
+        );
+        // Nothing listed, nothing polled yet: the file's records still show.
+        assert_eq!(briefs(&[], &all, BTreeMap::new()).len(), 2);
     }
 }

@@ -53,12 +53,16 @@ impl CaptureState {
     ];
 }
 
-/// A replica's last recorded position (see `replicas`).
+/// A replica of the cluster and its last recorded position (see `replicas`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReplicaBrief {
     pub replica: String,
-    /// `None` when the last attempt succeeded.
+    /// `None` when the last attempt succeeded (or the replica is no longer listed and only
+    /// its record is shown).
     pub error: Option<String>,
+    /// What `replica-positions.json` holds for it: where it last stood on its source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded: Option<crate::spool::replica_positions::ReplicaPosition>,
 }
 
 /// One cluster as `/status` shows it.

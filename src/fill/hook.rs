@@ -229,7 +229,7 @@ pub async fn run(req: FillRequest) -> Result<FillReport, FillError> {
             .await?
     };
     let executed = succ.executed().await?;
-    report.successor_own_writes = succ.own_writes(&executed);
+    report.successor_own_writes = succ.own_writes(&executed, &spool);
     let start = match &req.start {
         Some(s) => Some(s.clone()),
         None if spool.status().mode == crate::capture::start::MODE_POSITION => {

@@ -5,8 +5,11 @@
 //! `--open-writes` resetting) replication, fencing writes with `read_only` while the gap is
 //! replayed, restoring or opening writes afterwards, and noticing writes the application made
 //! before the fill (a successor opened too early). `super_read_only` blocks even our own
-//! session, so the fence is `read_only=ON` with `super_read_only=OFF`: application users
-//! without SUPER / READ_ONLY ADMIN are refused while gapfill's user writes.
+//! session (on MySQL only replication threads pass it), so the fence is `read_only=ON` with
+//! `super_read_only=OFF`: on MySQL accounts without CONNECTION_ADMIN / SUPER are refused, on
+//! MariaDB 10.11 (no `super_read_only`) every account without READ ONLY ADMIN, SUPER
+//! included; gapfill's user writes. The state found before is restored exactly
+//! (tests/fence_live.rs).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -14,8 +17,13 @@ use std::time::{Duration, Instant};
 use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
 
+use std::collections::BTreeMap;
+
 use crate::apply::{Executed, ServerFlavor, TargetOptions, read_executed};
+use crate::binlog::gtid_set::GtidSet;
+use crate::binlog::mariadb_executed::MariadbExecuted;
 use crate::binlog::mariadb_gtid::MariadbGtidPos;
+use crate::spool::{ResumePoint, Spool, TxnGtid};
 
 use super::error::FillError;
 
@@ -229,36 +237,24 @@ impl Successor {
         }
     }
 
-    /// GTIDs the successor wrote itself (its own server uuid, or its server id on MariaDB):
-    /// writes the application made on it before the fill, which the gap may conflict with.
-    pub fn own_writes(&self, executed: &Executed) -> Option<String> {
+    /// GTIDs the successor wrote itself after it stopped replicating from the dead master:
+    /// writes the application made on it before the fill (or errant ones made while it was a
+    /// replica), which the gap may conflict with. Its own GTIDs from an earlier time as a
+    /// master are not counted: the dead master carried them, so the spool knows them (see
+    /// [`own_writes_mysql`] and [`own_writes_mariadb`]). `None`: none.
+    pub fn own_writes(&self, executed: &Executed, spool: &Spool) -> Option<String> {
         match executed {
             Executed::MySql(set) => {
                 let uuid = self.server_uuid.as_deref()?;
-                let own: Vec<String> = set
-                    .sources()
-                    .filter(|(u, _, _)| u.to_string() == uuid)
-                    .map(|(u, tag, iv)| {
-                        let ranges: Vec<String> = iv
-                            .iter()
-                            .map(|i| format!("{}-{}", i.start, i.last()))
-                            .collect();
-                        match tag {
-                            Some(t) => format!("{u}:{t}:{}", ranges.join(":")),
-                            None => format!("{u}:{}", ranges.join(":")),
-                        }
-                    })
-                    .collect();
-                (!own.is_empty()).then(|| own.join(","))
+                let known = match spool.resume_point() {
+                    Some(ResumePoint::MySqlGtids(k)) => k,
+                    _ => GtidSet::new(),
+                };
+                own_writes_mysql(set, uuid, &known)
             }
             Executed::MariaDb(e) => {
-                let own: Vec<String> = e
-                    .binlog_state()
-                    .iter()
-                    .filter(|g| g.server == self.server_id)
-                    .map(|g| g.to_string())
-                    .collect();
-                (!own.is_empty()).then(|| own.join(","))
+                let known = DeadMasterKnew::mariadb(spool, self.server_id);
+                own_writes_mariadb(e, self.server_id, &known)
             }
         }
     }
@@ -299,7 +295,8 @@ impl Successor {
     /// have. They carry the dead master's server id, so without this `gtid_current_pos` stays
     /// at what replication last applied and a later `MASTER_USE_GTID=current_pos` (or a
     /// re-run reading it) would start from before the gap. For each domain, the binlog's last
-    /// GTID wins unless the successor wrote it itself.
+    /// GTID wins unless the successor wrote it itself (then the domain keeps its position, or
+    /// takes that own GTID when it had none).
     pub async fn record_slave_pos(&mut self) -> Result<Option<String>, FillError> {
         if self.flavor != ServerFlavor::MariaDb {
             return Ok(None);
@@ -320,6 +317,16 @@ impl Successor {
         for g in binlog.iter().filter(|g| g.server != self.server_id) {
             changed |= pos.get(g.domain) != Some(g);
             pos.set(*g);
+        }
+        // A domain only the successor wrote in (an own write after the promotion in a new
+        // domain) must be named too: the server refuses a gtid_slave_pos lacking a domain its
+        // binlog holds (ERROR 1948).
+        if changed {
+            for g in binlog.iter() {
+                if pos.get(g.domain).is_none() {
+                    pos.set(*g);
+                }
+            }
         }
         if !changed {
             return Ok(None);
@@ -405,5 +412,165 @@ impl Successor {
                 .map_err(self.err(q.clone()))?;
         }
         Ok(want)
+    }
+}
+
+/// MySQL: the successor's own GTIDs (`uuid`) the dead master never had. `known` is what the
+/// spool knows the dead master executed: its GTID state at the spool's origin and every
+/// transaction captured since. The successor's writes from an earlier time as a master
+/// reached the dead master by replication and are in `known`; whatever it wrote after it
+/// stopped replicating (after the promotion, or errant writes as a replica) is not. A set
+/// difference, not "above the highest known GNO": the server hands out the lowest free GNO,
+/// so a write after the promotion can fill a hole below it.
+pub fn own_writes_mysql(executed: &GtidSet, uuid: &str, known: &GtidSet) -> Option<String> {
+    let own: Vec<String> = executed
+        .subtract(known)
+        .sources()
+        .filter(|(u, _, _)| u.to_string() == uuid)
+        .map(|(u, tag, iv)| {
+            let ranges: Vec<String> = iv
+                .iter()
+                .map(|i| {
+                    if i.len() == 1 {
+                        i.start.to_string()
+                    } else {
+                        format!("{}-{}", i.start, i.last())
+                    }
+                })
+                .collect();
+            match tag {
+                Some(t) => format!("{u}:{t}:{}", ranges.join(":")),
+                None => format!("{u}:{}", ranges.join(":")),
+            }
+        })
+        .collect();
+    (!own.is_empty()).then(|| own.join(","))
+}
+
+/// MariaDB: per replication domain, the highest sequence number at or below which every
+/// GTID of the successor's server id is older than the dead master's last transaction the
+/// successor may have written: the dead master's position in that domain where the spool
+/// starts, and the highest GTID of the successor's server id the dead master's stream carried.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeadMasterKnew {
+    pub below: BTreeMap<u32, u64>,
+}
+
+impl DeadMasterKnew {
+    /// From the spool of the dead master: for each domain, the sequence number before its
+    /// first held transaction (its position there when the spool started; MariaDB numbers a
+    /// domain's transactions in order), or the resume position for a domain with none held,
+    /// raised to the highest GTID of `server_id` held.
+    pub fn mariadb(spool: &Spool, server_id: u32) -> DeadMasterKnew {
+        let mut first: BTreeMap<u32, u64> = BTreeMap::new();
+        let mut own: BTreeMap<u32, u64> = BTreeMap::new();
+        for t in spool.transactions() {
+            let Ok(t) = t else { break };
+            if let Some(TxnGtid::MariaDb(g)) = t.gtid {
+                first.entry(g.domain).or_insert(g.seq.saturating_sub(1));
+                if g.server == server_id {
+                    let e = own.entry(g.domain).or_insert(0);
+                    *e = (*e).max(g.seq);
+                }
+            }
+        }
+        if let Some(ResumePoint::MariaDbGtids(pos)) = spool.resume_point() {
+            for g in pos.iter() {
+                first.entry(g.domain).or_insert(g.seq);
+            }
+        }
+        for (d, s) in own {
+            let e = first.entry(d).or_insert(0);
+            *e = (*e).max(s);
+        }
+        DeadMasterKnew { below: first }
+    }
+}
+
+/// MariaDB: the successor's own GTIDs (`server_id`) in its binlog state that are newer than
+/// anything the dead master knew in their domain ([`DeadMasterKnew`]). The binlog state keeps
+/// only the last GTID per domain and server, so this names that last one.
+pub fn own_writes_mariadb(
+    executed: &MariadbExecuted,
+    server_id: u32,
+    known: &DeadMasterKnew,
+) -> Option<String> {
+    let own: Vec<String> = executed
+        .binlog_state()
+        .iter()
+        .filter(|g| g.server == server_id)
+        .filter(|g| g.seq > known.below.get(&g.domain).copied().unwrap_or(0))
+        .map(|g| g.to_string())
+        .collect();
+    (!own.is_empty()).then(|| own.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::binlog::mariadb_gtid::MariadbBinlogState;
+
+    const S: &str = "3e11fa47-71ca-11e1-9e33-c80aa9429562";
+    const M: &str = "4e11fa47-71ca-11e1-9e33-c80aa9429562";
+
+    fn set(s: &str) -> GtidSet {
+        GtidSet::parse(s).unwrap()
+    }
+
+    #[test]
+    fn mysql_counts_only_what_the_dead_master_never_had() {
+        // The successor was the master once (S:1-3347, replicated to M), then M's replica;
+        // after the promotion it wrote S:3348.
+        let executed = set(&format!("{S}:1-3348,{M}:1-100"));
+        let known = set(&format!("{S}:1-3347,{M}:1-120"));
+        assert_eq!(
+            own_writes_mysql(&executed, S, &known).as_deref(),
+            Some(format!("{S}:3348").as_str())
+        );
+        // Nothing of its own since: nothing.
+        let executed = set(&format!("{S}:1-3347,{M}:1-100"));
+        assert_eq!(own_writes_mysql(&executed, S, &known), None);
+        // A write that filled a hole below the highest known GNO still counts.
+        let known = set(&format!("{S}:1-10:12-20,{M}:1-120"));
+        let executed = set(&format!("{S}:1-20,{M}:1-100"));
+        assert_eq!(
+            own_writes_mysql(&executed, S, &known).as_deref(),
+            Some(format!("{S}:11").as_str())
+        );
+        // An empty spool knows nothing: every own GTID counts (as ranges).
+        assert_eq!(
+            own_writes_mysql(&executed, S, &GtidSet::new()).as_deref(),
+            Some(format!("{S}:1-20").as_str())
+        );
+    }
+
+    #[test]
+    fn mariadb_counts_only_what_is_newer_than_the_dead_master_knew() {
+        let exec = |state: &str| {
+            MariadbExecuted::new(
+                MariadbBinlogState::parse(state).unwrap(),
+                MariadbGtidPos::parse("0-11-90").unwrap(),
+            )
+        };
+        // The dead master's stream carried the successor's (server 12) writes up to 0-12-40
+        // and the spool started at seq 30 in domain 0.
+        let known = DeadMasterKnew {
+            below: BTreeMap::from([(0, 40)]),
+        };
+        assert_eq!(
+            own_writes_mariadb(&exec("0-11-90,0-12-40"), 12, &known),
+            None
+        );
+        // Written after the promotion while behind the dead master (its seq 91 is below the
+        // dead master's last, 100): counted.
+        assert_eq!(
+            own_writes_mariadb(&exec("0-11-90,0-12-91"), 12, &known).as_deref(),
+            Some("0-12-91")
+        );
+        // Another domain nobody knew: counted.
+        assert_eq!(
+            own_writes_mariadb(&exec("0-11-90,0-12-40,1-12-3"), 12, &known).as_deref(),
+            Some("1-12-3")
+        );
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! [`ReplicaSession::start`] connects, reads the server's identity ([`ServerFacts`]), negotiates
 //! checksums and the heartbeat period, prepares the GTID start (MariaDB session variables) and
-//! semi-sync, registers with COM_REGISTER_SLAVE and sends COM_BINLOG_DUMP or
+//! semi-sync, registers with COM_REGISTER_SLAVE (unless told not to) and sends COM_BINLOG_DUMP or
 //! COM_BINLOG_DUMP_GTID. Then [`ReplicaSession::next_event`] hands out raw events, with a read
 //! timeout derived from the heartbeat period to notice a silent master, and
 //! [`ReplicaSession::send_semisync_ack`] acknowledges. Reconnecting is the caller's decision
@@ -46,8 +46,15 @@ pub struct ReplicaOptions {
     /// MySQL: the `@replica_uuid` the master uses to tell replicas apart (and to drop a
     /// zombie dump of ours). `None`: not set.
     pub replica_uuid: Option<String>,
+    /// Send COM_REGISTER_SLAVE before the dump, so the master lists us in `SHOW REPLICAS`
+    /// (`SHOW SLAVE HOSTS`) with `report_host` and `report_port`. Neither MySQL nor MariaDB
+    /// requires it for a dump (`mysqlbinlog --read-from-remote-server` does not register);
+    /// without it the master lists no row for us.
+    pub register: bool,
     /// Shown in the master's `SHOW REPLICAS`.
     pub report_host: String,
+    /// Shown in the master's `SHOW REPLICAS`. Tools that discover replicas there
+    /// (orchestrator) stop at a row with port 0: give a real one when registering.
     pub report_port: u16,
     /// How often an idle master sends a heartbeat; zero disables heartbeats.
     pub heartbeat_period: Duration,
@@ -66,12 +73,13 @@ pub struct ReplicaOptions {
 }
 
 impl ReplicaOptions {
-    /// Defaults: heartbeat every 5 s, no semi-sync, blocking, no MariaDB ANNOTATE_ROWS, from
-    /// the first binlog.
+    /// Defaults: registered (with an empty report host and port 0: set them), heartbeat every
+    /// 5 s, no semi-sync, blocking, no MariaDB ANNOTATE_ROWS, from the first binlog.
     pub fn new(server_id: u32) -> ReplicaOptions {
         ReplicaOptions {
             server_id,
             replica_uuid: None,
+            register: true,
             report_host: String::new(),
             report_port: 0,
             heartbeat_period: Duration::from_secs(5),
@@ -131,6 +139,31 @@ fn checked_literal(what: &'static str, v: &str, allowed: fn(char) -> bool) -> Re
         });
     }
     Ok(format!("'{v}'"))
+}
+
+/// COM_REGISTER_SLAVE: what the master's `SHOW REPLICAS` shows for us.
+async fn register(conn: &mut Connection, opts: &ReplicaOptions) -> Result<()> {
+    let register = RegisterReplica {
+        server_id: opts.server_id,
+        hostname: opts.report_host.as_bytes(),
+        user: b"",
+        password: b"",
+        port: opts.report_port,
+        replication_rank: 0,
+        master_id: 0,
+    }
+    .encode()?;
+    conn.send_command(&register).await?;
+    let p = conn.read_payload().await?;
+    match p.first() {
+        Some(0x00) => Ok(()),
+        Some(0xff) => Err(super::result::ErrPacket::parse(&p)?.into_error()),
+        _ => Err(ProtocolError::Unexpected {
+            context: "in answer to COM_REGISTER_SLAVE",
+            first: p.first().copied().unwrap_or(0),
+            len: p.len(),
+        }),
+    }
 }
 
 impl ReplicaSession {
@@ -194,28 +227,8 @@ impl ReplicaSession {
             conn.execute("SET @rpl_semi_sync_replica = 1, @rpl_semi_sync_slave = 1")
                 .await?;
         }
-        let register = RegisterReplica {
-            server_id: opts.server_id,
-            hostname: opts.report_host.as_bytes(),
-            user: b"",
-            password: b"",
-            port: opts.report_port,
-            replication_rank: 0,
-            master_id: 0,
-        }
-        .encode()?;
-        conn.send_command(&register).await?;
-        let p = conn.read_payload().await?;
-        match p.first() {
-            Some(0x00) => {}
-            Some(0xff) => return Err(super::result::ErrPacket::parse(&p)?.into_error()),
-            _ => {
-                return Err(ProtocolError::Unexpected {
-                    context: "in answer to COM_REGISTER_SLAVE",
-                    first: p.first().copied().unwrap_or(0),
-                    len: p.len(),
-                });
-            }
+        if opts.register {
+            register(&mut conn, opts).await?;
         }
 
         let mut flags = if opts.non_blocking {

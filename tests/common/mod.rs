@@ -341,3 +341,34 @@ pub fn wait_spool_reached(spool: &Path, master: &Server) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Run one statement; return its rows keyed by column name (as a client reading a result set
+/// by name, e.g. orchestrator's `m.GetString("Host")`).
+pub fn rows_by_name(s: &Server, sql: &str) -> Vec<BTreeMap<String, String>> {
+    let out = s
+        .client()
+        .args(["-B", "-e", sql])
+        .output()
+        .expect("run the SQL client");
+    assert!(
+        out.status.success(),
+        "SQL failed on {:?}: {sql}\n{}",
+        s.kind,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut lines = text.lines();
+    let Some(header) = lines.next() else {
+        return Vec::new();
+    };
+    let names: Vec<&str> = header.split('\t').collect();
+    lines
+        .map(|l| {
+            names
+                .iter()
+                .zip(l.split('\t'))
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
