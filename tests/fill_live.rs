@@ -1078,8 +1078,7 @@ fn semisync_tail(c: &Cluster, fallback: bool) {
     let text = read(&spool.join("streams.json"));
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     let rec: gapfill::spool::StreamRecord =
-        serde_json::from_value(v["sessions"].as_array().unwrap().last().unwrap().clone())
-            .unwrap();
+        serde_json::from_value(v["sessions"].as_array().unwrap().last().unwrap().clone()).unwrap();
     let (guaranteed, why) = rec.zero_loss();
     let ss = rec.semisync.clone().expect("a semi-sync session");
     if fallback {
