@@ -681,11 +681,26 @@ impl DaemonConfig {
                 format!("{listen_text:?} is not an IP:port address, e.g. 127.0.0.1:7077"),
             );
         });
-        let token = hs.path("token_file", &mut p).and_then(|f| {
-            secret_file(&f)
-                .map_err(|e| p.add("http.token_file", e))
-                .ok()
-        });
+        let token_file = hs.path("token_file", &mut p);
+        let token = token_file
+            .as_ref()
+            .and_then(|f| secret_file(f).map_err(|e| p.add("http.token_file", e)).ok());
+        // Peers pull transactions a fill applies to a new master: an endpoint others can
+        // reach must ask who is calling.
+        if let Ok(addr) = &listen
+            && !addr.ip().is_loopback()
+            && token_file.is_none()
+        {
+            p.add(
+                "http.token_file",
+                format!(
+                    "required when http.listen ({addr}) is not a loopback address: anyone who \
+                     reaches it could read the spools and feed a fill through the peer \
+                     endpoints; create a 0600 file with a long random token and name it here \
+                     (the other nodes' daemons share it)"
+                ),
+            );
+        }
         hs.finish(&mut p);
 
         // [peers]
@@ -847,11 +862,35 @@ mod tests {
         assert_eq!(c.report_host, None);
         assert_eq!(c.report_port.get(), 7077);
         let c = DaemonConfig::parse(
-            &format!("{base}[http]\nlisten = \"0.0.0.0:8123\"\n"),
+            &format!("{base}[http]\nlisten = \"127.0.0.2:8123\"\n"),
             Path::new("g.toml"),
         )
         .unwrap();
         assert_eq!(c.report_port.get(), 8123);
+        // Not loopback: refused without a token, accepted with one.
+        let e = DaemonConfig::parse(
+            &format!("{base}[http]\nlisten = \"0.0.0.0:8123\"\n"),
+            Path::new("g.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("http.token_file: required when http.listen"),
+            "{e}"
+        );
+        let token = dir.path().join("token");
+        std::fs::write(&token, "s3cret-token\n").unwrap();
+        std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let c = DaemonConfig::parse(
+            &format!(
+                "{base}[http]\nlisten = \"0.0.0.0:8123\"\ntoken_file = \"{}\"\n",
+                token.display()
+            ),
+            Path::new("g.toml"),
+        )
+        .unwrap();
+        assert!(c.http.token.is_some());
         let c = DaemonConfig::parse(
             &format!(
                 "{base}[capture]\nreport_host = \"orc1.example.com\"\nreport_port = 3307\nregister = false\n"

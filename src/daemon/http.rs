@@ -111,6 +111,14 @@ pub fn route(path: &str, registry: &Registry) -> Response<HttpBody> {
     }
 }
 
+/// Connections served at once; more wait in the kernel's backlog until one ends.
+const MAX_CONNECTIONS: usize = 64;
+/// A request's headers must arrive within this; an idle keep-alive connection is closed
+/// after it too.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// No connection lives longer (a peer's transaction stream included).
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(300);
+
 /// Serve until `stop`.
 pub async fn serve(
     listener: TcpListener,
@@ -119,7 +127,15 @@ pub async fn serve(
     spool_dir: std::path::PathBuf,
     mut stop: Shutdown,
 ) {
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
+        let permit = tokio::select! {
+            _ = stop.requested() => return,
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+        };
         let (stream, peer) = tokio::select! {
             _ = stop.requested() => return,
             r = listener.accept() => match r {
@@ -135,6 +151,7 @@ pub async fn serve(
         let token = token.clone();
         let spool_dir = spool_dir.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                 let ok = authorized(&req, token.as_ref());
                 let (registry, spool_dir) = (registry.clone(), spool_dir.clone());
@@ -178,14 +195,71 @@ pub async fn serve(
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(10))
+                .header_read_timeout(HEADER_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = tokio::time::timeout(Duration::from_secs(600), conn)
+            if let Err(e) = tokio::time::timeout(CONNECTION_LIFETIME, conn)
                 .await
                 .unwrap_or(Ok(()))
             {
                 tracing::debug!(%peer, error = %e, "http: connection ended with an error");
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    /// Idle connections are closed after the header timeout, and at most MAX_CONNECTIONS are
+    /// served at once: one more waits until a slot frees.
+    #[test]
+    fn idle_connections_are_closed_and_their_number_bounded() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = rt.block_on(bind("127.0.0.1:0".parse().unwrap())).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (trigger, stop) = crate::capture::Shutdown::new();
+        rt.spawn(serve(
+            listener,
+            Registry::new(Duration::from_secs(60)),
+            None,
+            std::env::temp_dir(),
+            stop,
+        ));
+        let t0 = std::time::Instant::now();
+        let idle: Vec<std::net::TcpStream> = (0..MAX_CONNECTIONS)
+            .map(|_| std::net::TcpStream::connect(addr).unwrap())
+            .collect();
+        std::thread::sleep(Duration::from_millis(300));
+        // Every slot is taken by a silent client: one more is not answered yet.
+        let mut late = std::net::TcpStream::connect(addr).unwrap();
+        late.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        late.set_read_timeout(Some(Duration::from_millis(1500)))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        assert!(
+            late.read(&mut buf).is_err(),
+            "a connection beyond the limit was served at once"
+        );
+        // The silent ones are closed by the header timeout, then the late one is served.
+        late.set_read_timeout(Some(HEADER_TIMEOUT * 3)).unwrap();
+        let n = late.read(&mut buf).unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 "), "{:?}", &buf[..n]);
+        let waited = t0.elapsed();
+        assert!(waited >= HEADER_TIMEOUT, "{waited:?}");
+        for mut c in idle {
+            c.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+            assert!(
+                matches!(c.read(&mut buf), Ok(0) | Err(_)),
+                "an idle connection still open"
+            );
+        }
+        trigger.trigger();
     }
 }
