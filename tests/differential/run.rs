@@ -163,17 +163,19 @@ fn q(s: &Server, sql: &str) -> String {
 
 /// Empty the server between phases: drop the workload's database, forget the binlog and the
 /// GTIDs (a fraction of `reset-instance`'s time). Checked: a server that still holds a user
-/// database, a prepared XA transaction or a GTID is wiped with `reset-instance` instead.
+/// database, a prepared XA transaction or a GTID, or whose DROP waits more than 5 s for a lock
+/// (a failed `gapfill replay` can leave a prepared XA transaction holding the tables), is
+/// wiped with `reset-instance` instead.
 fn reset(s: &Server, db: &str) {
     let sql = match s.kind {
         Kind::MySql => format!(
-            "DROP DATABASE IF EXISTS `{db}`; RESET BINARY LOGS AND GTIDS; \
+            "SET SESSION lock_wait_timeout = 5; DROP DATABASE IF EXISTS `{db}`; RESET BINARY LOGS AND GTIDS; \
              SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name NOT IN \
              ('mysql', 'sys', 'information_schema', 'performance_schema'); XA RECOVER; \
              SELECT @@GLOBAL.gtid_executed"
         ),
         Kind::MariaDb => format!(
-            "DROP DATABASE IF EXISTS `{db}`; RESET MASTER; SET GLOBAL gtid_slave_pos = ''; \
+            "SET SESSION lock_wait_timeout = 5; DROP DATABASE IF EXISTS `{db}`; RESET MASTER; SET GLOBAL gtid_slave_pos = ''; \
              SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name NOT IN \
              ('mysql', 'sys', 'information_schema', 'performance_schema'); XA RECOVER; \
              SELECT @@GLOBAL.gtid_binlog_pos, @@GLOBAL.gtid_slave_pos"
