@@ -520,7 +520,8 @@ enum Command {
     ///
     /// Exit codes: 0 filled (or nothing missing) and the tail proven (gapfill was the semi-sync
     /// acknowledger, or its stream lived until the master failed, and no witness holds more);
-    /// 1 setup failed, nothing changed; 3 refused by the window guard (--force overrides);
+    /// 1 setup failed, nothing changed; 3 refused by the window guard, or partial row images
+    /// (MINIMAL/NOBLOB) with the successor's own writes (--force overrides);
     /// 4 the spool does not cover the gap, or the tail is not proven with
     /// --require-proven-tail: nothing changed; 5 apply failed part-way (re-running is safe);
     /// 6 another fill of this cluster is running; 7 filled what the spool proves, but the tail
