@@ -171,6 +171,10 @@ struct FillArgs {
     /// (default: [orchestrator] url of --config).
     #[arg(long, value_name = "URL")]
     orchestrator_url: Option<String>,
+    /// The CA (PEM) orchestrator's https:// certificate must chain to (default: [orchestrator]
+    /// ca_file of --config).
+    #[arg(long, value_name = "FILE")]
+    orchestrator_ca: Option<PathBuf>,
     #[command(flatten)]
     access: ServerAccess,
 }
@@ -247,9 +251,13 @@ fn run_fill(a: FillArgs) -> anyhow::Result<ExitCode> {
                     password: None,
                     refresh: std::time::Duration::from_secs(10),
                     timeout: std::time::Duration::from_secs(5),
+                    ca_file: None,
                 },
             );
             api.url = url.trim_end_matches('/').to_string();
+            if a.orchestrator_ca.is_some() {
+                api.ca_file = a.orchestrator_ca.clone();
+            }
             Some(api)
         }
         (None, Some(c)) => c.orchestrator.clone(),
