@@ -171,6 +171,10 @@ struct FillArgs {
     /// (default: [orchestrator] url of --config).
     #[arg(long, value_name = "URL")]
     orchestrator_url: Option<String>,
+    /// The CA (PEM) orchestrator's https:// certificate must chain to (default: [orchestrator]
+    /// ca_file of --config).
+    #[arg(long, value_name = "FILE")]
+    orchestrator_ca: Option<PathBuf>,
     #[command(flatten)]
     access: ServerAccess,
 }
@@ -247,9 +251,13 @@ fn run_fill(a: FillArgs) -> anyhow::Result<ExitCode> {
                     password: None,
                     refresh: std::time::Duration::from_secs(10),
                     timeout: std::time::Duration::from_secs(5),
+                    ca_file: None,
                 },
             );
             api.url = url.trim_end_matches('/').to_string();
+            if a.orchestrator_ca.is_some() {
+                api.ca_file = a.orchestrator_ca.clone();
+            }
             Some(api)
         }
         (None, Some(c)) => c.orchestrator.clone(),
@@ -520,7 +528,8 @@ enum Command {
     ///
     /// Exit codes: 0 filled (or nothing missing) and the tail proven (gapfill was the semi-sync
     /// acknowledger, or its stream lived until the master failed, and no witness holds more);
-    /// 1 setup failed, nothing changed; 3 refused by the window guard (--force overrides);
+    /// 1 setup failed, nothing changed; 3 refused by the window guard, or partial row images
+    /// (MINIMAL/NOBLOB) with the successor's own writes (--force overrides);
     /// 4 the spool does not cover the gap, or the tail is not proven with
     /// --require-proven-tail: nothing changed; 5 apply failed part-way (re-running is safe);
     /// 6 another fill of this cluster is running; 7 filled what the spool proves, but the tail

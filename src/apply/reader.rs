@@ -599,3 +599,36 @@ fn push(p: &mut Pending, raw: &[u8], offset: u64, inner: bool) {
         inner,
     });
 }
+
+/// Whether any UPDATE or DELETE of the selected transactions finds its row by a partial
+/// before image (`binlog_row_image=MINIMAL` or `NOBLOB`): a change the target made to a
+/// column the image lacks cannot be seen as a conflict. Reads the files once, no target.
+pub fn has_partial_before_images(
+    files: Vec<PathBuf>,
+    opts: ReadOptions,
+) -> Result<bool, ApplyError> {
+    use crate::binlog::event::Event;
+    use crate::binlog::event_type::RowsKind;
+    let mut r = TransactionReader::new(files, opts)?;
+    while let Some(t) = r.next_transaction()? {
+        for ev in &t.events {
+            let bytes = &t.data[ev.range.clone()];
+            let parsed = if ev.inner {
+                Event::parse_unchecksummed(bytes, &t.fde)
+            } else {
+                Event::parse(bytes, &t.fde, false)
+            };
+            if let Ok(e) = parsed
+                && let EventBody::Rows(rows) = &e.body
+                && matches!(
+                    rows.kind,
+                    RowsKind::Update | RowsKind::Delete | RowsKind::PartialUpdate
+                )
+                && !rows.columns_before.all_set()
+            {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}

@@ -168,6 +168,8 @@ pub struct Capture<'a> {
     shutdown: Shutdown,
     sessions: u64,
     last_retention: Instant,
+    /// A semi-sync acknowledgement owed: `(file, position, already durable)`.
+    pending_ack: Option<(Vec<u8>, u64, bool)>,
 }
 
 impl<'a> Capture<'a> {
@@ -203,6 +205,7 @@ impl<'a> Capture<'a> {
             shutdown,
             sessions: 0,
             last_retention: now,
+            pending_ack: None,
         })
     }
 
@@ -408,6 +411,8 @@ impl<'a> Capture<'a> {
         if self.sessions > 0 {
             self.meter.reconnect();
         }
+        // An acknowledgement owed to an ended session is moot: the master re-sends.
+        self.pending_ack = None;
         self.sessions += 1;
         let began = Instant::now();
         let end = self.stream(&mut session, &mut shutdown, on_progress).await;
@@ -547,18 +552,34 @@ impl<'a> Capture<'a> {
             }
         };
         if ev.ack_requested {
-            if !durable {
-                self.spool.sync().map_err(|e| spool_end(self, e))?;
-            }
             let (file, pos) = session.position();
-            let file = file.to_vec();
-            session
-                .send_semisync_ack(&file, pos)
-                .await
-                .map_err(|e| classify(&self.cfg.connect.addr, e, false))?;
-            self.meter.ack();
-            self.spool.stream_acked();
+            self.pending_ack = Some((file.to_vec(), pos, durable));
         }
+        // Acknowledge once no further event is already here: commits that arrived together
+        // share one fsync and one acknowledgement of the last one's position (the master
+        // releases every commit up to it).
+        if self.pending_ack.is_some() && !session.has_buffered_event() {
+            self.acknowledge(session).await?;
+        }
+        Ok(())
+    }
+
+    /// Make the segment durable, then acknowledge the last position that asked.
+    async fn acknowledge(&mut self, session: &mut ReplicaSession) -> Result<(), SessionEnd> {
+        let Some((file, pos, durable)) = self.pending_ack.take() else {
+            return Ok(());
+        };
+        if !durable {
+            self.spool
+                .sync_data()
+                .map_err(|e| SessionEnd::Fatal(self.spool_err(e)))?;
+        }
+        session
+            .send_semisync_ack(&file, pos)
+            .await
+            .map_err(|e| classify(&self.cfg.connect.addr, e, false))?;
+        self.meter.ack();
+        self.spool.stream_acked();
         Ok(())
     }
 

@@ -42,6 +42,8 @@ pub struct OrchestratorApi {
     pub password: Option<Password>,
     pub refresh: Duration,
     pub timeout: Duration,
+    /// PEM CA certificate(s) orchestrator's `https://` certificate must chain to.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// How people log in to the status endpoint and what it answers.
@@ -590,6 +592,7 @@ impl DaemonConfig {
                 let user = s.string("user", &mut p);
                 let password_file = s.path("password_file", &mut p);
                 let password_env = s.string("password_env", &mut p);
+                let ca_file = s.path("ca_file", &mut p);
                 let refresh = s
                     .duration("refresh", &mut p)
                     .unwrap_or(Duration::from_secs(30));
@@ -641,12 +644,21 @@ impl DaemonConfig {
                         None
                     }
                     Some(u) => match super::http_client::split_url(&u) {
+                        Ok(parsed) if parsed.https && ca_file.is_none() => {
+                            p.add(
+                                "orchestrator.ca_file",
+                                "required with an https:// url: the PEM file of the CA that \
+                                 signed orchestrator's certificate",
+                            );
+                            None
+                        }
                         Ok(_) => Some(OrchestratorApi {
                             url: u.trim_end_matches('/').to_string(),
                             user,
                             password,
                             refresh,
                             timeout,
+                            ca_file,
                         }),
                         Err(e) => {
                             p.add("orchestrator.url", e);
@@ -835,7 +847,7 @@ mod tests {
             "cluster[0].master: ",
             "cluster[1].alias: required",
             "http.listen: ",
-            "orchestrator.url: ",
+            "orchestrator.ca_file: required with an https:// url",
             "orchestrator.password_env: ",
         ];
         for w in want {

@@ -155,16 +155,35 @@ pub struct Client {
     authority: String,
     prefix: String,
     authorization: Option<String>,
+    /// `https://`: the certificate must chain to `[orchestrator] ca_file` and name the host.
+    tls: Option<crate::protocol::TlsOptions>,
     api: OrchestratorApi,
 }
 
 impl Client {
     pub fn new(api: &OrchestratorApi) -> Result<Client, DaemonError> {
-        let (authority, prefix) =
-            http_client::split_url(&api.url).map_err(|detail| DaemonError::Http {
-                url: api.url.clone(),
-                detail,
-            })?;
+        let url = http_client::split_url(&api.url).map_err(|detail| DaemonError::Http {
+            url: api.url.clone(),
+            detail,
+        })?;
+        let (authority, prefix) = (url.authority, url.prefix);
+        let tls = if url.https {
+            let Some(ca) = &api.ca_file else {
+                return Err(DaemonError::Http {
+                    url: api.url.clone(),
+                    detail: "https needs [orchestrator] ca_file (the CA that signed \
+                             orchestrator's certificate; --orchestrator-ca for fill)"
+                        .into(),
+                });
+            };
+            Some(crate::protocol::TlsOptions {
+                mode: crate::protocol::TlsMode::VerifyIdentity,
+                ca_file: Some(ca.clone()),
+                server_name: None,
+            })
+        } else {
+            None
+        };
         let authorization = api
             .user
             .as_ref()
@@ -173,6 +192,7 @@ impl Client {
             authority,
             prefix,
             authorization,
+            tls,
             api: api.clone(),
         })
     }
@@ -183,6 +203,7 @@ impl Client {
             &self.authority,
             &full,
             self.authorization.as_deref(),
+            self.tls.as_ref(),
             self.api.timeout,
         )
         .await?;

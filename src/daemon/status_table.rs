@@ -13,8 +13,14 @@ use super::state::StatusReport;
 /// The daemon's `/status` body, as text.
 pub async fn fetch(addr: &str, token: Option<&str>) -> Result<String, DaemonError> {
     let auth = token.map(|t| format!("Bearer {t}"));
-    let (status, body) =
-        http_client::get(addr, "/status", auth.as_deref(), Duration::from_secs(5)).await?;
+    let (status, body) = http_client::get(
+        addr,
+        "/status",
+        auth.as_deref(),
+        None,
+        Duration::from_secs(5),
+    )
+    .await?;
     if status != 200 {
         return Err(DaemonError::Http {
             url: format!("http://{addr}/status"),

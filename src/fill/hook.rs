@@ -132,6 +132,9 @@ pub struct FillReport {
     pub peers_skipped: Vec<String>,
     /// Did the spool see the dead master's last commit? (see `fill::tail`)
     pub tail: Option<TailReport>,
+    /// Asked when the successor has writes of its own: whether the gap finds rows by
+    /// partial (MINIMAL/NOBLOB) before images, in which such writes cannot all be seen.
+    pub partial_before_images: Option<bool>,
 }
 
 impl FillReport {
@@ -219,6 +222,7 @@ pub async fn run(req: FillRequest) -> Result<FillReport, FillError> {
         gtid_slave_pos_after: None,
         peers_skipped: Vec::new(),
         tail: None,
+        partial_before_images: None,
     };
 
     let mut succ = Successor::connect(&req.successor).await?;
@@ -324,6 +328,11 @@ pub async fn run(req: FillRequest) -> Result<FillReport, FillError> {
         ));
         return finish(report, &req, &dir, started);
     }
+    if let Some(reason) = partial_images_refusal(&req, &plan, &mut report)? {
+        report.outcome = Outcome::Refused;
+        report.reason = Some(reason);
+        return finish(report, &req, &dir, started);
+    }
     if !req.force
         && let Err(refusal) = req.guard.check(&plan)
     {
@@ -402,6 +411,47 @@ pub async fn run(req: FillRequest) -> Result<FillReport, FillError> {
         report.reason = Some(tail_not_proven_reason(t, report.plan.as_ref()));
     }
     finish(report, &req, &dir, started)
+}
+
+/// With MINIMAL/NOBLOB images an UPDATE or DELETE finds its row by the columns its before
+/// image holds: when the successor has writes of its own since the promotion, a change they
+/// made to another column of a row the gap changes cannot be seen. Say so, and refuse unless
+/// `--force`.
+fn partial_images_refusal(
+    req: &FillRequest,
+    plan: &GapPlan,
+    report: &mut FillReport,
+) -> Result<Option<String>, FillError> {
+    let Some(own) = report.successor_own_writes.clone() else {
+        return Ok(None);
+    };
+    if plan.transactions == 0 {
+        return Ok(None);
+    }
+    let read = ReadOptions {
+        start_position: plan.start_offset,
+        ..ReadOptions::default()
+    };
+    let partial = crate::apply::reader::has_partial_before_images(plan.files.clone(), read)
+        .map_err(FillError::Apply)?;
+    report.partial_before_images = Some(partial);
+    if !partial {
+        return Ok(None);
+    }
+    let what = format!(
+        "the gap updates or deletes rows by partial before images (binlog_row_image=MINIMAL \
+         or NOBLOB) and the successor has writes of its own since its promotion ({own}): a \
+         change they made to a column those images lack cannot be seen as a conflict and \
+         would be overwritten"
+    );
+    if req.force {
+        tracing::warn!("fill: {what}; applying anyway (--force)");
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "{what}; nothing was changed: check the successor's own writes against the gap \
+         (`gapfill decode` shows it), then re-run with --force to apply anyway"
+    )))
 }
 
 /// The summary of a fill whose tail is not proven: what may be missing, after what, why.

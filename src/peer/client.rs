@@ -68,7 +68,40 @@ pub async fn request(
     let stream = tokio::net::TcpStream::connect(authority)
         .await
         .map_err(|e| format!("cannot connect: {e}"))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+    send(stream, authority, path, authorization).await
+}
+
+/// As [`request`], over TLS: the server's certificate must chain to `tls`'s CA file and
+/// name the host (`tls.mode` is used as given; callers ask for `VerifyIdentity`).
+pub async fn request_tls(
+    authority: &str,
+    path: &str,
+    authorization: Option<&str>,
+    tls: &crate::protocol::TlsOptions,
+) -> Result<hyper::Response<hyper::body::Incoming>, String> {
+    use crate::protocol::tls::{client_config, server_name};
+    let config = client_config(tls).map_err(|e| e.to_string())?;
+    let name = server_name(tls, authority).map_err(|e| e.to_string())?;
+    let stream = tokio::net::TcpStream::connect(authority)
+        .await
+        .map_err(|e| format!("cannot connect: {e}"))?;
+    let stream = tokio_rustls::TlsConnector::from(config)
+        .connect(name, stream)
+        .await
+        .map_err(|e| format!("TLS: {e}"))?;
+    send(stream, authority, path, authorization).await
+}
+
+async fn send<T>(
+    io: T,
+    authority: &str,
+    path: &str,
+    authorization: Option<&str>,
+) -> Result<hyper::Response<hyper::body::Incoming>, String>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
         .map_err(|e| format!("HTTP handshake: {e}"))?;
     tokio::spawn(conn);

@@ -343,7 +343,12 @@ impl Connection {
         Ok(())
     }
 
-    /// Read the next whole payload, waiting at most the I/O timeout.
+    /// Whether the next packet is already read (no wait for the network).
+    pub fn has_buffered_packet(&self) -> bool {
+        self.codec.has_whole_packet()
+    }
+
+    /// Read the next whole packet, waiting at most the I/O timeout.
     pub async fn read_payload(&mut self) -> Result<Bytes> {
         let limit = self.io_timeout;
         match self.read_payload_within(Some(limit)).await? {

@@ -109,6 +109,14 @@ impl PacketCodec {
         (HEADER_LEN + len).saturating_sub(self.rx.len()).max(1)
     }
 
+    /// Whether a whole packet is already buffered (the next [`decode`](Self::decode) needs no
+    /// read).
+    pub fn has_whole_packet(&self) -> bool {
+        self.rx.len() >= HEADER_LEN
+            && self.rx.len()
+                >= HEADER_LEN + u32::from_le_bytes([self.rx[0], self.rx[1], self.rx[2], 0]) as usize
+    }
+
     /// Whether bytes of an unfinished payload are buffered.
     pub fn has_partial(&self) -> bool {
         !self.rx.is_empty() || self.partial.is_some()

@@ -329,10 +329,22 @@ impl ReplicaSession {
         match self.decoder.decode(payload)? {
             DumpPacket::Event(ev) => {
                 self.tracker.observe(&ev)?;
+                if ev.ack_requested {
+                    // The master numbers the packets after one that asks for a reply anew,
+                    // whether or not the reply was read yet (seen live: a deferred ACK met
+                    // `expected 6, got 1`).
+                    self.conn.codec_mut().resync_on_next();
+                }
                 Ok(ev)
             }
             DumpPacket::Eof => Err(ProtocolError::EndOfBinlog),
         }
+    }
+
+    /// Whether the next event already arrived (read, not yet returned): events that arrive
+    /// together can be acknowledged together.
+    pub fn has_buffered_event(&self) -> bool {
+        self.conn.has_buffered_packet()
     }
 
     /// Acknowledge to the semi-sync master that everything up to `pos` in `file` is durable.

@@ -11,10 +11,11 @@ use crate::binlog::Flavor;
 
 /// When the spool makes appended events durable with fsync.
 ///
-/// * `Always`: every completed transaction is fsynced (segment, then index) before `append`
-///   returns [`crate::spool::Appended::Commit`]. Required with semi-sync, where the master
-///   counts our ACK as "the transaction survives the master's death": an ACK for data still in
-///   the page cache would be a lie after a power cut. Costs one or two fsyncs per transaction.
+/// * `Always`: every completed transaction's segment bytes are fsynced before `append`
+///   returns [`crate::spool::Appended::Commit`] (the index is rebuilt from the segment after a
+///   crash, so it is synced only at the interval, rotation and close). Costs one fsync per
+///   transaction. Not needed for semi-sync: whatever the policy, capture fsyncs the segment
+///   before each acknowledgement ([`crate::spool::Spool::sync_data`]).
 /// * `Interval(d)`: [`crate::spool::Spool::maybe_sync`] fsyncs when `d` has passed since the
 ///   last sync. A power cut (not a process crash: written data is in the page cache) can lose
 ///   up to `d` of transactions; recovery then cuts the spool back to what reached the disk and
