@@ -584,9 +584,21 @@ pub fn compare(got: &Snapshot, want: &Snapshot) -> Option<String> {
     None
 }
 
-/// The seeds that ever failed: `FLAVOR SEED  # note` lines of `tests/differential/regressions.txt`.
+/// The seeds that failed once and are fixed: `FLAVOR SEED  # note` lines of
+/// `tests/differential/regressions.txt`.
 pub fn regressions(flavor: Flavor) -> Vec<u64> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/differential/regressions.txt");
+    seed_list("regressions.txt", flavor)
+}
+
+/// The seeds that fail today (open bugs), from `tests/differential/open-failures.txt`.
+pub fn open_failures(flavor: Flavor) -> Vec<u64> {
+    seed_list("open-failures.txt", flavor)
+}
+
+fn seed_list(file: &str, flavor: Flavor) -> Vec<u64> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/differential")
+        .join(file);
     let text = std::fs::read_to_string(p).unwrap_or_default();
     text.lines()
         .filter_map(|l| {
