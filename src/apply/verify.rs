@@ -264,10 +264,7 @@ async fn second_pass(
             let mut before: Vec<Value<'_>> = Vec::new();
             let mut after: Vec<Value<'_>> = Vec::new();
             let mut row = 0u32;
-            loop {
-                let Some(need) = needs[k].as_ref().filter(|n| n.loc.event == ei as u32) else {
-                    break;
-                };
+            while let Some(need) = needs[k].as_ref().filter(|n| n.loc.event == ei as u32) {
                 let want = need.loc.row;
                 let more = it
                     .next_row(&mut before, &mut after)
@@ -422,10 +419,10 @@ async fn push_read(
     });
     c.params += read.params.len();
     c.reads.push(read);
-    if c.reads.len() >= CHUNK_KEYS || c.params >= CHUNK_PARAMS {
-        if let Some(c) = chunks.remove(&k) {
-            run_chunk(cx, c).await?;
-        }
+    if (c.reads.len() >= CHUNK_KEYS || c.params >= CHUNK_PARAMS)
+        && let Some(c) = chunks.remove(&k)
+    {
+        run_chunk(cx, c).await?;
     }
     Ok(())
 }
