@@ -227,6 +227,9 @@ fn mysql_every_type_replays_exactly() {
         let r = replay(&t, &c, 4);
         assert!(r.transactions_applied > 40, "{}", r.to_json());
         assert_eq!(r.verified, Some(true));
+        eprintln!("{metadata}: {}", r.summary());
+        assert!(r.rows_to_verify > Some(20), "{}", r.to_json());
+        assert_eq!(r.rows_verified, r.rows_to_verify);
         assert!(r.incomplete.is_empty());
         assert_same_data(&m, &t, &c.db);
         assert_same_gtids(&m, &t, &c);
@@ -251,6 +254,9 @@ fn mariadb_every_type_replays_exactly() {
         let r = replay(&t, &c, 4);
         assert!(r.transactions_applied > 20, "{}", r.to_json());
         assert_eq!(r.verified, Some(true));
+        eprintln!("{metadata}/{compress}: {}", r.summary());
+        assert!(r.rows_to_verify > Some(10), "{}", r.to_json());
+        assert_eq!(r.rows_verified, r.rows_to_verify);
         assert_same_data(&m, &t, &c.db);
         assert_same_gtids(&m, &t, &c);
         let again = replay(&t, &c, 4);

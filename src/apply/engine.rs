@@ -3,7 +3,8 @@
 //! Owns the run: connecting the workers, reading what the target already executed, the reader
 //! thread, dispatching transactions to workers as their dependencies allow (see `schedule`),
 //! skipping what the target has (GTIDs, or the progress file without GTIDs), stopping cleanly
-//! on the first failure, verifying the target's executed GTIDs afterwards, the progress line on
+//! on the first failure, verifying the target's executed GTIDs and data afterwards (see
+//! `verify`), the progress line on
 //! a terminal, and the report. `gapfill replay` calls [`apply_files`]; `gapfill fill` calls it
 //! with the spool's segment files and the gap's GTIDs as the include filter.
 
@@ -31,7 +32,9 @@ use super::reader::{IncompleteTransaction, ReadOptions, ReadStats, TransactionRe
 use super::report::RunReport;
 use super::schedule::{CommitTracker, Scheduler};
 use super::session::{ServerFlavor, Session, TargetOptions, detect_flavor};
+use super::touched::Touched;
 use super::transaction::{Executed, Transaction, TxnGtid};
+use super::verify::verify_data;
 
 /// Where dry-run SQL goes.
 pub type DryRunOutput = Arc<Mutex<Box<dyn Write + Send>>>;
@@ -49,7 +52,8 @@ pub struct ApplyOptions {
     pub read: ReadOptions,
     /// Position-based sources record their progress here after each commit, and resume from it.
     pub progress_file: Option<PathBuf>,
-    /// Check the target's executed GTIDs after the run.
+    /// Check the target after the run: its executed GTIDs, and the data of every row the
+    /// applied transactions wrote or deleted (read back by primary key, see `verify`).
     pub verify: bool,
     /// A progress line on stderr.
     pub show_progress: bool,
@@ -295,7 +299,11 @@ async fn run(
                     target: t.addr.clone(),
                     source,
                 })?;
-                free.push(Applier::new(Session::live(conn, flavor)));
+                let mut a = Applier::new(Session::live(conn, flavor));
+                if opts.verify {
+                    a.touched = Some(Touched::new());
+                }
+                free.push(a);
             }
         }
     }
@@ -520,8 +528,12 @@ async fn run(
     if let Some(p) = progress_task {
         let _ = p.await;
     }
+    let mut touched = Touched::new();
     for a in free.iter_mut() {
         report.statements += a.session.statements;
+        if let Some(t) = a.touched.take() {
+            touched.merge(t);
+        }
     }
     for a in free {
         if let super::session::Sink::Live(c) = a.session.sink {
@@ -556,6 +568,25 @@ async fn run(
         report.verified = Some(missing.is_none());
         if let (Some(m), None) = (missing, &first_error) {
             first_error = Some(ApplyError::Verification { missing: m });
+        }
+        if first_error.is_none() {
+            let check = verify_data(c, &label, files, &opts.read, touched).await?;
+            report.rows_to_verify = Some(check.to_verify);
+            report.rows_verified = Some(check.verified);
+            report.rows_not_verifiable = Some(check.not_verifiable);
+            if let Some(first) = check.first {
+                report.verified = Some(false);
+                let more = if check.mismatches > 1 {
+                    format!(
+                        " (and {} more of {} rows checked)",
+                        check.mismatches - 1,
+                        check.to_verify
+                    )
+                } else {
+                    String::new()
+                };
+                first_error = Some(ApplyError::DataMismatch { first, more });
+            }
         }
     }
     if let Some(c) = control {

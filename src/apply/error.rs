@@ -101,6 +101,19 @@ pub enum ApplyError {
     /// The target lacks GTIDs the run applied or skipped.
     #[error("verification failed: after the run the target's executed GTIDs lack {missing}")]
     Verification { missing: String },
+    /// Rows read back after the run differ from the binlog's last images.
+    #[error(
+        "verification failed: {first}{more}; the transactions were applied and committed, so \
+         a re-run finds nothing to apply and does not check these rows again: find what \
+         changed them on the target (a trigger, another writer, a column type, default or \
+         generated expression that differs from the source) and reconcile"
+    )]
+    DataMismatch {
+        /// The first difference: table, key, column and both values (shortened).
+        first: String,
+        /// `` (and N more of M rows)``, or empty.
+        more: String,
+    },
     /// The progress file of a position-based replay could not be read or written.
     #[error("progress file {path}: {detail}")]
     Progress { path: PathBuf, detail: String },

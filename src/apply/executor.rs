@@ -34,6 +34,7 @@ use super::row_sql::{
 };
 use super::schema::{TableSpec, TargetTable, build_spec, fetch_target_table, quote_ident};
 use super::session::{ServerFlavor, Session, StmtError};
+use super::touched::{Loc, Touched};
 use super::transaction::{Transaction, TxnGtid, TxnKind};
 use super::values::bind;
 
@@ -103,6 +104,9 @@ pub struct Applier {
     specs: HashMap<Vec<u8>, Arc<TableSpec>>,
     specs_generation: u64,
     rows_buf: Vec<u8>,
+    /// What this worker's transactions touched, for checking the data after the run
+    /// (`None`: not recorded).
+    pub touched: Option<Touched>,
 }
 
 /// Session settings every row statement runs under: the binlog's TIMESTAMP values are UTC,
@@ -180,6 +184,7 @@ impl Applier {
             specs: HashMap::new(),
             specs_generation: 0,
             rows_buf: Vec::new(),
+            touched: None,
         }
     }
 
@@ -260,10 +265,17 @@ impl Applier {
             session,
             stream,
             specs,
+            touched,
             ..
         } = self;
+        let loc = |event: usize| Loc {
+            file: txn.pos.file_index as u32,
+            start: txn.pos.start,
+            event: event as u32,
+            row: 0,
+        };
         let stream = &mut stream.as_mut().expect("stream set above").1;
-        for e in &txn.events {
+        for (ei, e) in txn.events.iter().enumerate() {
             let bytes = txn.event_bytes(e);
             let ev = if e.inner {
                 stream.decode_inner(bytes)
@@ -277,8 +289,13 @@ impl Applier {
             {
                 events.push(bytes, e.inner, txn.fde.checksum);
                 if let EventBody::Rows(r) = &ev.body {
-                    stats.rows += count_rows(stream, r, &ev, &mut rows_buf)
+                    let n = count_rows(stream, r, &ev, &mut rows_buf)
                         .map_err(|err| err.in_file(&*txn.pos.file, e.offset))?;
+                    stats.rows += n;
+                    if let Some(t) = touched.as_mut() {
+                        // Applied as a BINLOG statement: not checked afterwards.
+                        t.rows_without_key += n;
+                    }
                 }
                 continue;
             }
@@ -325,6 +342,9 @@ impl Applier {
                         .is_some_and(|d| d.as_bytes() != q.schema)
                     {
                         continue;
+                    }
+                    if let Some(t) = touched.as_mut() {
+                        t.statement(loc(ei), &q.query);
                     }
                     let xa_start =
                         starts_ci(&q.query, b"XA START") || starts_ci(&q.query, b"XA BEGIN");
@@ -438,6 +458,12 @@ impl Applier {
                     ended = true;
                 }
                 EventBody::XaPrepare(x) => {
+                    if !x.one_phase
+                        && let Some(t) = touched.as_mut()
+                    {
+                        // Committed or rolled back by a later XA COMMIT/ROLLBACK.
+                        t.uncertain_txn(loc(ei));
+                    }
                     flush_batch(session, &mut batch, &label).await?;
                     wait_gate(&mut gate, &label)?
                         .await
@@ -515,6 +541,8 @@ impl Applier {
                         &mut after,
                         &label,
                         &mut stats,
+                        touched.as_mut(),
+                        loc(ei),
                     )
                     .await?;
                 }
@@ -922,7 +950,11 @@ async fn apply_rows<'a>(
     after: &mut Vec<Value<'a>>,
     label: &str,
     stats: &mut TxnStats,
+    mut touched: Option<&mut Touched>,
+    base: Loc,
 ) -> Result<(), ApplyError> {
+    let slot = touched.as_deref_mut().map(|t| t.table_slot(spec, base));
+    let mut row_index = 0u32;
     let mut it = rows.rows(&mapped.decoder);
     let present_before: Vec<usize> = rows
         .columns_before
@@ -960,6 +992,14 @@ async fn apply_rows<'a>(
             break;
         }
         stats.rows += 1;
+        if let (Some(t), Some(slot)) = (touched.as_deref_mut(), slot) {
+            let loc = Loc {
+                row: row_index,
+                ..base
+            };
+            t.row(slot, rows, before, after, loc);
+        }
+        row_index = row_index.wrapping_add(1);
         match rows.kind {
             RowsKind::Write => {
                 let same = batch.spec.as_ref().is_some_and(|s| Arc::ptr_eq(s, spec))

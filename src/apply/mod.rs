@@ -4,8 +4,8 @@
 //! Reading complete transactions from binlog files (`reader`, `transaction`), scheduling them
 //! on parallel connections as their logical clocks allow (`schedule`, `engine`), applying each
 //! with its original GTID through prepared statements (`executor`, `row_sql`, `values`,
-//! `json_sql`, `schema`, `session`), resuming position-based sources (`progress`), verifying the result and
-//! reporting it (`report`). It does not talk the replication protocol (see `protocol`), keep
+//! `json_sql`, `schema`, `session`), resuming position-based sources (`progress`), verifying the result (`touched` records
+//! what the run wrote, `verify` reads it back) and reporting it (`report`). It does not talk the replication protocol (see `protocol`), keep
 //! the spool, or guard the failover window (that is `fill`'s).
 //!
 //! Entry point: [`engine::apply_files`] (or [`engine::apply_files_blocking`]).
@@ -22,8 +22,10 @@ pub mod row_sql;
 pub mod schedule;
 pub mod schema;
 pub mod session;
+pub mod touched;
 pub mod transaction;
 pub mod values;
+pub mod verify;
 
 pub use engine::{
     ApplyFailure, ApplyOptions, DryRunOutput, apply_files, apply_files_blocking, read_executed,

@@ -1,7 +1,7 @@
 //! The run report: what a replay or fill did, as a struct and as JSON.
 //!
-//! Owns the counters and their serialization; the engine fills it in. Never holds values of
-//! rows or credentials.
+//! Owns the counters and their serialization; the engine fills it in. Never holds
+//! credentials; row values only in the message of a failed verification (shortened).
 
 use serde::Serialize;
 
@@ -42,7 +42,18 @@ pub struct RunReport {
     pub last_applied: Option<String>,
     /// Transactions the input ends inside of: never applied.
     pub incomplete: Vec<IncompleteTransaction>,
-    /// The target's executed GTIDs after the run contain every GTID applied or skipped.
+    /// Rows checked after the run: every primary key the applied transactions wrote (its
+    /// last image) or deleted last (must be absent). `None` when the data was not checked.
+    pub rows_to_verify: Option<u64>,
+    /// Of those, the rows the target holds as expected.
+    pub rows_verified: Option<u64>,
+    /// Row changes that could not be checked: tables without a primary key, images without
+    /// the key, rows a later statement (DDL, statement-based DML) naming their table may
+    /// have changed, rows of transactions rolled back to a savepoint or only XA-prepared,
+    /// rows applied as BINLOG statements.
+    pub rows_not_verifiable: Option<u64>,
+    /// The target's executed GTIDs after the run contain every GTID applied or skipped, and
+    /// every row checked holds the data the binlog's last image says.
     pub verified: Option<bool>,
     pub gtid_executed_after: Option<String>,
     pub errors: Vec<String>,
@@ -86,6 +97,15 @@ impl RunReport {
                 "; {} row(s) found by a partial before image (MINIMAL/NOBLOB): conflicts in \
                  columns it lacks could not be seen",
                 self.rows_matched_by_partial_image
+            ));
+        }
+        if let (Some(n), Some(m)) = (self.rows_verified, self.rows_to_verify) {
+            s.push_str(&format!("; rows verified {n}/{m}"));
+        }
+        if let Some(k) = self.rows_not_verifiable.filter(|k| *k > 0) {
+            s.push_str(&format!(
+                "; {k} row change(s) not verifiable (no primary key, or changed by a later \
+                 statement, savepoint rollback or XA)"
             ));
         }
         if self.verified == Some(true) {

@@ -166,7 +166,7 @@ pub fn where_param_repeats(t: &TableSpec, m: RowMatch<'_>) -> impl Iterator<Item
     })
 }
 
-fn where_clause(t: &TableSpec, m: RowMatch<'_>, exprs: &[ColumnExpr], s: &mut String) {
+pub fn where_clause(t: &TableSpec, m: RowMatch<'_>, exprs: &[ColumnExpr], s: &mut String) {
     s.push_str(" WHERE ");
     for (n, &i) in m.cols.iter().enumerate() {
         if n > 0 {
