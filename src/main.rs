@@ -365,7 +365,8 @@ struct ReplayArgs {
     progress_file: Option<PathBuf>,
     #[command(flatten)]
     access: ServerAccess,
-    /// Do not check the target's gtid_executed after the run.
+    /// Do not check the target after the run (its gtid_executed, and reading back every row
+    /// the run touched).
     #[arg(long)]
     no_verify: bool,
     /// Do not verify event CRC32 checksums.

@@ -152,6 +152,9 @@ impl FillReport {
             if let Some(l) = &a.last_gtid {
                 s.push_str(&format!(", last GTID {l}"));
             }
+            if let (Some(n), Some(m)) = (a.rows_verified, a.rows_to_verify) {
+                s.push_str(&format!(", rows verified {n}/{m}"));
+            }
         } else if let Some(p) = &self.plan {
             s.push_str(&format!(", gap of {} transactions", p.transactions));
         }

@@ -281,6 +281,9 @@ impl Spool {
             live.seg.sync()?;
             live.index.flush()?;
         }
+        // What the policies promise is durable now; the index follows at rotation and close.
+        self.last_sync = Instant::now();
+        self.unsynced = false;
         Ok(())
     }
 
