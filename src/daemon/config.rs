@@ -95,6 +95,8 @@ pub struct DaemonConfig {
     /// How long a fill waits for a peer before skipping it.
     pub peer_timeout: Duration,
     pub log_format: LogFormat,
+    /// What is accepted but should change (old key names), one line each: print them.
+    pub warnings: Vec<String>,
 }
 
 /// Reads one table, remembering which keys were read so the rest can be reported unknown.
@@ -290,6 +292,33 @@ fn secret_file(path: &Path) -> Result<Password, String> {
     Ok(Password::new(line))
 }
 
+/// A key given under its new name or its old one (accepted with a warning), not both.
+fn renamed<T>(
+    new: Option<T>,
+    old: Option<T>,
+    new_key: &str,
+    old_key: &str,
+    p: &mut Problems,
+    warnings: &mut Vec<String>,
+) -> Option<T> {
+    match (new, old) {
+        (Some(_), Some(_)) => {
+            p.add(
+                old_key,
+                format!("is the old name of {new_key}: give only {new_key}"),
+            );
+            None
+        }
+        (None, Some(v)) => {
+            warnings.push(format!(
+                "{old_key} is deprecated: rename it {new_key} (MySQL's option name)"
+            ));
+            Some(v)
+        }
+        (new, None) => new,
+    }
+}
+
 /// Whether `dir` is a directory or could be created as one, without creating anything
 /// (`--check` changes nothing): the nearest existing ancestor must be a directory.
 fn creatable_dir(dir: &Path) -> Result<(), String> {
@@ -320,7 +349,7 @@ fn creatable_dir(dir: &Path) -> Result<(), String> {
 }
 
 /// The lag window from an orchestrator configuration: `SlaveBinLogEnableMaxLagSeconds`.
-fn orchestrator_window(path: &Path) -> Result<Option<Duration>, String> {
+pub fn orchestrator_window(path: &Path) -> Result<Option<Duration>, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let v: serde_json::Value = serde_json::from_str(&text)
@@ -362,6 +391,7 @@ impl DaemonConfig {
             .parse()
             .map_err(|e: toml::de::Error| fail(vec![format!("not valid TOML: {e}")]))?;
         let mut p = Problems { list: Vec::new() };
+        let mut warnings = Vec::new();
         let mut top = Section::new(Some(&root), "");
 
         let spool_dir = top.path("spool_dir", &mut p).unwrap_or_else(|| {
@@ -480,8 +510,31 @@ impl DaemonConfig {
         if heartbeat.is_zero() {
             p.add("capture.heartbeat", "must be at least 1s");
         }
-        let tls_ca = ks.path("tls_ca", &mut p);
-        let tls = match ks.string("tls_mode", &mut p).as_deref() {
+        let tls_ca = {
+            let new = ks.path("ssl_ca", &mut p);
+            let old = ks.path("tls_ca", &mut p);
+            renamed(
+                new,
+                old,
+                "capture.ssl_ca",
+                "capture.tls_ca",
+                &mut p,
+                &mut warnings,
+            )
+        };
+        let tls_mode = {
+            let new = ks.string("ssl_mode", &mut p);
+            let old = ks.string("tls_mode", &mut p);
+            renamed(
+                new,
+                old,
+                "capture.ssl_mode",
+                "capture.tls_mode",
+                &mut p,
+                &mut warnings,
+            )
+        };
+        let tls = match tls_mode.as_deref() {
             None if tls_ca.is_some() => TlsMode::VerifyCa,
             None | Some("preferred") => TlsMode::Preferred,
             Some("disabled") => TlsMode::Disabled,
@@ -490,7 +543,7 @@ impl DaemonConfig {
             Some("verify-identity") => TlsMode::VerifyIdentity,
             Some(other) => {
                 p.add(
-                    "capture.tls_mode",
+                    "capture.ssl_mode",
                     format!("{other:?}: expected disabled, preferred, required, verify-ca or verify-identity"),
                 );
                 TlsMode::Preferred
@@ -499,7 +552,7 @@ impl DaemonConfig {
         if let Some(ca) = &tls_ca
             && !ca.exists()
         {
-            p.add("capture.tls_ca", format!("{} does not exist", ca.display()));
+            p.add("capture.ssl_ca", format!("{} does not exist", ca.display()));
         }
         let register = ks.boolean("register", &mut p).unwrap_or(true);
         let report_host = ks.string("report_host", &mut p);
@@ -738,6 +791,7 @@ impl DaemonConfig {
             peers,
             peer_timeout,
             log_format,
+            warnings,
         })
     }
 }
@@ -882,6 +936,49 @@ mod tests {
                     .to_string();
             assert!(err.contains("capture.report_"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn ssl_keys_as_mysql_names_them_old_tls_keys_with_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let creds = private_file(dir.path(), "creds", "user=gapfill\npassword=s3cret\n");
+        let ca = private_file(dir.path(), "ca.pem", "x");
+        let base = format!(
+            "spool_dir = \"{}/spool\"\n[credentials]\nfile = \"{}\"\n\
+             [[cluster]]\nalias = \"main\"\nmaster = \"db1:3306\"\n[capture]\n",
+            dir.path().display(),
+            creds.display()
+        );
+        let ca = ca.display();
+        let c = DaemonConfig::parse(
+            &format!("{base}ssl_mode = \"required\"\nssl_ca = \"{ca}\"\n"),
+            Path::new("g.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.tls, TlsMode::Required);
+        assert!(c.tls_ca.is_some());
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        let c = DaemonConfig::parse(&format!("{base}ssl_ca = \"{ca}\"\n"), Path::new("g.toml"))
+            .unwrap();
+        assert_eq!(c.tls, TlsMode::VerifyCa);
+        let c = DaemonConfig::parse(
+            &format!("{base}tls_mode = \"disabled\"\ntls_ca = \"{ca}\"\n"),
+            Path::new("g.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.tls, TlsMode::Disabled);
+        assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
+        assert!(c.warnings[0].contains("capture.ssl_"), "{:?}", c.warnings);
+        let err = DaemonConfig::parse(
+            &format!("{base}tls_mode = \"disabled\"\nssl_mode = \"required\"\n"),
+            Path::new("g.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("capture.tls_mode: is the old name of capture.ssl_mode"),
+            "{err}"
+        );
     }
 
     #[test]
