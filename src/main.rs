@@ -73,6 +73,12 @@ struct SslArgs {
     /// CA certificate(s) (PEM) to verify the server's certificate.
     #[arg(long, alias = "tls-ca", value_name = "FILE")]
     ssl_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for accounts that REQUIRE X509 (with --ssl-key).
+    #[arg(long, value_name = "FILE", requires = "ssl_key")]
+    ssl_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "ssl_cert")]
+    ssl_key: Option<PathBuf>,
 }
 
 impl SslArgs {
@@ -81,6 +87,8 @@ impl SslArgs {
             mode: tls_mode(self.ssl_mode, self.ssl_ca.is_some()),
             ca_file: self.ssl_ca.clone(),
             server_name,
+            cert_file: self.ssl_cert.clone(),
+            key_file: self.ssl_key.clone(),
         }
     }
 }
@@ -991,6 +999,33 @@ mod tests {
         assert_eq!(t.ca_file, Some(PathBuf::from("/ca.pem")));
         let t = access_of(&["replay", "f.bin", "--dry-run", "--ssl-mode", "disabled"]);
         assert_eq!(t.mode, TlsMode::Disabled);
+    }
+
+    #[test]
+    fn client_certificate_and_key_go_together() {
+        let c = capture_of(&["--ssl-cert", "/c.pem", "--ssl-key", "/k.pem"]);
+        assert_eq!(c.connect.tls.cert_file, Some(PathBuf::from("/c.pem")));
+        assert_eq!(c.connect.tls.key_file, Some(PathBuf::from("/k.pem")));
+        let t = access_of(&[
+            "replay",
+            "f.bin",
+            "--dry-run",
+            "--ssl-cert",
+            "/c.pem",
+            "--ssl-key",
+            "/k.pem",
+        ]);
+        assert_eq!(t.cert_file, Some(PathBuf::from("/c.pem")));
+        for half in [["--ssl-cert", "/c.pem"], ["--ssl-key", "/k.pem"]] {
+            let mut args = vec![
+                "gapfill", "capture", "--source", "db1:3306", "--dir", "/tmp/x",
+            ];
+            args.extend_from_slice(&half);
+            assert!(
+                Cli::try_parse_from(args).is_err(),
+                "{half:?} alone accepted"
+            );
+        }
     }
 
     #[test]

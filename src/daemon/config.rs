@@ -74,6 +74,9 @@ pub struct DaemonConfig {
     pub heartbeat: Duration,
     pub tls: TlsMode,
     pub tls_ca: Option<PathBuf>,
+    /// Client certificate and key (`ssl_cert`, `ssl_key`).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     /// Register with each master (`[capture] register`, default true).
     pub register: bool,
     /// `report_host` shown in the masters' `SHOW REPLICAS` (default: the host name).
@@ -97,6 +100,19 @@ pub struct DaemonConfig {
     pub log_format: LogFormat,
     /// What is accepted but should change (old key names), one line each: print them.
     pub warnings: Vec<String>,
+}
+
+impl DaemonConfig {
+    /// TLS to the masters and replicas, from `[capture] ssl_*`.
+    pub fn tls_options(&self) -> crate::protocol::TlsOptions {
+        crate::protocol::TlsOptions {
+            mode: self.tls,
+            ca_file: self.tls_ca.clone(),
+            server_name: None,
+            cert_file: self.tls_cert.clone(),
+            key_file: self.tls_key.clone(),
+        }
+    }
 }
 
 /// Reads one table, remembering which keys were read so the rest can be reported unknown.
@@ -554,6 +570,29 @@ impl DaemonConfig {
         {
             p.add("capture.ssl_ca", format!("{} does not exist", ca.display()));
         }
+        let tls_cert = ks.path("ssl_cert", &mut p);
+        let tls_key = ks.path("ssl_key", &mut p);
+        match (&tls_cert, &tls_key) {
+            (Some(_), None) => p.add(
+                "capture.ssl_key",
+                "required with ssl_cert (its private key)",
+            ),
+            (None, Some(_)) => p.add(
+                "capture.ssl_cert",
+                "required with ssl_key (the certificate)",
+            ),
+            _ => {}
+        }
+        for (key, f) in [
+            ("capture.ssl_cert", &tls_cert),
+            ("capture.ssl_key", &tls_key),
+        ] {
+            if let Some(f) = f
+                && !f.exists()
+            {
+                p.add(key, format!("{} does not exist", f.display()));
+            }
+        }
         let register = ks.boolean("register", &mut p).unwrap_or(true);
         let report_host = ks.string("report_host", &mut p);
         if let Some(h) = &report_host
@@ -778,6 +817,8 @@ impl DaemonConfig {
             heartbeat,
             tls,
             tls_ca,
+            tls_cert,
+            tls_key,
             register,
             report_host,
             report_port,
@@ -969,6 +1010,16 @@ mod tests {
         assert_eq!(c.tls, TlsMode::Disabled);
         assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
         assert!(c.warnings[0].contains("capture.ssl_"), "{:?}", c.warnings);
+        let c = DaemonConfig::parse(
+            &format!("{base}ssl_cert = \"{ca}\"\nssl_key = \"{ca}\"\n"),
+            Path::new("g.toml"),
+        )
+        .unwrap();
+        assert!(c.tls_options().cert_file.is_some() && c.tls_options().key_file.is_some());
+        let err = DaemonConfig::parse(&format!("{base}ssl_cert = \"{ca}\"\n"), Path::new("g.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("capture.ssl_key: required"), "{err}");
         let err = DaemonConfig::parse(
             &format!("{base}tls_mode = \"disabled\"\nssl_mode = \"required\"\n"),
             Path::new("g.toml"),
