@@ -170,3 +170,21 @@ fn logs_to_a_file_carry_no_colour_codes() {
         "ANSI escape codes in a log file:\n{text:?}"
     );
 }
+
+#[test]
+fn the_release_artefact_is_stripped_and_its_install_documented() {
+    let cargo: toml::Table = read("Cargo.toml").parse().unwrap();
+    let release = &cargo["profile"]["release"];
+    assert_eq!(release["strip"].as_str(), Some("debuginfo"), "{release}");
+    let dist = &cargo["profile"]["dist"];
+    assert_eq!(dist["inherits"].as_str(), Some("release"));
+    assert!(repo("scripts/dist").exists());
+    let readme = read("README.md");
+    for needle in [
+        "cargo install --locked --path .",
+        "contrib/gapfill.service",
+        "scripts/dist",
+    ] {
+        assert!(readme.contains(needle), "README lacks {needle:?}");
+    }
+}
