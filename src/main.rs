@@ -58,11 +58,51 @@ struct ServerAccess {
     /// SlaveBinLogEnableMaxLagSeconds) from.
     #[arg(long, env = "GAPFILL_ORCHESTRATOR_CONFIG")]
     orchestrator_config: Option<PathBuf>,
-    #[arg(long, value_enum, default_value = "preferred")]
-    ssl_mode: SslMode,
-    /// CA certificate (PEM) for verify-ca / verify-identity.
-    #[arg(long)]
+    #[command(flatten)]
+    ssl: SslArgs,
+}
+
+/// TLS to a server, with MySQL client's option names (`mysql --ssl-mode ...`); the older
+/// `--tls-*` spellings are accepted, hidden.
+#[derive(clap::Args, Clone, Default)]
+struct SslArgs {
+    /// disabled, preferred, required, verify-ca or verify-identity (default: preferred, or
+    /// verify-ca when --ssl-ca is given, as MySQL's client does).
+    #[arg(long, alias = "tls-mode", value_enum)]
+    ssl_mode: Option<SslMode>,
+    /// CA certificate(s) (PEM) to verify the server's certificate.
+    #[arg(long, alias = "tls-ca", value_name = "FILE")]
     ssl_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for accounts that REQUIRE X509 (with --ssl-key).
+    #[arg(long, value_name = "FILE", requires = "ssl_key")]
+    ssl_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "ssl_cert")]
+    ssl_key: Option<PathBuf>,
+}
+
+impl SslArgs {
+    fn tls(&self, server_name: Option<String>) -> TlsOptions {
+        TlsOptions {
+            mode: tls_mode(self.ssl_mode, self.ssl_ca.is_some()),
+            ca_file: self.ssl_ca.clone(),
+            server_name,
+            cert_file: self.ssl_cert.clone(),
+            key_file: self.ssl_key.clone(),
+        }
+    }
+}
+
+/// The TLS mode of `--ssl-mode` (default: preferred, verify-ca with a CA file).
+fn tls_mode(mode: Option<SslMode>, has_ca: bool) -> TlsMode {
+    match (mode, has_ca) {
+        (Some(SslMode::Disabled), _) => TlsMode::Disabled,
+        (Some(SslMode::Preferred), _) => TlsMode::Preferred,
+        (Some(SslMode::Required), _) => TlsMode::Required,
+        (Some(SslMode::VerifyCa), _) | (None, true) => TlsMode::VerifyCa,
+        (Some(SslMode::VerifyIdentity), _) => TlsMode::VerifyIdentity,
+        (None, false) => TlsMode::Preferred,
+    }
 }
 
 impl ServerAccess {
@@ -79,18 +119,7 @@ impl ServerAccess {
     }
 
     fn tls(&self) -> TlsOptions {
-        let mode = match self.ssl_mode {
-            SslMode::Disabled => TlsMode::Disabled,
-            SslMode::Preferred => TlsMode::Preferred,
-            SslMode::Required => TlsMode::Required,
-            SslMode::VerifyCa => TlsMode::VerifyCa,
-            SslMode::VerifyIdentity => TlsMode::VerifyIdentity,
-        };
-        TlsOptions {
-            mode,
-            ca_file: self.ssl_ca.clone(),
-            server_name: None,
-        }
+        self.ssl.tls(None)
     }
 }
 
@@ -192,13 +221,28 @@ fn addr_or_env(v: Option<String>, who: &str, flag: &str) -> anyhow::Result<Strin
     }
 }
 
-fn orchestrator_max_lag(path: Option<&std::path::Path>) -> anyhow::Result<Option<u64>> {
-    let Some(p) = path else { return Ok(None) };
-    let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-    let v: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", p.display()))?;
-    Ok(v.get("SlaveBinLogEnableMaxLagSeconds")
-        .and_then(|x| x.as_u64()))
+/// The fill's window in seconds: `--max-lag`, else `SlaveBinLogEnableMaxLagSeconds` of
+/// `--orchestrator-config`, else `max_lag` of `--config`, else 300 (what gapfill.toml's
+/// default is).
+fn fill_max_lag(
+    cli: Option<u64>,
+    daemon: Option<&gapfill::daemon::DaemonConfig>,
+    orchestrator_config: Option<&std::path::Path>,
+) -> anyhow::Result<u64> {
+    if let Some(s) = cli {
+        return Ok(s);
+    }
+    if let Some(p) = orchestrator_config {
+        let w = gapfill::daemon::config::orchestrator_window(p).map_err(anyhow::Error::msg)?;
+        if let Some(w) = w {
+            return Ok(w.as_secs());
+        }
+    }
+    Ok(
+        daemon.map_or(gapfill::daemon::config::DEFAULT_MAX_LAG.as_secs(), |c| {
+            c.max_lag.as_secs()
+        }),
+    )
 }
 
 fn run_fill(a: FillArgs) -> anyhow::Result<ExitCode> {
@@ -210,11 +254,14 @@ fn run_fill(a: FillArgs) -> anyhow::Result<ExitCode> {
         .as_deref()
         .map(gapfill::daemon::DaemonConfig::load)
         .transpose()?;
-    let max_lag = match (a.max_lag, &daemon_cfg) {
-        (Some(s), _) => s,
-        (None, Some(c)) if a.access.orchestrator_config.is_none() => c.max_lag.as_secs(),
-        (None, _) => orchestrator_max_lag(a.access.orchestrator_config.as_deref())?.unwrap_or(300),
-    };
+    for w in daemon_cfg.iter().flat_map(|c| &c.warnings) {
+        eprintln!("gapfill fill: warning: {w}");
+    }
+    let max_lag = fill_max_lag(
+        a.max_lag,
+        daemon_cfg.as_ref(),
+        a.access.orchestrator_config.as_deref(),
+    )?;
     let spool_dir = match (a.spool_dir, &daemon_cfg) {
         (Some(d), _) => d,
         (None, Some(c)) => c.spool_dir.clone(),
@@ -447,15 +494,11 @@ struct CaptureArgs {
     /// orchestrator.conf.json: use its MySQLTopologyUser/MySQLTopologyPassword.
     #[arg(long, env = "GAPFILL_ORCHESTRATOR_CONFIG", value_name = "FILE")]
     orchestrator_config: Option<PathBuf>,
-    /// TLS mode, as MySQL's --ssl-mode (default: preferred; verify-ca when --tls-ca is given).
-    #[arg(long, alias = "ssl-mode", value_enum)]
-    tls_mode: Option<SslMode>,
-    /// CA certificate(s) (PEM) to verify the master's certificate.
-    #[arg(long, alias = "ssl-ca", value_name = "FILE")]
-    tls_ca: Option<PathBuf>,
+    #[command(flatten)]
+    ssl: SslArgs,
     /// Name to verify in the certificate (default: the host of --source).
-    #[arg(long, value_name = "NAME")]
-    tls_server_name: Option<String>,
+    #[arg(long, alias = "tls-server-name", value_name = "NAME")]
+    ssl_server_name: Option<String>,
     /// The master's RSA public key (PEM), for caching_sha2_password without TLS.
     #[arg(long, value_name = "FILE")]
     server_public_key: Option<PathBuf>,
@@ -565,8 +608,11 @@ enum Command {
 fn init_logging(json: bool, default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("GAPFILL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    use std::io::IsTerminal;
+    // Colour only for a person at a terminal: a file or the journal gets plain text.
     let b = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(filter);
     if json {
         b.json().init();
@@ -727,6 +773,9 @@ fn daemon(config: &std::path::Path, check: bool) -> ExitCode {
             return ExitCode::from(EXIT_BAD_CONFIG);
         }
     };
+    for w in &cfg.warnings {
+        eprintln!("gapfill daemon: warning: {}: {w}", config.display());
+    }
     if check {
         println!("{}: ok", config.display());
         return ExitCode::SUCCESS;
@@ -794,30 +843,25 @@ fn status(a: StatusArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn capture_config(a: CaptureArgs) -> anyhow::Result<CaptureConfig> {
+/// The credentials `gapfill capture` connects with (a file, orchestrator's, or the
+/// environment).
+fn capture_credentials(a: &CaptureArgs) -> anyhow::Result<gapfill::credentials::Credentials> {
     let creds = gapfill::credentials::resolve(
         a.credentials_file.as_deref(),
         a.orchestrator_config.as_deref(),
     )
     .context("credentials for the master")?;
     tracing::info!(user = %creds.user, from = %creds.source, "credentials");
+    Ok(creds)
+}
+
+/// `gapfill capture`'s arguments as the capture's configuration.
+fn capture_config(
+    a: CaptureArgs,
+    creds: gapfill::credentials::Credentials,
+) -> anyhow::Result<CaptureConfig> {
     let mut connect = ConnectOptions::new(a.source.clone(), creds.user, creds.password);
-    let mode = match (a.tls_mode, &a.tls_ca) {
-        (Some(m), _) => match m {
-            SslMode::Disabled => TlsMode::Disabled,
-            SslMode::Preferred => TlsMode::Preferred,
-            SslMode::Required => TlsMode::Required,
-            SslMode::VerifyCa => TlsMode::VerifyCa,
-            SslMode::VerifyIdentity => TlsMode::VerifyIdentity,
-        },
-        (None, Some(_)) => TlsMode::VerifyCa,
-        (None, None) => TlsMode::Preferred,
-    };
-    connect.tls = TlsOptions {
-        mode,
-        ca_file: a.tls_ca,
-        server_name: a.tls_server_name,
-    };
+    connect.tls = a.ssl.tls(a.ssl_server_name.clone());
     if let Some(p) = &a.server_public_key {
         connect.server_public_key = Some(
             std::fs::read(p)
@@ -874,7 +918,8 @@ fn capture_config(a: CaptureArgs) -> anyhow::Result<CaptureConfig> {
 }
 
 fn capture(args: CaptureArgs) -> anyhow::Result<ExitCode> {
-    let cfg = capture_config(args)?;
+    let creds = capture_credentials(&args)?;
+    let cfg = capture_config(args, creds)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -909,5 +954,208 @@ fn capture(args: CaptureArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(EXIT_CONTINUITY_BREAK))
         }
         Err(e) => Err(e).context("capture failed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gapfill::credentials::Credentials;
+    use gapfill::protocol::Password;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("gapfill").chain(args.iter().copied()))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
+    fn creds() -> Credentials {
+        Credentials {
+            user: "u".into(),
+            password: Password::new("p"),
+            source: "test".into(),
+        }
+    }
+
+    fn capture_of(extra: &[&str]) -> CaptureConfig {
+        let mut args = vec!["capture", "--source", "db1:3306", "--dir", "/tmp/x"];
+        args.extend_from_slice(extra);
+        match parse(&args).command {
+            Command::Capture(a) => capture_config(*a, creds()).unwrap(),
+            _ => unreachable!(),
+        }
+    }
+
+    fn access_of(cmd: &[&str]) -> TlsOptions {
+        match parse(cmd).command {
+            Command::Fill(a) => a.access.tls(),
+            Command::Replay(a) => a.access.tls(),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn every_command_takes_mysqls_ssl_options() {
+        let c = capture_of(&["--ssl-mode", "verify-identity", "--ssl-ca", "/ca.pem"]);
+        assert_eq!(c.connect.tls.mode, TlsMode::VerifyIdentity);
+        assert_eq!(c.connect.tls.ca_file, Some(PathBuf::from("/ca.pem")));
+        let fill = [
+            "fill",
+            "--cluster",
+            "c",
+            "--ssl-mode",
+            "required",
+            "--ssl-ca",
+            "/ca.pem",
+        ];
+        let t = access_of(&fill);
+        assert_eq!(t.mode, TlsMode::Required);
+        assert_eq!(t.ca_file, Some(PathBuf::from("/ca.pem")));
+        let t = access_of(&["replay", "f.bin", "--dry-run", "--ssl-mode", "disabled"]);
+        assert_eq!(t.mode, TlsMode::Disabled);
+    }
+
+    #[test]
+    fn client_certificate_and_key_go_together() {
+        let c = capture_of(&["--ssl-cert", "/c.pem", "--ssl-key", "/k.pem"]);
+        assert_eq!(c.connect.tls.cert_file, Some(PathBuf::from("/c.pem")));
+        assert_eq!(c.connect.tls.key_file, Some(PathBuf::from("/k.pem")));
+        let t = access_of(&[
+            "replay",
+            "f.bin",
+            "--dry-run",
+            "--ssl-cert",
+            "/c.pem",
+            "--ssl-key",
+            "/k.pem",
+        ]);
+        assert_eq!(t.cert_file, Some(PathBuf::from("/c.pem")));
+        for half in [["--ssl-cert", "/c.pem"], ["--ssl-key", "/k.pem"]] {
+            let mut args = vec![
+                "gapfill", "capture", "--source", "db1:3306", "--dir", "/tmp/x",
+            ];
+            args.extend_from_slice(&half);
+            assert!(
+                Cli::try_parse_from(args).is_err(),
+                "{half:?} alone accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn a_ca_alone_means_verify_ca_and_nothing_means_preferred() {
+        assert_eq!(capture_of(&[]).connect.tls.mode, TlsMode::Preferred);
+        assert_eq!(
+            capture_of(&["--ssl-ca", "/ca.pem"]).connect.tls.mode,
+            TlsMode::VerifyCa
+        );
+        let t = access_of(&["fill", "--cluster", "c", "--ssl-ca", "/ca.pem"]);
+        assert_eq!(t.mode, TlsMode::VerifyCa);
+        assert_eq!(
+            access_of(&["fill", "--cluster", "c"]).mode,
+            TlsMode::Preferred
+        );
+    }
+
+    #[test]
+    fn old_tls_spellings_still_parse_but_are_hidden() {
+        let c = capture_of(&[
+            "--tls-mode",
+            "required",
+            "--tls-ca",
+            "/ca.pem",
+            "--tls-server-name",
+            "db1.example.com",
+        ]);
+        assert_eq!(c.connect.tls.mode, TlsMode::Required);
+        assert_eq!(c.connect.tls.ca_file, Some(PathBuf::from("/ca.pem")));
+        assert_eq!(
+            c.connect.tls.server_name.as_deref(),
+            Some("db1.example.com")
+        );
+        let t = access_of(&["fill", "--cluster", "c", "--tls-mode", "disabled"]);
+        assert_eq!(t.mode, TlsMode::Disabled);
+        let help = <Cli as clap::CommandFactory>::command()
+            .find_subcommand_mut("capture")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        assert!(
+            help.contains("--ssl-mode") && help.contains("--ssl-ca"),
+            "{help}"
+        );
+        assert!(
+            !help.contains("--tls-mode") && !help.contains("--tls-ca"),
+            "{help}"
+        );
+    }
+
+    #[test]
+    fn capture_registers_with_a_real_port_or_not_at_all() {
+        let c = capture_of(&[]);
+        assert!(c.register);
+        assert_eq!(c.report_port, gapfill::capture::DEFAULT_REPORT_PORT);
+        let c = capture_of(&["--report-host", "orc1", "--report-port", "3307"]);
+        assert_eq!(
+            (c.report_host.as_str(), c.report_port.get()),
+            ("orc1", 3307)
+        );
+        assert!(!capture_of(&["--no-register"]).register);
+        for bad in [
+            &["--report-port", "0"][..],
+            &["--report-port", "65536"],
+            &["--no-register", "--report-port", "3307"],
+        ] {
+            let mut args = vec![
+                "gapfill", "capture", "--source", "db1:3306", "--dir", "/tmp/x",
+            ];
+            args.extend_from_slice(bad);
+            assert!(Cli::try_parse_from(args).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn fill_window_from_orchestrators_config_through_the_cli() {
+        let dir = tempfile::tempdir().unwrap();
+        let orc = dir.path().join("orchestrator.conf.json");
+        std::fs::write(
+            &orc,
+            r#"{"MySQLTopologyUser":"o","MySQLTopologyPassword":"p","SlaveBinLogEnableMaxLagSeconds":42}"#,
+        )
+        .unwrap();
+        let orc_s = orc.to_str().unwrap();
+        let window = |args: &[&str]| match parse(args).command {
+            Command::Fill(a) => {
+                fill_max_lag(a.max_lag, None, a.access.orchestrator_config.as_deref()).unwrap()
+            }
+            _ => unreachable!(),
+        };
+        assert_eq!(
+            window(&["fill", "--cluster", "c", "--orchestrator-config", orc_s]),
+            42
+        );
+        assert_eq!(
+            window(&[
+                "fill",
+                "--cluster",
+                "c",
+                "--orchestrator-config",
+                orc_s,
+                "--max-lag",
+                "7"
+            ]),
+            7
+        );
+        assert_eq!(window(&["fill", "--cluster", "c"]), 300);
+        // Without the key (or 0): the default, never a window of 0 s.
+        std::fs::write(&orc, r#"{"SlaveBinLogEnableMaxLagSeconds":0}"#).unwrap();
+        assert_eq!(
+            window(&["fill", "--cluster", "c", "--orchestrator-config", orc_s]),
+            300
+        );
+        std::fs::write(&orc, "not json").unwrap();
+        assert!(
+            matches!(parse(&["fill", "--cluster", "c", "--orchestrator-config", orc_s]).command,
+            Command::Fill(a) if fill_max_lag(None, None, a.access.orchestrator_config.as_deref()).is_err())
+        );
     }
 }

@@ -145,3 +145,46 @@ fn daemon_check_refuses_a_spool_dir_that_cannot_be_a_directory() {
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("spool_dir: cannot create"), "{out}");
 }
+
+#[test]
+fn logs_to_a_file_carry_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("capture.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gapfill"))
+        .args(["capture", "--source", "127.0.0.1:1", "--dir"])
+        .arg(dir.path().join("spool"))
+        .env("GAPFILL_USER", "u")
+        .env("GAPFILL_PASSWORD", "p")
+        .env("GAPFILL_LOG", "gapfill=info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("INFO"), "no log line to check:\n{text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "ANSI escape codes in a log file:\n{text:?}"
+    );
+}
+
+#[test]
+fn the_release_artefact_is_stripped_and_its_install_documented() {
+    let cargo: toml::Table = read("Cargo.toml").parse().unwrap();
+    let release = &cargo["profile"]["release"];
+    assert_eq!(release["strip"].as_str(), Some("debuginfo"), "{release}");
+    let dist = &cargo["profile"]["dist"];
+    assert_eq!(dist["inherits"].as_str(), Some("release"));
+    assert!(repo("scripts/dist").exists());
+    let readme = read("README.md");
+    for needle in [
+        "cargo install --locked --path .",
+        "contrib/gapfill.service",
+        "scripts/dist",
+    ] {
+        assert!(readme.contains(needle), "README lacks {needle:?}");
+    }
+}

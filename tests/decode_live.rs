@@ -31,8 +31,9 @@ fn is_row_header(l: &[u8]) -> bool {
 
 const GEOMETRY_UNPRINTABLE: &[u8] = b"!! Don't know how to handle column type=255";
 
-/// Compare one file; returns the number of row images compared.
-fn compare(kind: Kind, file: &Path) -> usize {
+/// Compare one file; returns the number of row images compared and of GEOMETRY values only
+/// gapfill could print.
+fn compare(kind: Kind, file: &Path) -> (usize, usize) {
     let reference = reference_decode(kind, file);
     let mut ours = Vec::new();
     decode_files(&[file.to_path_buf()], &DecodeOptions::default(), &mut ours)
@@ -41,6 +42,7 @@ fn compare(kind: Kind, file: &Path) -> usize {
     let o = row_lines(&ours);
     let (mut i, mut j) = (0, 0);
     let mut images = 0;
+    let mut geometry = 0;
     while i < r.len() {
         assert!(
             j < o.len(),
@@ -52,8 +54,9 @@ fn compare(kind: Kind, file: &Path) -> usize {
             .windows(GEOMETRY_UNPRINTABLE.len())
             .any(|w| w == GEOMETRY_UNPRINTABLE)
         {
-            // mysqlbinlog 9.7 cannot print GEOMETRY and abandons the rest of that rows event.
-            // gapfill must have printed the value; then resynchronise at the next row header.
+            // mysqlbinlog 9.7 cannot print GEOMETRY (and drops the rest of that rows event:
+            // the workload puts the spatial column last, one row per statement, so nothing
+            // else is lost). gapfill must have printed the value; every other line compares.
             let prefix_end = r[i].iter().position(|&b| b == b'=').map_or(0, |p| p + 1);
             assert!(
                 o[j].starts_with(&r[i][..prefix_end]) && o[j].len() > prefix_end + 4,
@@ -61,19 +64,9 @@ fn compare(kind: Kind, file: &Path) -> usize {
                 file.display(),
                 show(o[j])
             );
+            geometry += 1;
             i += 1;
-            let skipped = j;
-            while j < o.len()
-                && !(i < r.len() && is_row_header(o[j]) && o[j] == r[i])
-                && !(i == r.len() && j == o.len())
-            {
-                j += 1;
-            }
-            assert!(
-                j - skipped < 200,
-                "{}: could not resynchronise after GEOMETRY",
-                file.display()
-            );
+            j += 1;
             continue;
         }
         assert!(
@@ -118,7 +111,7 @@ fn compare(kind: Kind, file: &Path) -> usize {
         "{}: JSON rows vs text rows",
         file.display()
     );
-    images
+    (images, geometry)
 }
 
 /// Second authority: every value gapfill decodes equals mysql_common's decoding of it.
@@ -151,18 +144,23 @@ fn mysql_rows_match_mysqlbinlog() {
     let _g = server_lock();
     let m = Server::mysql_master();
     let dir = tempfile::tempdir().unwrap();
-    let mut images = 0;
+    let (mut images, mut geometry) = (0, 0);
     for metadata in ["MINIMAL", "FULL"] {
         m.sql(&format!("SET GLOBAL binlog_row_metadata = {metadata}"));
         let sub = dir.path().join(metadata);
         std::fs::create_dir(&sub).unwrap();
         for f in run_workload(&m, "tests/workload/mysql_types.sql", &sub) {
-            images += compare(Kind::MySql, &f);
+            let (n, g) = compare(Kind::MySql, &f);
+            images += n;
+            geometry += g;
             compare_with_mysql_common(&f);
         }
     }
     m.sql("SET GLOBAL binlog_row_metadata = MINIMAL");
     assert!(images > 100, "only {images} row images compared");
+    // The six spatial values (mysqlbinlog 9.7 cannot print a NULL one either), per metadata
+    // setting: the only values not compared.
+    assert_eq!(geometry, 12, "GEOMETRY values mysqlbinlog could not print");
 }
 
 #[test]
@@ -180,7 +178,7 @@ fn mariadb_rows_match_mariadb_binlog() {
         let sub = dir.path().join(metadata);
         std::fs::create_dir(&sub).unwrap();
         for f in run_workload(&m, "tests/workload/mariadb_types.sql", &sub) {
-            images += compare(Kind::MariaDb, &f);
+            images += compare(Kind::MariaDb, &f).0;
             if compress == "OFF" {
                 // mysql_common does not read MariaDB's compressed events.
                 compare_with_mysql_common(&f);

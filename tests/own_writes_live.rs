@@ -132,12 +132,42 @@ fn mysql_scenario() {
     s.sql("STOP REPLICA IO_THREAD");
     for i in 1..=20 {
         m.sql(&format!("INSERT INTO gf_own.t VALUES ({i}, {i})"));
+        if i == 10 {
+            // The gap spans more than a second: a 1 s window refuses it.
+            std::thread::sleep(Duration::from_millis(2200));
+        }
     }
     wait_spool_reached(&spool, &m);
     sandbox(&["instance", "kill", "mysql-master"]);
     s.sql(
         "STOP REPLICA; RESET REPLICA ALL; SET GLOBAL super_read_only = 0; SET GLOBAL read_only = 0",
     );
+
+    // The window from orchestrator's configuration (and its topology credentials), through
+    // the command line: SlaveBinLogEnableMaxLagSeconds = 1 refuses the gap (exit 3).
+    let orc = root.path().join("orchestrator.conf.json");
+    std::fs::write(
+        &orc,
+        serde_json::json!({
+            "MySQLTopologyUser": env("GAPFILL_TEST_USER"),
+            "MySQLTopologyPassword": env("GAPFILL_TEST_PASSWORD"),
+            "SlaveBinLogEnableMaxLagSeconds": 1,
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let (code, r) = fill(
+        root.path(),
+        &m,
+        &s,
+        &["--orchestrator-config", orc.to_str().unwrap()],
+    );
+    assert_eq!(
+        code, 3,
+        "SlaveBinLogEnableMaxLagSeconds = 1 did not refuse: {r:#}"
+    );
+    assert_eq!(r["outcome"], "Refused", "{r:#}");
+    assert_eq!(s.sql("SELECT COUNT(*) FROM gf_own.t").trim(), "0");
 
     // Nothing written since the promotion: no own writes (the first era is not one).
     let (_, r) = fill(root.path(), &m, &s, &["--dry-run"]);

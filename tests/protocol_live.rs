@@ -249,7 +249,7 @@ async fn mysql_full_auth_over_tls() {
     o.tls = TlsOptions {
         mode: TlsMode::VerifyCa,
         ca_file: Some(ca.clone().into()),
-        server_name: None,
+        ..TlsOptions::default()
     };
     let mut c = Connection::connect(&o).await.unwrap();
     assert!(c.is_tls());
@@ -273,7 +273,7 @@ async fn mysql_full_auth_over_tls() {
     o.tls = TlsOptions {
         mode: TlsMode::VerifyCa,
         ca_file: Some(other_ca.into()),
-        server_name: None,
+        ..TlsOptions::default()
     };
     let e = Connection::connect(&o).await.unwrap_err();
     assert!(matches!(e, ProtocolError::Tls { .. }), "{e}");

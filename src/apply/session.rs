@@ -60,6 +60,12 @@ impl TargetOptions {
             .max_allowed_packet(Some(1 << 30));
         if tls {
             let mut ssl = SslOpts::default();
+            if let (Some(cert), Some(key)) = (&self.tls.cert_file, &self.tls.key_file) {
+                ssl = ssl.with_client_identity(Some(mysql_async::ClientIdentity::new(
+                    cert.clone().into(),
+                    key.clone().into(),
+                )));
+            }
             match self.tls.mode {
                 TlsMode::VerifyCa | TlsMode::VerifyIdentity => {
                     if let Some(ca) = &self.tls.ca_file {

@@ -76,6 +76,9 @@ pub struct DaemonConfig {
     pub heartbeat: Duration,
     pub tls: TlsMode,
     pub tls_ca: Option<PathBuf>,
+    /// Client certificate and key (`ssl_cert`, `ssl_key`).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     /// Register with each master (`[capture] register`, default true).
     pub register: bool,
     /// `report_host` shown in the masters' `SHOW REPLICAS` (default: the host name).
@@ -97,6 +100,21 @@ pub struct DaemonConfig {
     /// How long a fill waits for a peer before skipping it.
     pub peer_timeout: Duration,
     pub log_format: LogFormat,
+    /// What is accepted but should change (old key names), one line each: print them.
+    pub warnings: Vec<String>,
+}
+
+impl DaemonConfig {
+    /// TLS to the masters and replicas, from `[capture] ssl_*`.
+    pub fn tls_options(&self) -> crate::protocol::TlsOptions {
+        crate::protocol::TlsOptions {
+            mode: self.tls,
+            ca_file: self.tls_ca.clone(),
+            server_name: None,
+            cert_file: self.tls_cert.clone(),
+            key_file: self.tls_key.clone(),
+        }
+    }
 }
 
 /// Reads one table, remembering which keys were read so the rest can be reported unknown.
@@ -287,6 +305,33 @@ fn secret_file(path: &Path) -> Result<Password, String> {
     Ok(Password::new(line))
 }
 
+/// A key given under its new name or its old one (accepted with a warning), not both.
+fn renamed<T>(
+    new: Option<T>,
+    old: Option<T>,
+    new_key: &str,
+    old_key: &str,
+    p: &mut Problems,
+    warnings: &mut Vec<String>,
+) -> Option<T> {
+    match (new, old) {
+        (Some(_), Some(_)) => {
+            p.add(
+                old_key,
+                format!("is the old name of {new_key}: give only {new_key}"),
+            );
+            None
+        }
+        (None, Some(v)) => {
+            warnings.push(format!(
+                "{old_key} is deprecated: rename it {new_key} (MySQL's option name)"
+            ));
+            Some(v)
+        }
+        (new, None) => new,
+    }
+}
+
 /// Whether `dir` is a directory or could be created as one, without creating anything
 /// (`--check` changes nothing): the nearest existing ancestor must be a directory.
 fn creatable_dir(dir: &Path) -> Result<(), String> {
@@ -317,7 +362,7 @@ fn creatable_dir(dir: &Path) -> Result<(), String> {
 }
 
 /// The lag window from an orchestrator configuration: `SlaveBinLogEnableMaxLagSeconds`.
-fn orchestrator_window(path: &Path) -> Result<Option<Duration>, String> {
+pub fn orchestrator_window(path: &Path) -> Result<Option<Duration>, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let v: serde_json::Value = serde_json::from_str(&text)
@@ -359,6 +404,7 @@ impl DaemonConfig {
             .parse()
             .map_err(|e: toml::de::Error| fail(vec![format!("not valid TOML: {e}")]))?;
         let mut p = Problems { list: Vec::new() };
+        let mut warnings = Vec::new();
         let mut top = Section::new(Some(&root), "");
 
         let spool_dir = top.path("spool_dir", &mut p).unwrap_or_else(|| {
@@ -477,8 +523,31 @@ impl DaemonConfig {
         if heartbeat.is_zero() {
             p.add("capture.heartbeat", "must be at least 1s");
         }
-        let tls_ca = ks.path("tls_ca", &mut p);
-        let tls = match ks.string("tls_mode", &mut p).as_deref() {
+        let tls_ca = {
+            let new = ks.path("ssl_ca", &mut p);
+            let old = ks.path("tls_ca", &mut p);
+            renamed(
+                new,
+                old,
+                "capture.ssl_ca",
+                "capture.tls_ca",
+                &mut p,
+                &mut warnings,
+            )
+        };
+        let tls_mode = {
+            let new = ks.string("ssl_mode", &mut p);
+            let old = ks.string("tls_mode", &mut p);
+            renamed(
+                new,
+                old,
+                "capture.ssl_mode",
+                "capture.tls_mode",
+                &mut p,
+                &mut warnings,
+            )
+        };
+        let tls = match tls_mode.as_deref() {
             None if tls_ca.is_some() => TlsMode::VerifyCa,
             None | Some("preferred") => TlsMode::Preferred,
             Some("disabled") => TlsMode::Disabled,
@@ -487,7 +556,7 @@ impl DaemonConfig {
             Some("verify-identity") => TlsMode::VerifyIdentity,
             Some(other) => {
                 p.add(
-                    "capture.tls_mode",
+                    "capture.ssl_mode",
                     format!("{other:?}: expected disabled, preferred, required, verify-ca or verify-identity"),
                 );
                 TlsMode::Preferred
@@ -496,7 +565,30 @@ impl DaemonConfig {
         if let Some(ca) = &tls_ca
             && !ca.exists()
         {
-            p.add("capture.tls_ca", format!("{} does not exist", ca.display()));
+            p.add("capture.ssl_ca", format!("{} does not exist", ca.display()));
+        }
+        let tls_cert = ks.path("ssl_cert", &mut p);
+        let tls_key = ks.path("ssl_key", &mut p);
+        match (&tls_cert, &tls_key) {
+            (Some(_), None) => p.add(
+                "capture.ssl_key",
+                "required with ssl_cert (its private key)",
+            ),
+            (None, Some(_)) => p.add(
+                "capture.ssl_cert",
+                "required with ssl_key (the certificate)",
+            ),
+            _ => {}
+        }
+        for (key, f) in [
+            ("capture.ssl_cert", &tls_cert),
+            ("capture.ssl_key", &tls_key),
+        ] {
+            if let Some(f) = f
+                && !f.exists()
+            {
+                p.add(key, format!("{} does not exist", f.display()));
+            }
         }
         let register = ks.boolean("register", &mut p).unwrap_or(true);
         let report_host = ks.string("report_host", &mut p);
@@ -744,6 +836,8 @@ impl DaemonConfig {
             heartbeat,
             tls,
             tls_ca,
+            tls_cert,
+            tls_key,
             register,
             report_host,
             report_port,
@@ -757,6 +851,7 @@ impl DaemonConfig {
             peers,
             peer_timeout,
             log_format,
+            warnings,
         })
     }
 }
@@ -925,6 +1020,59 @@ mod tests {
                     .to_string();
             assert!(err.contains("capture.report_"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn ssl_keys_as_mysql_names_them_old_tls_keys_with_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let creds = private_file(dir.path(), "creds", "user=gapfill\npassword=s3cret\n");
+        let ca = private_file(dir.path(), "ca.pem", "x");
+        let base = format!(
+            "spool_dir = \"{}/spool\"\n[credentials]\nfile = \"{}\"\n\
+             [[cluster]]\nalias = \"main\"\nmaster = \"db1:3306\"\n[capture]\n",
+            dir.path().display(),
+            creds.display()
+        );
+        let ca = ca.display();
+        let c = DaemonConfig::parse(
+            &format!("{base}ssl_mode = \"required\"\nssl_ca = \"{ca}\"\n"),
+            Path::new("g.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.tls, TlsMode::Required);
+        assert!(c.tls_ca.is_some());
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        let c = DaemonConfig::parse(&format!("{base}ssl_ca = \"{ca}\"\n"), Path::new("g.toml"))
+            .unwrap();
+        assert_eq!(c.tls, TlsMode::VerifyCa);
+        let c = DaemonConfig::parse(
+            &format!("{base}tls_mode = \"disabled\"\ntls_ca = \"{ca}\"\n"),
+            Path::new("g.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.tls, TlsMode::Disabled);
+        assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
+        assert!(c.warnings[0].contains("capture.ssl_"), "{:?}", c.warnings);
+        let c = DaemonConfig::parse(
+            &format!("{base}ssl_cert = \"{ca}\"\nssl_key = \"{ca}\"\n"),
+            Path::new("g.toml"),
+        )
+        .unwrap();
+        assert!(c.tls_options().cert_file.is_some() && c.tls_options().key_file.is_some());
+        let err = DaemonConfig::parse(&format!("{base}ssl_cert = \"{ca}\"\n"), Path::new("g.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("capture.ssl_key: required"), "{err}");
+        let err = DaemonConfig::parse(
+            &format!("{base}tls_mode = \"disabled\"\nssl_mode = \"required\"\n"),
+            Path::new("g.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("capture.tls_mode: is the old name of capture.ssl_mode"),
+            "{err}"
+        );
     }
 
     #[test]

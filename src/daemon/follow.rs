@@ -25,7 +25,7 @@ use crate::capture::start::master_info;
 use crate::capture::{
     Capture, CaptureConfig, CaptureError, MasterState, OnBreak, Progress, Shutdown,
 };
-use crate::protocol::{Backoff, ConnectOptions, TlsOptions};
+use crate::protocol::{Backoff, ConnectOptions};
 use crate::spool::{ResumePoint, SpoolStatus};
 
 use super::config::{ClusterSpec, DaemonConfig};
@@ -41,11 +41,7 @@ pub fn capture_config(cfg: &DaemonConfig, spec: &ClusterSpec) -> CaptureConfig {
         cfg.credentials.user.clone(),
         cfg.credentials.password.clone(),
     );
-    connect.tls = TlsOptions {
-        mode: cfg.tls,
-        ca_file: cfg.tls_ca.clone(),
-        server_name: None,
-    };
+    connect.tls = cfg.tls_options();
     let mut c = CaptureConfig::new(connect, cfg.spool_dir.join(&spec.alias));
     c.register = cfg.register;
     if let Some(h) = &cfg.report_host {

@@ -85,6 +85,9 @@ pub fn route(path: &str, registry: &Registry) -> Response<HttpBody> {
             } else {
                 format!("running; unhealthy clusters:\n{}\n", sick.join("\n"))
             };
+            for q in &snap.discovery.unsettled {
+                body.push_str(&format!("unsettled: {q}\n"));
+            }
             if snap.discovery.orchestrator_ok == Some(false) {
                 body.push_str(&format!(
                     "orchestrator unreachable: {}\n",
@@ -210,6 +213,7 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http_body_util::BodyExt;
     use std::io::{Read, Write};
 
     /// Idle connections are closed after the header timeout, and at most MAX_CONNECTIONS are
@@ -261,5 +265,28 @@ mod tests {
             );
         }
         trigger.trigger();
+    }
+
+    #[test]
+    fn healthz_shows_an_unsettled_master_question() {
+        let registry = Registry::new(std::time::Duration::from_secs(5));
+        registry.discovery(|d| {
+            d.unsettled = vec![
+                "cluster main: orchestrator names 2 masters (a:1, b:1); still following a:1".into(),
+            ]
+        });
+        let resp = route("/healthz", &registry);
+        assert_eq!(resp.status(), StatusCode::OK);
+        let body = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(resp.into_body().collect())
+            .unwrap()
+            .to_bytes();
+        let body = String::from_utf8_lossy(&body);
+        assert!(
+            body.contains("unsettled: cluster main: orchestrator names 2 masters"),
+            "{body}"
+        );
     }
 }

@@ -187,6 +187,7 @@ pub(crate) mod tests {
                 orchestrator_ok: Some(false),
                 orchestrator_error: Some("no answer".into()),
                 last_refresh_unix: None,
+                unsettled: vec!["cluster main: orchestrator names 2 masters (db1:3306, db9:3306); still following db1:3306".into()],
             },
             clusters: vec![ClusterStatus {
                 alias: "main\"1".into(),

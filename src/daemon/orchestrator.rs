@@ -180,6 +180,7 @@ impl Client {
                 mode: crate::protocol::TlsMode::VerifyIdentity,
                 ca_file: Some(ca.clone()),
                 server_name: None,
+                ..crate::protocol::TlsOptions::default()
             })
         } else {
             None
@@ -259,7 +260,9 @@ impl Client {
                 tracing::debug!(alias, master = %m.addr, "orchestrator: skipping a master lost in recovery");
                 continue;
             }
-            if out.iter().any(|c| c.alias == alias) {
+            // Two clusters with one alias both stay in the answer: discovery's `Settle`
+            // decides (and shows the question) instead of whichever came first.
+            if out.iter().any(|c| c.alias == alias && c.master == m.addr) {
                 continue;
             }
             out.push(ClusterSpec {

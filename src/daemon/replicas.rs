@@ -17,7 +17,6 @@ use tokio::sync::watch;
 
 use crate::apply::TargetOptions;
 use crate::capture::Shutdown;
-use crate::protocol::TlsOptions;
 
 use crate::spool::replica_positions::{FILE_NAME, RecordedPositions, ReplicaPosition, save};
 
@@ -184,11 +183,7 @@ impl Recorder {
             let target = TargetOptions {
                 addr: replica.to_string(),
                 credentials: self.cfg.credentials.clone(),
-                tls: TlsOptions {
-                    mode: self.cfg.tls,
-                    ca_file: self.cfg.tls_ca.clone(),
-                    server_name: None,
-                },
+                tls: self.cfg.tls_options(),
             };
             let conn = tokio::time::timeout(timeout, target.connect())
                 .await

@@ -120,6 +120,10 @@ pub struct DiscoveryStatus {
     pub orchestrator_ok: Option<bool>,
     pub orchestrator_error: Option<String>,
     pub last_refresh_unix: Option<u64>,
+    /// Questions orchestrator's answers leave open (two masters for one alias, a new master
+    /// not confirmed yet); the current master is held meanwhile.
+    #[serde(default)]
+    pub unsettled: Vec<String>,
 }
 
 /// The whole `/status` answer.

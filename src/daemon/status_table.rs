@@ -161,6 +161,9 @@ pub fn render_table(r: &StatusReport, now_unix: u64) -> String {
         }
         _ => {}
     }
+    for q in &r.discovery.unsettled {
+        let _ = writeln!(out, "UNSETTLED {q}");
+    }
     let _ = writeln!(out, "gapfill {} up {}", r.version, human(r.uptime_seconds));
     out
 }
@@ -199,6 +202,10 @@ mod tests {
         // Columns line up.
         assert_eq!(lines[0].find("MASTER"), row.find("db1:3306"));
         assert!(t.contains("main\"1: the new master lacks 3 transactions"));
+        assert!(
+            t.contains("UNSETTLED cluster main: orchestrator names 2 masters"),
+            "{t}"
+        );
         assert!(
             t.contains("orchestrator http://orc:3000 UNREACHABLE (no answer)"),
             "{t}"

@@ -18,7 +18,7 @@ use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
 use super::error::{ProtocolError, Result};
 
@@ -45,6 +45,11 @@ pub struct TlsOptions {
     pub ca_file: Option<PathBuf>,
     /// Name to verify and send as SNI; defaults to the host part of the address.
     pub server_name: Option<String>,
+    /// Client certificate chain (PEM) presented to the server (MySQL's `--ssl-cert`), for
+    /// accounts `REQUIRE X509`/`SUBJECT`; needs `key_file`.
+    pub cert_file: Option<PathBuf>,
+    /// The client certificate's private key (PEM, MySQL's `--ssl-key`).
+    pub key_file: Option<PathBuf>,
 }
 
 impl TlsOptions {
@@ -113,6 +118,62 @@ fn load_roots(opts: &TlsOptions) -> Result<RootCertStore> {
     Ok(roots)
 }
 
+/// The client certificate chain and key of `opts`, when given (both or neither).
+fn client_identity(
+    opts: &TlsOptions,
+) -> Result<Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>> {
+    let (cert, key) = match (&opts.cert_file, &opts.key_file) {
+        (None, None) => return Ok(None),
+        (Some(c), Some(k)) => (c, k),
+        _ => {
+            return Err(tls_err(
+                "configuration",
+                "a client certificate needs both the certificate (ssl-cert) and its key (ssl-key)",
+            ));
+        }
+    };
+    let chain = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| {
+            tls_err(
+                "client certificate",
+                format!("cannot read {}: {e}", cert.display()),
+            )
+        })?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| {
+            tls_err(
+                "client certificate",
+                format!("bad PEM in {}: {e}", cert.display()),
+            )
+        })?;
+    if chain.is_empty() {
+        return Err(tls_err(
+            "client certificate",
+            format!("{} holds no certificate", cert.display()),
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+        tls_err(
+            "client key",
+            format!("cannot read a private key from {}: {e}", key.display()),
+        )
+    })?;
+    Ok(Some((chain, key)))
+}
+
+/// Finish a client configuration: with the client certificate of `opts`, or none.
+fn with_identity(
+    builder: rustls::ConfigBuilder<ClientConfig, rustls::client::WantsClientCert>,
+    opts: &TlsOptions,
+) -> Result<ClientConfig> {
+    match client_identity(opts)? {
+        None => Ok(builder.with_no_client_auth()),
+        Some((chain, key)) => builder
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| tls_err("client certificate", e)),
+    }
+}
+
 /// Build the rustls client configuration for `opts` (whose mode is not `Disabled`).
 pub fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>> {
     let provider = provider();
@@ -120,23 +181,27 @@ pub fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>> {
         .with_safe_default_protocol_versions()
         .map_err(|e| tls_err("configuration", e))?;
     let config = match opts.mode {
-        TlsMode::Disabled | TlsMode::Preferred | TlsMode::Required => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoCertVerification(provider)))
-            .with_no_client_auth(),
+        TlsMode::Disabled | TlsMode::Preferred | TlsMode::Required => with_identity(
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(NoCertVerification(provider))),
+            opts,
+        )?,
         TlsMode::VerifyCa => {
             let inner =
                 WebPkiServerVerifier::builder_with_provider(Arc::new(load_roots(opts)?), provider)
                     .build()
                     .map_err(|e| tls_err("configuration", e))?;
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(ChainOnlyVerification(inner)))
-                .with_no_client_auth()
+            with_identity(
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(ChainOnlyVerification(inner))),
+                opts,
+            )?
         }
-        TlsMode::VerifyIdentity => builder
-            .with_root_certificates(load_roots(opts)?)
-            .with_no_client_auth(),
+        TlsMode::VerifyIdentity => {
+            with_identity(builder.with_root_certificates(load_roots(opts)?), opts)?
+        }
     };
     Ok(Arc::new(config))
 }
@@ -265,6 +330,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_client_certificate_needs_its_key_and_readable_files() {
+        let half = TlsOptions {
+            mode: TlsMode::Required,
+            cert_file: Some("/nonexistent/c.pem".into()),
+            ..TlsOptions::default()
+        };
+        let e = client_config(&half).map(|_| ()).unwrap_err().to_string();
+        assert!(e.contains("ssl-key"), "{e}");
+        let missing = TlsOptions {
+            key_file: Some("/nonexistent/k.pem".into()),
+            ..half
+        };
+        let e = client_config(&missing).map(|_| ()).unwrap_err().to_string();
+        assert!(e.contains("/nonexistent/c.pem"), "{e}");
+    }
+
+    #[test]
     fn host_parsing() {
         assert_eq!(host_of("127.0.0.1:13306"), "127.0.0.1");
         assert_eq!(host_of("db.example:3306"), "db.example");
@@ -281,7 +363,7 @@ mod tests {
         let opts = TlsOptions {
             mode: TlsMode::VerifyIdentity,
             ca_file: Some("/nonexistent/ca.pem".into()),
-            server_name: None,
+            ..TlsOptions::default()
         };
         assert!(
             client_config(&opts)

@@ -33,11 +33,50 @@ pub struct Server {
     pub datadir: PathBuf,
 }
 
+/// With `GAPFILL_REQUIRE_SERVERS` set (scripts/test sets it), a server the environment names
+/// must answer on TCP: one that does not within 30 s (a reset in progress takes a few) fails
+/// the test at once, instead of later as some unrelated SQL error. Checked once per address
+/// per test process.
+fn require_reachable(addr: &str) {
+    use std::collections::HashSet;
+    use std::net::{TcpStream, ToSocketAddrs};
+    use std::sync::Mutex;
+    static CHECKED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+    if std::env::var_os("GAPFILL_REQUIRE_SERVERS").is_none() {
+        return;
+    }
+    let mut checked = CHECKED.lock().unwrap_or_else(|e| e.into_inner());
+    if !checked
+        .get_or_insert_with(HashSet::new)
+        .insert(addr.to_string())
+    {
+        return;
+    }
+    let sock = addr
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .unwrap_or_else(|| panic!("GAPFILL_REQUIRE_SERVERS: {addr:?} is not an address"));
+    let t = Instant::now();
+    loop {
+        match TcpStream::connect_timeout(&sock, Duration::from_secs(1)) {
+            Ok(_) => return,
+            Err(e) if t.elapsed() > Duration::from_secs(30) => panic!(
+                "GAPFILL_REQUIRE_SERVERS is set and the server at {addr} does not answer ({e}): \
+                 start the sandbox (scripts/sandbox up)"
+            ),
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
 impl Server {
     fn from_env(kind: Kind, prefix: &str) -> Server {
+        let addr = env(prefix);
+        require_reachable(&addr);
         Server {
             kind,
-            addr: env(prefix),
+            addr,
             socket: env(&format!("{prefix}_SOCKET")).into(),
             datadir: env(&format!("{prefix}_DATADIR")).into(),
         }

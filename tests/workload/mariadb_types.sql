@@ -55,8 +55,12 @@ INSERT INTO mtypes VALUES
   (1, '192.168.1.10', '2001:db8::1', '123e4567-e89b-12d3-a456-426614174000', '{"a": [1, 2]}'),
   (2, NULL, '::ffff:10.0.0.1', NULL, NULL);
 
-CREATE TABLE geo (id INT PRIMARY KEY, g GEOMETRY, p POINT);
-INSERT INTO geo VALUES (1, ST_GeomFromText('LINESTRING(0 0, 1 1)'), ST_GeomFromText('POINT(1.5 -2.25)'));
+-- One row per statement with the spatial column last (see mysql_types.sql).
+CREATE TABLE geo (id INT PRIMARY KEY, g GEOMETRY);
+CREATE TABLE geo_point (id INT PRIMARY KEY, p POINT);
+INSERT INTO geo VALUES (1, ST_GeomFromText('LINESTRING(0 0, 1 1)'));
+INSERT INTO geo_point VALUES (1, ST_GeomFromText('POINT(1.5 -2.25)'));
+INSERT INTO geo_point VALUES (2, NULL);
 
 UPDATE ints SET ti = ti - 1, bu = 42 WHERE id = 2;
 DELETE FROM nums WHERE id = 2;
