@@ -64,8 +64,9 @@ pub enum SpoolError {
     ReadOnly { dir: PathBuf, what: &'static str },
     /// An event handed to `append` is malformed.
     #[error(
-        "spool: malformed event from the master ({detail}); nothing was written: reconnect and \
-         resume from Spool::resume_point"
+        "spool: the master sent a malformed event ({detail}); nothing was written: capture \
+         reconnects and fetches it again from where the spool ends; if it repeats, check the \
+         network path to the master (a proxy rewriting packets?)"
     )]
     BadEvent { detail: String },
     /// `spool.json` cannot be read.
@@ -88,7 +89,10 @@ pub enum SpoolError {
     )]
     MissingSegment { path: PathBuf },
     /// `append` or `record_break` before `begin`.
-    #[error("spool: {what} before Spool::begin; call begin(master, start) for each dump session")]
+    #[error(
+        "spool: {what} before a capture session began (a gapfill bug: please report it with \
+         the log); restart the capture, it resumes where the spool ends"
+    )]
     NotBegun { what: &'static str },
     /// An event arrived before the FORMAT_DESCRIPTION that says how to read it.
     #[error(
@@ -110,8 +114,10 @@ pub enum SpoolError {
     ModeMismatch { given: String, mode: String },
     /// The stream jumped back to a file that is an earlier segment of this epoch.
     #[error(
-        "spool: the master's stream went back to {file}, an earlier segment of this epoch; call \
-         Spool::begin before each dump session and ask the master for Spool::resume_point"
+        "spool: the master's stream went back to {file}, a binlog file this spool already holds \
+         past: the server at this address changed or reset its binlog; capture reconnects and \
+         resumes where the spool ends; if it repeats, check which server the cluster's address \
+         reaches (gapfill status shows the master and any unsettled question)"
     )]
     StreamWentBack { file: String },
 }
