@@ -114,6 +114,27 @@ pub struct Applier {
 /// and an explicit 0 in an AUTO_INCREMENT column stays 0.
 /// Strict, so a value the target cannot store exactly is an error rather than a silent change.
 const ROW_SQL_MODE: &str = "'NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES,ALLOW_INVALID_DATES'";
+/// The same, not strict, for the two things the server's applier stores that strict mode
+/// refuses: a row image that lacks columns (binlog_row_image MINIMAL or NOBLOB), whose missing
+/// NOT NULL columns without a default get their implicit default (0, '', the first ENUM
+/// member, a zero date; strict: ERROR 1364), and the ENUM error value '' (index 0, which
+/// INSERT IGNORE stores for an invalid member; strict: ERROR 1265). A non-strict statement
+/// does what the applier does. The image's values are the column's own, so nothing else
+/// changes by leaving strict mode.
+const ROW_SQL_MODE_RELAXED: &str = "'NO_AUTO_VALUE_ON_ZERO,ALLOW_INVALID_DATES'";
+
+fn row_sql_mode(relaxed: bool) -> &'static str {
+    if relaxed {
+        ROW_SQL_MODE_RELAXED
+    } else {
+        ROW_SQL_MODE
+    }
+}
+
+/// Whether a value needs [`ROW_SQL_MODE_RELAXED`] to be stored.
+fn needs_relaxed(v: &Value<'_>) -> bool {
+    matches!(v, Value::Enum(0))
+}
 
 const OPTION_AUTO_IS_NULL: u32 = 1 << 14;
 const OPTION_NO_FOREIGN_KEY_CHECKS: u32 = 1 << 26;
@@ -127,6 +148,8 @@ struct InsertBatch {
     bytes: usize,
     /// Values written as expressions: (row in the batch, expression), in row order.
     exprs: Vec<(usize, ColumnExpr)>,
+    /// The batch runs under [`ROW_SQL_MODE_RELAXED`].
+    relaxed: bool,
 }
 
 /// Bind the before image's WHERE values of a row match onto `params` (a character key
@@ -254,6 +277,7 @@ impl Applier {
             params: Vec::new(),
             bytes: 0,
             exprs: Vec::new(),
+            relaxed: false,
         };
         let mut ended = false;
         // After an atomic `CREATE TABLE ... START TRANSACTION` the rows go to the server as
@@ -509,6 +533,7 @@ impl Applier {
                     let spec = table_spec(session, shared, specs, mapped, &label).await?;
                     // Check flags of the statement on the source.
                     session.want("@@session.time_zone", "'+00:00'");
+                    // Inserts and updates choose theirs (`row_sql_mode`).
                     session.want("@@session.sql_mode", ROW_SQL_MODE);
                     session.want("@@session.character_set_client", "binary");
                     session.want("@@session.collation_connection", "binary");
@@ -914,6 +939,7 @@ async fn flush_batch(
     }
     let spec = batch.spec.clone().expect("batch has a table");
     let sql = insert_sql(&spec, &batch.cols, batch.rows, &batch.exprs);
+    session.want("@@session.sql_mode", row_sql_mode(batch.relaxed));
     batch.exprs.clear();
     let params = std::mem::take(&mut batch.params);
     let rows = batch.rows as u64;
@@ -984,6 +1010,8 @@ async fn apply_rows<'a>(
     // what the target changed in a missing column cannot be seen.
     let partial_before =
         (0..spec.columns.len()).any(|i| !spec.columns[i].generated && !rows.columns_before.get(i));
+    // For an insert, the before bitmap is the image's.
+    let partial_insert = rows.kind == RowsKind::Write && partial_before;
     loop {
         let more = it
             .next_row(before, after)
@@ -1008,8 +1036,10 @@ async fn apply_rows<'a>(
                     flush_batch(session, batch, label).await?;
                     batch.spec = Some(spec.clone());
                     batch.cols = present_before.clone();
+                    batch.relaxed = partial_insert;
                 }
                 for &i in &present_before {
+                    batch.relaxed |= needs_relaxed(&after[i]);
                     let from = batch.params.len();
                     let e =
                         bind_col(&after[i], spec, i, false, &mut batch.params).map_err(|d| {
@@ -1033,7 +1063,9 @@ async fn apply_rows<'a>(
                 stats.rows_partial_match += partial_before as u64;
                 let mut set = Vec::with_capacity(present_after.len());
                 let mut params = Vec::with_capacity(present_after.len() + where_cols.len());
+                let mut relaxed = false;
                 for &i in &present_after {
+                    relaxed |= needs_relaxed(&after[i]);
                     match after[i] {
                         Value::JsonDiff(d) => {
                             let mut shapes = Vec::new();
@@ -1088,6 +1120,7 @@ async fn apply_rows<'a>(
                         row_err(label, spec, format!("column {}: {d}", spec.columns[i].name))
                     })?;
                 let sql = update_sql(spec, &set, row_match, &where_exprs);
+                session.want("@@session.sql_mode", row_sql_mode(relaxed));
                 if run_keyed(session, &sql, params, label).await? == 0 {
                     return Err(row_not_found(session, spec, row_match, before, &sql, label).await);
                 }

@@ -4,7 +4,7 @@
 //! JSON text loses what a binary document knows about its opaque scalars: the server parses
 //! `0.2500` back as a DOUBLE `0.25`, a DATE as a string. A document holding such a scalar is
 //! therefore sent as nested `JSON_OBJECT`/`JSON_ARRAY` calls whose scalars are typed casts
-//! (`CAST(? AS DECIMAL(6,4))`, `CAST(? AS DATE)`, `CAST(? AS TIME(6))`,
+//! (`CAST(? AS DECIMAL(6,4))`, `CAST(? AS DATE)`, TIME(6) through CHAR,
 //! `CAST(? AS DATETIME(6))`, `CAST(? AS BINARY)`, ...), with keys as literals (documents of one
 //! shape share one statement text) and values as parameters. Documents without one keep the
 //! fast text path (`values::bind`). Owns only the expression; where it goes is `row_sql`'s and
@@ -19,7 +19,7 @@ use std::fmt::Write as _;
 use mysql_async::Value as Param;
 
 use crate::binlog::decimal::write_decimal;
-use crate::binlog::json_walk::{JsonScalar, JsonVisitor, has_typed_opaque, walk_json};
+use crate::binlog::json_walk::{JsonScalar, JsonVisitor, text_loses_types, walk_json};
 use crate::binlog::temporal::{datetime_from_packed, time_from_packed};
 use crate::binlog::{BinlogError, Result};
 
@@ -33,7 +33,7 @@ pub struct JsonExpr {
 /// The expression for the binary document `bin` when it holds a typed opaque scalar; `None`
 /// when its JSON text is exact (bind the text then).
 pub fn json_expr(bin: &[u8]) -> Result<Option<JsonExpr>> {
-    if !has_typed_opaque(bin)? {
+    if !text_loses_types(bin)? {
         return Ok(None);
     }
     let mut b = Builder {
@@ -152,8 +152,10 @@ impl<'a> JsonVisitor<'a> for Builder {
                     datetime_from_packed(p, 0).date.to_string().into_bytes(),
                 )),
             ),
+            // Through CHAR: MySQL 9.7 casts a prepared statement's string parameter straight
+            // to TIME wrongly ('20:04:03.000000' -> 00:00:00, '20:04:03.5' -> 05:00:00).
             JsonScalar::Time(p) => (
-                "CAST(? AS TIME(6))",
+                "CAST(CAST(? AS CHAR CHARACTER SET ascii) AS TIME(6))",
                 Some(Param::Bytes(
                     time_from_packed(p, 6).to_string().into_bytes(),
                 )),

@@ -220,18 +220,19 @@ impl Session {
 
     /// Want session variable `name` (written as in `SET name=value`) to have `value`: queue a
     /// SET unless it already has it.
-    pub fn want(&mut self, name: &'static str, value: impl Into<String>) {
-        let value = value.into();
-        if self.vars.get(name) == Some(&value) {
+    pub fn want(&mut self, name: &'static str, value: impl AsRef<str>) {
+        let value = value.as_ref();
+        // Per row statement: allocates only when the value changes.
+        if self.vars.get(name).map(String::as_str) == Some(value) {
             return;
         }
         let mut s = String::with_capacity(name.len() + value.len() + 8);
         s.push_str("SET ");
         s.push_str(name);
         s.push('=');
-        s.push_str(&value);
+        s.push_str(value);
         self.queue(s.as_bytes());
-        self.vars.insert(name, value);
+        self.vars.insert(name, value.to_string());
     }
 
     /// Record that `name` now has `value`; true when that is a change (the caller sends it).

@@ -574,7 +574,7 @@ pub(crate) mod tests {
     use super::*;
 
     /// A tiny encoder of MySQL binary JSON for tests (small format unless `large`).
-    #[derive(Clone)]
+    #[derive(Clone, Debug)]
     pub(crate) enum J {
         Null,
         Bool(bool),

@@ -42,18 +42,26 @@ pub enum JsonScalar<'a> {
 }
 
 impl JsonScalar<'_> {
-    /// A scalar whose MySQL type JSON text cannot carry (text re-parses DECIMAL as DOUBLE,
-    /// temporal values and binary data as strings).
-    pub fn is_typed_opaque(&self) -> bool {
-        matches!(
-            self,
+    /// A scalar whose MySQL type JSON text cannot carry: text re-parses DECIMAL as DOUBLE,
+    /// temporal values and binary data as strings, and an integer by its magnitude alone
+    /// (MySQL's parser makes a non-negative number up to 2^32-1 an INTEGER and a larger one
+    /// an UNSIGNED INTEGER, checked on MySQL 9.7), so a signed integer above 2^32-1 and an
+    /// unsigned one up to 2^32-1 come back with the other type.
+    pub fn text_loses_type(&self) -> bool {
+        match *self {
+            JsonScalar::Int(i) => i > u32::MAX as i64,
+            JsonScalar::UInt(u) => u <= u32::MAX as u64,
             JsonScalar::Decimal(_)
-                | JsonScalar::Date(_)
-                | JsonScalar::Time(_)
-                | JsonScalar::DateTime(_)
-                | JsonScalar::Timestamp(_)
-                | JsonScalar::Opaque { .. }
-        )
+            | JsonScalar::Date(_)
+            | JsonScalar::Time(_)
+            | JsonScalar::DateTime(_)
+            | JsonScalar::Timestamp(_)
+            | JsonScalar::Opaque { .. } => true,
+            JsonScalar::Null
+            | JsonScalar::Bool(_)
+            | JsonScalar::Double(_)
+            | JsonScalar::String(_) => false,
+        }
     }
 }
 
@@ -81,8 +89,8 @@ pub fn walk_json<'a>(bin: &'a [u8], v: &mut impl JsonVisitor<'a>) -> Result<()> 
     w.value(ty, data, 0)
 }
 
-/// Whether `bin` holds a scalar whose type JSON text loses ([`JsonScalar::is_typed_opaque`]).
-pub fn has_typed_opaque(bin: &[u8]) -> Result<bool> {
+/// Whether `bin` holds a scalar whose type JSON text loses ([`JsonScalar::text_loses_type`]).
+pub fn text_loses_types(bin: &[u8]) -> Result<bool> {
     struct Find(bool);
     impl<'a> JsonVisitor<'a> for Find {
         fn begin(&mut self, _: bool, _: usize) -> Result<()> {
@@ -92,15 +100,19 @@ pub fn has_typed_opaque(bin: &[u8]) -> Result<bool> {
             Ok(())
         }
         fn scalar(&mut self, v: JsonScalar<'a>) -> Result<()> {
-            self.0 |= v.is_typed_opaque();
+            self.0 |= v.text_loses_type();
             Ok(())
         }
         fn end(&mut self, _: bool) -> Result<()> {
             Ok(())
         }
     }
-    // Only opaque values can be typed: a document without the OPAQUE type byte has none.
-    if !bin.contains(&t::OPAQUE) {
+    // Only opaque values and integers stored as INT64 or unsigned can lose their type: a
+    // document without any of those type bytes has none.
+    if !bin
+        .iter()
+        .any(|&b| matches!(b, t::OPAQUE | t::INT64 | t::UINT16 | t::UINT32 | t::UINT64))
+    {
         return Ok(false);
     }
     let mut f = Find(false);
@@ -324,7 +336,38 @@ mod tests {
                     "end true"
                 ]
             );
-            assert!(!has_typed_opaque(&bin).unwrap());
+            // The unsigned 7 would come back from text as a signed INTEGER.
+            assert!(text_loses_types(&bin).unwrap());
+        }
+    }
+
+    #[test]
+    fn integers_lose_their_type_in_text_by_magnitude() {
+        // What MySQL 9.7's JSON_TYPE(CAST('<n>' AS JSON)) says: up to 2^32-1 INTEGER, above
+        // UNSIGNED INTEGER, negative INTEGER.
+        let keeps = [
+            J::I16(-1),
+            J::I32(i32::MIN),
+            J::I64(u32::MAX as i64),
+            J::I64(i64::MIN),
+            J::U64(u32::MAX as u64 + 1),
+            J::U64(u64::MAX),
+            J::F(1.0),
+        ];
+        for j in keeps {
+            let bin = doc(&J::Arr(vec![j.clone()]), false);
+            assert!(!text_loses_types(&bin).unwrap(), "{j:?}");
+        }
+        let loses = [
+            J::I64(u32::MAX as i64 + 1),
+            J::I64(6_187_030_318_205_200_171),
+            J::U16(0),
+            J::U32(u32::MAX),
+            J::U64(5),
+        ];
+        for j in loses {
+            let bin = doc(&J::Obj(vec![("k", j.clone())]), false);
+            assert!(text_loses_types(&bin).unwrap(), "{j:?}");
         }
     }
 
@@ -333,16 +376,16 @@ mod tests {
         // DECIMAL(6,4) 0.2500: precision, scale, then the decimal's bytes.
         let dec = J::Opaque(246, vec![6, 4, 0x80, 0x09, 0xc4]);
         let bin = doc(&J::Arr(vec![J::I16(1), dec]), false);
-        assert!(has_typed_opaque(&bin).unwrap());
+        assert!(text_loses_types(&bin).unwrap());
         let mut log = Log::default();
         walk_json(&bin, &mut log).unwrap();
         assert!(log.0[2].starts_with("Decimal(Decimal { precision: 6, scale: 4"));
         // A VAR_STRING opaque is a string: nothing typed.
         let s = doc(&J::Opaque(253, b"ab".to_vec()), false);
-        assert!(!has_typed_opaque(&s).unwrap());
+        assert!(!text_loses_types(&s).unwrap());
         for cut in 0..bin.len() {
             let _ = walk_json(&bin[..cut], &mut Log::default());
-            let _ = has_typed_opaque(&bin[..cut]);
+            let _ = text_loses_types(&bin[..cut]);
         }
     }
 }
