@@ -981,7 +981,7 @@ async fn apply_rows<'a>(
 ) -> Result<(), ApplyError> {
     let slot = touched.as_deref_mut().map(|t| t.table_slot(spec, base));
     let mut row_index = 0u32;
-    let mut it = rows.rows(&mapped.decoder);
+    let mut it = rows.rows(spec.decoder(&mapped.decoder));
     let present_before: Vec<usize> = rows
         .columns_before
         .ones()

@@ -294,6 +294,7 @@ mod tests {
                 col("j", ParamStyle::Json),
             ],
             primary_key: pk.then(|| vec![0]),
+            decoder: None,
         }
     }
 

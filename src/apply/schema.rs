@@ -25,6 +25,8 @@ pub struct TargetColumn {
     pub collation: Option<String>,
     /// A VIRTUAL or STORED generated column: never written.
     pub generated: bool,
+    /// `DATETIME_PRECISION` of a temporal column.
+    pub datetime_precision: Option<u8>,
 }
 
 /// A table as the target has it.
@@ -65,9 +67,18 @@ pub struct TableSpec {
     pub columns: Vec<ColumnSpec>,
     /// Indexes of the primary key columns, in key order.
     pub primary_key: Option<Vec<usize>>,
+    /// The row decoder to use instead of the table map's, when the target's definition says
+    /// what the table map cannot: the precision of MariaDB 5.3 temporal columns
+    /// ([`RowDecoder::with_mariadb_hires`]).
+    pub decoder: Option<RowDecoder>,
 }
 
 impl TableSpec {
+    /// The decoder of this table's rows: [`TableSpec::decoder`] or the table map's.
+    pub fn decoder<'a>(&'a self, from_map: &'a RowDecoder) -> &'a RowDecoder {
+        self.decoder.as_ref().unwrap_or(from_map)
+    }
+
     /// `` `db`.`t` ``
     pub fn qualified(&self) -> String {
         format!("{}.{}", quote_ident(&self.schema), quote_ident(&self.table))
@@ -114,9 +125,13 @@ fn compatible(real: ColumnType, kind: ColumnKind, data_type: &str) -> bool {
         ColumnKind::Decimal { .. } => matches!(dt, "decimal" | "numeric"),
         ColumnKind::Year => dt == "year",
         ColumnKind::Date => dt == "date",
-        ColumnKind::Time | ColumnKind::Time2 { .. } => dt == "time",
-        ColumnKind::DateTime | ColumnKind::DateTime2 { .. } => dt == "datetime",
-        ColumnKind::Timestamp | ColumnKind::Timestamp2 { .. } => dt == "timestamp",
+        ColumnKind::Time | ColumnKind::Time2 { .. } | ColumnKind::TimeHires { .. } => dt == "time",
+        ColumnKind::DateTime | ColumnKind::DateTime2 { .. } | ColumnKind::DateTimeHires { .. } => {
+            dt == "datetime"
+        }
+        ColumnKind::Timestamp
+        | ColumnKind::Timestamp2 { .. }
+        | ColumnKind::TimestampHires { .. } => dt == "timestamp",
         ColumnKind::Bit { .. } => dt == "bit",
         ColumnKind::Enum { .. } => dt == "enum",
         ColumnKind::Set { .. } => dt == "set",
@@ -182,7 +197,10 @@ pub fn build_spec(
 ) -> Result<TableSpec, Mismatch> {
     let schema = String::from_utf8_lossy(tm.schema).into_owned();
     let table = String::from_utf8_lossy(tm.table).into_owned();
-    let cols = decoder.columns();
+    let hires = target.and_then(|t| {
+        decoder.with_mariadb_hires(|i| t.columns.get(i).and_then(|c| c.datetime_precision))
+    });
+    let cols = hires.as_ref().unwrap_or(decoder).columns();
     let tm_names: Vec<Option<String>> = (0..cols.len())
         .map(|i| {
             tm.column_name(i)
@@ -279,6 +297,7 @@ pub fn build_spec(
             table,
             columns: out,
             primary_key: pk,
+            decoder: hires,
         });
     }
     for (i, c) in cols.iter().enumerate() {
@@ -308,6 +327,7 @@ pub fn build_spec(
         table,
         columns: out,
         primary_key: if pk.is_empty() { None } else { Some(pk) },
+        decoder: None,
     })
 }
 
@@ -325,6 +345,7 @@ pub async fn fetch_target_table(
         Option<String>,
         Option<String>,
         Option<String>,
+        Option<u64>,
     );
     let rows: Vec<Row> = conn
         .exec(
@@ -333,7 +354,7 @@ pub async fn fetch_target_table(
              CAST(LOWER(COLUMN_TYPE) AS CHAR CHARACTER SET utf8mb4), \
              CAST(CHARACTER_SET_NAME AS CHAR CHARACTER SET utf8mb4), \
              CAST(COLLATION_NAME AS CHAR CHARACTER SET utf8mb4), \
-             CAST(UPPER(EXTRA) AS CHAR CHARACTER SET utf8mb4) \
+             CAST(UPPER(EXTRA) AS CHAR CHARACTER SET utf8mb4), DATETIME_PRECISION \
              FROM information_schema.COLUMNS \
              WHERE TABLE_SCHEMA = CAST(? AS CHAR CHARACTER SET utf8mb4) \
              AND TABLE_NAME = CAST(? AS CHAR CHARACTER SET utf8mb4) ORDER BY ORDINAL_POSITION",
@@ -345,7 +366,7 @@ pub async fn fetch_target_table(
     }
     let columns = rows
         .into_iter()
-        .map(|(name, dt, ct, cs, coll, extra)| {
+        .map(|(name, dt, ct, cs, coll, extra, dtp)| {
             let extra = extra.unwrap_or_default();
             TargetColumn {
                 name,
@@ -358,6 +379,7 @@ pub async fn fetch_target_table(
                     || extra.contains("PERSISTENT GENERATED")
                     || extra == "VIRTUAL"
                     || extra == "PERSISTENT",
+                datetime_precision: dtp.map(|p| p.min(6) as u8),
             }
         })
         .collect();

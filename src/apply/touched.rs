@@ -139,14 +139,24 @@ impl Touched {
                     self.rows_without_key += 1;
                     return;
                 }
-                let moved = rows
-                    .columns_after
-                    .is_some_and(|a| pk.iter().all(|&k| a.get(k)))
-                    && pk.iter().any(|&k| before.get(k) != after.get(k));
+                // The key after the update: a key column the after image holds (all of them
+                // with a full image; only the changed ones with MINIMAL) takes its new value,
+                // the others keep the before image's.
+                let in_after = |k: usize| rows.columns_after.is_some_and(|a| a.get(k));
+                let moved = pk
+                    .iter()
+                    .any(|&k| in_after(k) && before.get(k) != after.get(k));
                 if moved {
                     // The row left its old key: that key is gone unless written again.
                     self.set(slot, loc, true);
-                    if !encode_key(pk, after, &mut self.key_buf) {
+                    self.key_buf.clear();
+                    let encoded = pk.iter().all(|&k| {
+                        let image = if in_after(k) { after } else { before };
+                        image
+                            .get(k)
+                            .is_some_and(|v| encode_value(v, &mut self.key_buf))
+                    });
+                    if !encoded {
                         self.rows_without_key += 1;
                         return;
                     }

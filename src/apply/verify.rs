@@ -260,7 +260,13 @@ async fn second_pass(
             let compressed = ev.header.event_type.rows_info().is_some_and(|i| i.2);
             let rows = expand_rows(r, compressed, &mut rows_buf)
                 .map_err(|err| err.in_file(&*txn.pos.file, e.offset))?;
-            let mut it = rows.rows(&mapped.decoder);
+            // The needs of one event are of its table: decode with that table's decoder.
+            let event_spec = needs[k].as_ref().map(|n| cx.tables[n.table].0.clone());
+            let decoder = match &event_spec {
+                Some(s) => s.decoder(&mapped.decoder),
+                None => &mapped.decoder,
+            };
+            let mut it = rows.rows(decoder);
             let mut before: Vec<Value<'_>> = Vec::new();
             let mut after: Vec<Value<'_>> = Vec::new();
             let mut row = 0u32;
@@ -451,7 +457,10 @@ fn term(spec: &TableSpec, i: usize, expr: Option<&str>, s: &mut String) {
         ) => {
             s.push_str(&format!("{name}<=>CAST(? AS DECIMAL({precision},{scale}))"));
         }
-        (ParamStyle::Plain, ColumnKind::Time | ColumnKind::Time2 { .. }) => {
+        (
+            ParamStyle::Plain,
+            ColumnKind::Time | ColumnKind::Time2 { .. } | ColumnKind::TimeHires { .. },
+        ) => {
             // Through CHAR: MySQL 9.7 casts a prepared statement's string parameter straight
             // to TIME wrongly (see json_sql).
             s.push_str(&format!(

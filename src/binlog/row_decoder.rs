@@ -124,6 +124,18 @@ pub enum ColumnKind {
     },
     /// The NULL type: no bytes, always NULL.
     Null,
+    /// MariaDB 5.3 TIME(1..6), DATETIME(1..6), TIMESTAMP(1..6) (`temporal::mariadb_hires`):
+    /// never compiled from a table map, whose type and metadata are those of the pre-5.6
+    /// kinds; [`RowDecoder::with_mariadb_hires`] sets them from the table's definition.
+    TimeHires {
+        fsp: u8,
+    },
+    DateTimeHires {
+        fsp: u8,
+    },
+    TimestampHires {
+        fsp: u8,
+    },
 }
 
 /// One compiled column: how to decode it plus what renderers need to describe it.
@@ -185,6 +197,9 @@ impl CompiledColumn {
             ColumnKind::Time2 { fsp, .. } => with_fsp(out, "TIME", fsp),
             ColumnKind::DateTime2 { fsp, .. } => with_fsp(out, "DATETIME", fsp),
             ColumnKind::Timestamp2 { fsp, .. } => with_fsp(out, "TIMESTAMP", fsp),
+            ColumnKind::TimeHires { fsp } => with_fsp(out, "TIME", fsp),
+            ColumnKind::DateTimeHires { fsp } => with_fsp(out, "DATETIME", fsp),
+            ColumnKind::TimestampHires { fsp } => with_fsp(out, "TIMESTAMP", fsp),
             ColumnKind::Bit { bits, .. } => {
                 out.push_str("BIT(");
                 num(out, bits);
@@ -496,6 +511,27 @@ impl ColumnKind {
             ColumnKind::Timestamp => Value::Timestamp(temporal::decode_timestamp_old(
                 c.bytes(4, "TIMESTAMP value")?,
             )?),
+            ColumnKind::TimeHires { fsp } => {
+                let n = temporal::mariadb_hires::time_len(fsp) as usize;
+                Value::Time(temporal::mariadb_hires::decode_time(
+                    c.bytes(n, "TIME value")?,
+                    fsp,
+                )?)
+            }
+            ColumnKind::DateTimeHires { fsp } => {
+                let n = temporal::mariadb_hires::datetime_len(fsp) as usize;
+                Value::DateTime(temporal::mariadb_hires::decode_datetime(
+                    c.bytes(n, "DATETIME value")?,
+                    fsp,
+                )?)
+            }
+            ColumnKind::TimestampHires { fsp } => {
+                let n = temporal::mariadb_hires::timestamp_len(fsp) as usize;
+                Value::Timestamp(temporal::mariadb_hires::decode_timestamp(
+                    c.bytes(n, "TIMESTAMP value")?,
+                    fsp,
+                )?)
+            }
             ColumnKind::Time2 { fsp, len } => Value::Time(temporal::decode_time2(
                 c.bytes(len as usize, "TIME2 value")?,
                 fsp,
@@ -733,6 +769,25 @@ impl RowDecoder {
             columns,
             json_columns: json,
         })
+    }
+
+    /// This decoder with the pre-5.6 TIME, DATETIME and TIMESTAMP columns to which `fsp`
+    /// gives a fractional precision (1-6, from the table's definition) read as MariaDB 5.3
+    /// "hires" values; `None` when no column changes. Only a MariaDB table map can hold such
+    /// a column (a MySQL table with an old temporal type has no fraction).
+    pub fn with_mariadb_hires(&self, fsp: impl Fn(usize) -> Option<u8>) -> Option<RowDecoder> {
+        let mut out: Option<RowDecoder> = None;
+        for (i, c) in self.columns.iter().enumerate() {
+            let Some(f @ 1..=6) = fsp(i) else { continue };
+            let kind = match c.kind {
+                ColumnKind::Time => ColumnKind::TimeHires { fsp: f },
+                ColumnKind::DateTime => ColumnKind::DateTimeHires { fsp: f },
+                ColumnKind::Timestamp => ColumnKind::TimestampHires { fsp: f },
+                _ => continue,
+            };
+            out.get_or_insert_with(|| self.clone()).columns[i].kind = kind;
+        }
+        out
     }
 
     /// Number of columns of the table; every decoded row has exactly this many values.

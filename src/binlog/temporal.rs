@@ -128,6 +128,137 @@ pub fn decode_timestamp_old(b: &[u8]) -> Result<Timestamp> {
     })
 }
 
+/// MariaDB 5.3 "hires" TIME(1..6), DATETIME(1..6) and TIMESTAMP(1..6): the formats MariaDB
+/// writes with `mysql56_temporal_format=OFF` (and tables created before 10.1). Their table
+/// map type is the pre-5.6 one (TIME, DATETIME, TIMESTAMP) with no metadata, so the binlog does
+/// not say the precision: it comes from the table's definition (as the server's applier takes
+/// it). Lengths and packing as MariaDB's `Type_handler_*::m_hires_bytes`, `sec_part_shift`.
+pub mod mariadb_hires {
+    use super::{be, need};
+    use crate::binlog::error::{BinlogError, Result};
+    use crate::binlog::value::{Date, DateTime, Time, Timestamp};
+
+    const TIME_BYTES: [u8; 7] = [3, 4, 4, 5, 5, 5, 6];
+    const DATETIME_BYTES: [u8; 7] = [5, 6, 6, 7, 7, 7, 8];
+    const TIMESTAMP_FRAC_BYTES: [u8; 7] = [0, 1, 1, 2, 2, 3, 3];
+    /// 838:59:59 in seconds, plus one: the bias of a stored TIME.
+    const TIME_ZERO_SECONDS: i64 = 838 * 3600 + 59 * 60 + 59 + 1;
+
+    fn unit(fsp: u8) -> i64 {
+        10i64.pow(6 - fsp.min(6) as u32)
+    }
+
+    pub fn time_len(fsp: u8) -> u8 {
+        TIME_BYTES[fsp.min(6) as usize]
+    }
+
+    pub fn datetime_len(fsp: u8) -> u8 {
+        DATETIME_BYTES[fsp.min(6) as usize]
+    }
+
+    pub fn timestamp_len(fsp: u8) -> u8 {
+        4 + TIMESTAMP_FRAC_BYTES[fsp.min(6) as usize]
+    }
+
+    /// `packed` = ((((year*13+month)*32+day)*24+hour)*60+minute)*60+second)*10^6+micros.
+    struct Parts {
+        micros: u32,
+        second: u8,
+        minute: u8,
+        hour: u8,
+        day: u8,
+        month: u8,
+        year: u64,
+    }
+
+    fn split(mut packed: u64) -> Parts {
+        let mut take = |f: u64| {
+            let v = packed % f;
+            packed /= f;
+            v
+        };
+        let micros = take(1_000_000) as u32;
+        let second = take(60) as u8;
+        let minute = take(60) as u8;
+        let hour = take(24) as u8;
+        let day = take(32) as u8;
+        let month = take(13) as u8;
+        Parts {
+            micros,
+            second,
+            minute,
+            hour,
+            day,
+            month,
+            year: packed,
+        }
+    }
+
+    pub fn decode_time(b: &[u8], fsp: u8) -> Result<Time> {
+        let n = time_len(fsp) as usize;
+        need(b, n, "TIME value (MariaDB 5.3 format)")?;
+        let zero = TIME_ZERO_SECONDS * 1_000_000 / unit(fsp);
+        let v = (be(&b[..n]) as i64 - zero) * unit(fsp);
+        let p = split(v.unsigned_abs());
+        let hours =
+            p.hour as u64 + (p.month as u64 * 32 + p.day as u64) * 24 + p.year * 13 * 32 * 24;
+        Ok(Time {
+            negative: v < 0,
+            hours: u32::try_from(hours).map_err(|_| {
+                BinlogError::invalid("TIME value (MariaDB 5.3 format)", "hours out of range")
+            })?,
+            minutes: p.minute,
+            seconds: p.second,
+            micros: p.micros,
+            fsp,
+        })
+    }
+
+    pub fn decode_datetime(b: &[u8], fsp: u8) -> Result<DateTime> {
+        let n = datetime_len(fsp) as usize;
+        need(b, n, "DATETIME value (MariaDB 5.3 format)")?;
+        let v = be(&b[..n]).checked_mul(unit(fsp) as u64).ok_or_else(|| {
+            BinlogError::invalid("DATETIME value (MariaDB 5.3 format)", "out of range")
+        })?;
+        let p = split(v);
+        if p.year > 9999 {
+            return Err(BinlogError::invalid(
+                "DATETIME value (MariaDB 5.3 format)",
+                format!("year {}", p.year),
+            ));
+        }
+        Ok(DateTime {
+            date: Date {
+                year: p.year as u16,
+                month: p.month,
+                day: p.day,
+            },
+            hour: p.hour,
+            minute: p.minute,
+            second: p.second,
+            micros: p.micros,
+            fsp,
+        })
+    }
+
+    pub fn decode_timestamp(b: &[u8], fsp: u8) -> Result<Timestamp> {
+        let n = timestamp_len(fsp) as usize;
+        need(b, n, "TIMESTAMP value (MariaDB 5.3 format)")?;
+        let micros = be(&b[4..n]) as i64 * unit(fsp);
+        if micros >= 1_000_000 {
+            return Err(BinlogError::invalid(
+                "TIMESTAMP value (MariaDB 5.3 format)",
+                format!("fraction {micros} µs"),
+            ));
+        }
+        Ok(Timestamp {
+            seconds: u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+            micros: micros as u32,
+            fsp,
+        })
+    }
+}
+
 /// Read the fractional part that follows the integer part of TIMESTAMP2/DATETIME2 as
 /// microseconds. The bytes are read signed as MySQL does (only matters for corrupt input).
 #[inline(always)]
@@ -379,6 +510,35 @@ mod civil_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mariadb_53_hires_values() {
+        // Bytes of a row MariaDB 10.11 wrote with mysql56_temporal_format=OFF for
+        // DATETIME(3) '2020-01-02 03:04:05.678', TIME(2) '-12:34:56.78',
+        // TIMESTAMP(4) '2021-02-03 04:05:06.7891' UTC.
+        use mariadb_hires as h;
+        let dt = h::decode_datetime(&[0x00, 0x42, 0x09, 0x0a, 0x66, 0xc3, 0x2e], 3).unwrap();
+        assert_eq!(dt.to_string(), "2020-01-02 03:04:05.678");
+        let t = h::decode_time(&[0x11, 0xbb, 0xa5, 0xb2], 2).unwrap();
+        assert_eq!(t.to_string(), "-12:34:56.78");
+        let ts = h::decode_timestamp(&[0x60, 0x1a, 0x20, 0xf2, 0x1e, 0xd3], 4).unwrap();
+        assert_eq!((ts.seconds, ts.micros), (1_612_325_106, 789_100));
+        assert_eq!(
+            (h::time_len(6), h::datetime_len(1), h::timestamp_len(5)),
+            (6, 6, 7)
+        );
+        // Short or out-of-range input is an error, never a panic.
+        assert!(h::decode_datetime(&[0xff; 8], 6).is_err());
+        assert!(h::decode_time(&[0x11], 2).is_err());
+        assert!(h::decode_timestamp(&[0, 0, 0, 0, 0xff, 0xff], 4).is_err());
+        for fsp in 0..=6 {
+            for b in [[0u8; 8], [0xff; 8], [0x80; 8]] {
+                let _ = h::decode_time(&b, fsp);
+                let _ = h::decode_datetime(&b, fsp);
+                let _ = h::decode_timestamp(&b, fsp);
+            }
+        }
+    }
 
     #[test]
     fn extreme_datetime2_bytes_do_not_overflow() {

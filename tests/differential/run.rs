@@ -40,11 +40,19 @@ pub enum Outcome {
     GapfillFailed(String),
     /// The server's own tool failed: no reference to compare with.
     ReferenceFailed(String),
+    /// The server's own tool failed or left data different from the source server's, and
+    /// gapfill's result equals the source server's own tables (the workload's server itself,
+    /// snapshotted right after the workload): the authority behind both.
+    EqualToSource {
+        tables: usize,
+        rows: usize,
+        reference: String,
+    },
 }
 
 impl Outcome {
     pub fn is_equal(&self) -> bool {
-        matches!(self, Outcome::Equal { .. })
+        matches!(self, Outcome::Equal { .. } | Outcome::EqualToSource { .. })
     }
 }
 
@@ -72,12 +80,20 @@ impl SeedResult {
             Outcome::Equal { tables, rows } => {
                 format!("{head}: equal ({tables} tables, {rows} rows)")
             }
+            Outcome::EqualToSource {
+                tables,
+                rows,
+                reference,
+            } => format!(
+                "{head}: equal to the source server ({tables} tables, {rows} rows); the server's \
+                 own tool {reference}"
+            ),
             other => {
                 let what = match other {
                     Outcome::Differs(d) => format!("DIFFERS: {d}"),
                     Outcome::GapfillFailed(e) => format!("GAPFILL REPLAY FAILED: {e}"),
                     Outcome::ReferenceFailed(e) => format!("REFERENCE FAILED: {e}"),
-                    Outcome::Equal { .. } => unreachable!(),
+                    Outcome::Equal { .. } | Outcome::EqualToSource { .. } => unreachable!(),
                 };
                 format!(
                     "{head}: {what}\n  files: {}\n  reproduce: {}",
@@ -239,6 +255,8 @@ pub fn run_seed(flavor: Flavor, seed: u64) -> SeedResult {
     let bindir = dir.join("binlog");
     std::fs::create_dir_all(&bindir).unwrap();
     let files = s.rotate_and_copy(&first, &bindir);
+    let source = snapshot(&s, w.db);
+    std::fs::write(dir.join("source.snapshot"), render(&source)).unwrap();
 
     let finish = |outcome: Outcome| SeedResult {
         flavor,
@@ -284,15 +302,30 @@ pub fn run_seed(flavor: Flavor, seed: u64) -> SeedResult {
             String::from_utf8_lossy(&dump.stderr).trim()
         )));
     }
+    std::fs::write(dir.join("gapfill.snapshot"), render(&got)).unwrap();
+    // When the server's own tool cannot give a reference, or gives one that differs from the
+    // source server's own data, gapfill is held to the source server's data.
+    let to_source = |reference: String| match compare(&got, &source) {
+        None => Outcome::EqualToSource {
+            tables: source.tables.len(),
+            rows: source.tables.values().map(|t| t.rows.len()).sum(),
+            reference,
+        },
+        Some(d) => Outcome::Differs(format!(
+            "{d} (compared with the source server: {reference})"
+        )),
+    };
     let (ok, _, err) = pipe(client(&s), &dump.stdout);
     if !ok {
-        return finish(Outcome::ReferenceFailed(format!(
-            "client: {}",
-            tail(&err, 4)
-        )));
+        let reference = format!("failed: {}", tail(&err, 4));
+        if let Some(e) = gapfill_failed {
+            return finish(Outcome::ReferenceFailed(format!(
+                "{reference}; gapfill replay also failed: {e}"
+            )));
+        }
+        return finish(to_source(reference));
     }
     let want = snapshot(&s, w.db);
-    std::fs::write(dir.join("gapfill.snapshot"), render(&got)).unwrap();
     std::fs::write(dir.join("reference.snapshot"), render(&want)).unwrap();
 
     if let Some(e) = gapfill_failed {
@@ -303,7 +336,12 @@ pub fn run_seed(flavor: Flavor, seed: u64) -> SeedResult {
             tables: want.tables.len(),
             rows: want.tables.values().map(|t| t.rows.len()).sum(),
         }),
-        Some(d) => finish(Outcome::Differs(d)),
+        Some(d) => match compare(&want, &source) {
+            Some(ref_vs_source) => finish(to_source(format!(
+                "left data different from the source server's ({ref_vs_source})"
+            ))),
+            None => finish(Outcome::Differs(d)),
+        },
     }
 }
 
