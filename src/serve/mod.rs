@@ -26,4 +26,4 @@ pub mod server;
 pub mod wire;
 
 pub use error::{Result, ServeError};
-pub use server::{ServeConfig, Server, TlsFiles};
+pub use server::{ServeConfig, Server, TlsFiles, read_password_file};

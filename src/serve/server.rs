@@ -76,6 +76,34 @@ impl ServeConfig {
     }
 }
 
+/// Read the password replicas must give from `path`: its first line (the newline is not
+/// part of it). Refused when group or others can read the file, as credentials files are.
+pub fn read_password_file(path: &Path) -> Result<Password> {
+    let file_err = |source| ServeError::File {
+        path: path.to_path_buf(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(file_err)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(ServeError::Config(format!(
+                "password file {} is readable by group or others (mode {mode:o}): run `chmod \
+                 600 {}`",
+                path.display(),
+                path.display()
+            )));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = meta;
+    let text = std::fs::read_to_string(path).map_err(file_err)?;
+    let line = text.lines().next().unwrap_or("");
+    Ok(Password::new(line))
+}
+
 struct Shared {
     cfg: ServeConfig,
     facts: SourceFacts,
