@@ -470,6 +470,10 @@ struct ServeArgs {
     /// The source's @@server_uuid (default: the spool's master's).
     #[arg(long, value_name = "UUID")]
     server_uuid: Option<String>,
+    /// caching_sha2_password: skip the fast path and always ask for the password over TLS (as
+    /// a server whose cache does not know the account; for tests).
+    #[arg(long, hide = true)]
+    full_auth_only: bool,
 }
 
 /// `gapfill serve`'s arguments as the server's configuration.
@@ -482,6 +486,7 @@ fn serve_config(a: ServeArgs) -> anyhow::Result<gapfill::serve::ServeConfig> {
     };
     cfg.server_id = a.server_id;
     cfg.server_uuid = a.server_uuid;
+    cfg.full_auth_only = a.full_auth_only;
     Ok(cfg)
 }
 

@@ -59,7 +59,9 @@ fn tls_files(dir: &Path) -> TlsFiles {
     let cert = dir.join("cert.pem");
     let key = dir.join("key.pem");
     let out = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"])
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
         .args(["-subj", "/CN=gapfill-serve-live", "-keyout"])
         .arg(&key)
         .arg("-out")
@@ -83,6 +85,13 @@ struct Serving {
 
 impl Serving {
     fn start(spool: &Path, tls: TlsFiles, full_auth_only: bool) -> Serving {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_env("GAPFILL_LOG")
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("gapfill=info")),
+            )
+            .with_test_writer()
+            .try_init();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -138,9 +147,13 @@ fn workload(kind: Kind) -> String {
         .replace("gf_types", DB);
     let json_decimal = match kind {
         // A JSON opaque DECIMAL scalar (binary JSON keeps its scale).
-        Kind::MySql => "INSERT INTO sv_json VALUES (1, CAST(CAST(12.50 AS DECIMAL(6,2)) AS JSON)), \
-             (2, JSON_OBJECT('price', CAST(0.10 AS DECIMAL(4,2)), 'n', 3));",
-        Kind::MariaDb => "INSERT INTO sv_json VALUES (1, '12.50'), (2, JSON_OBJECT('price', 0.10, 'n', 3));",
+        Kind::MySql => {
+            "INSERT INTO sv_json VALUES (1, CAST(CAST(12.50 AS DECIMAL(6,2)) AS JSON)), \
+             (2, JSON_OBJECT('price', CAST(0.10 AS DECIMAL(4,2)), 'n', 3));"
+        }
+        Kind::MariaDb => {
+            "INSERT INTO sv_json VALUES (1, '12.50'), (2, JSON_OBJECT('price', 0.10, 'n', 3));"
+        }
     };
     format!(
         "{types}\n\
@@ -183,7 +196,11 @@ fn checksums(s: &Server) -> Vec<String> {
         .lines()
         .map(str::to_string)
         .collect();
-    assert!(tables.len() >= 5, "too few tables on {}: {tables:?}", s.addr);
+    assert!(
+        tables.len() >= 5,
+        "too few tables on {}: {tables:?}",
+        s.addr
+    );
     s.sql(&format!("CHECKSUM TABLE {}", tables.join(", ")))
         .lines()
         .map(str::to_string)
@@ -200,7 +217,11 @@ fn replica_status(t: &Server) -> String {
         .map(|r| {
             ["Last_IO_Error", "Last_SQL_Error", "Last_Error"]
                 .iter()
-                .filter_map(|k| r.get(*k).filter(|v| !v.is_empty()).map(|v| format!("{k}: {v}")))
+                .filter_map(|k| {
+                    r.get(*k)
+                        .filter(|v| !v.is_empty())
+                        .map(|v| format!("{k}: {v}"))
+                })
                 .collect::<Vec<_>>()
                 .join("; ")
         })
@@ -277,6 +298,10 @@ fn serve_to_a_real_replica(kind: Kind) {
         if s.contains("1236") {
             break s;
         }
+        assert!(
+            s.is_empty() || s.contains("connecting"),
+            "expected 1236, the replica says: {s}"
+        );
         assert!(
             t.elapsed() < Duration::from_secs(60),
             "no 1236 from gapfill serve for a replica lacking {origin}: {s}"

@@ -369,6 +369,38 @@ impl Conn {
     }
 }
 
+impl Conn {
+    /// Read exactly one packet from the socket, no byte more: before a TLS upgrade, the bytes
+    /// after the SSLRequest are the TLS handshake's and must stay in the socket.
+    async fn read_exact_packet(&mut self) -> Result<bytes::Bytes> {
+        let mut header = [0u8; 4];
+        let r = tokio::time::timeout(READ_TIMEOUT, self.stream.read_exact(&mut header)).await;
+        r.map_err(|_| {
+            self.io(
+                "reading",
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "no packet in time"),
+            )
+        })?
+        .map_err(|e| self.io("reading", e))?;
+        let len = u32::from_le_bytes([header[0], header[1], header[2], 0]) as usize;
+        let mut body = vec![0u8; len];
+        self.stream
+            .read_exact(&mut body)
+            .await
+            .map_err(|e| self.io("reading", e))?;
+        self.codec.feed(&header);
+        self.codec.feed(&body);
+        match self.codec.decode()? {
+            Some(p) => Ok(p),
+            // A 16 MiB first packet continues; no handshake response is that long.
+            None => Err(ServeError::malformed(
+                "handshake response",
+                "longer than one packet",
+            )),
+        }
+    }
+}
+
 /// How long a replica may stay silent before the dump starts.
 const READ_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -393,7 +425,7 @@ async fn serve_connection(tcp: TcpStream, peer: &str, id: u32, shared: &Shared) 
         peer: peer.to_string(),
     };
     conn.send(&[greeting.encode()]).await?;
-    let mut hello = ClientHello::parse(&conn.read().await?)?;
+    let mut hello = ClientHello::parse(&conn.read_exact_packet().await?)?;
     let mut secure = false;
     if let ClientHello::SslRequest { .. } = hello {
         let Some(acceptor) = shared.tls.clone() else {
