@@ -27,8 +27,6 @@ pub const COM_BINLOG_DUMP: u8 = 0x12;
 pub const COM_BINLOG_DUMP_GTID: u8 = 0x1e;
 /// BINLOG_DUMP_NON_BLOCK: end the stream (EOF packet) at the end instead of waiting.
 pub const DUMP_NON_BLOCK: u16 = 0x01;
-/// BINLOG_THROUGH_GTID: the request carries a GTID set.
-const THROUGH_GTID: u16 = 0x04;
 
 /// ER_MASTER_FATAL_ERROR_READING_BINLOG: what a source says when it cannot serve a position.
 pub const ER_SOURCE_FATAL_READING_BINLOG: u16 = 1236;
@@ -68,7 +66,9 @@ impl DumpRequest {
                 let n = r.u32()? as usize;
                 let file = String::from_utf8_lossy(r.bytes(n)?).into_owned();
                 let pos = r.u64()?;
-                let gtids = if flags & THROUGH_GTID != 0 {
+                // The server reads the set whatever the flags say (MySQL 9.7 replicas send
+                // flags 0x02 with a set), so the data decides.
+                let gtids = if r.remaining() >= 4 {
                     let n = r.u32()? as usize;
                     GtidSet::decode_sid_block(r.bytes(n)?)
                         .map_err(|e| ServeError::malformed(W, format!("GTID set: {e}")))?
@@ -455,6 +455,31 @@ mod tests {
         );
         assert!(DumpRequest::parse(&p[..5]).is_err());
         assert!(DumpRequest::parse(&[0x1e, 4, 0, 1, 0, 0, 0, 0, 0, 0, 0]).is_err());
+    }
+
+    /// Recorded: the COM_BINLOG_DUMP_GTID of a real MySQL 9.7.4 replica whose gtid_executed
+    /// was `5f424fbb-f145-11f1-b761-02fc00000001:1-143:gapfill_tag:1-2` (flags 0x0002, the
+    /// tagged sid-block format).
+    #[test]
+    fn parses_a_recorded_mysql_97_request_with_tagged_gtids() {
+        let mut p = vec![
+            30, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 101, 0, 0, 0,
+        ];
+        let set =
+            GtidSet::parse("5f424fbb-f145-11f1-b761-02fc00000001:1-143:gapfill_tag:1-2").unwrap();
+        let block = set.encode_sid_block();
+        assert_eq!(block.len(), 101);
+        // The recorded bytes start like this block.
+        assert_eq!(
+            &block[..16],
+            &[1, 2, 0, 0, 0, 0, 0, 1, 95, 66, 79, 187, 241, 69, 17, 241]
+        );
+        p.extend_from_slice(&block);
+        let DumpRequest::MySqlGtid { flags, gtids, .. } = DumpRequest::parse(&p).unwrap() else {
+            panic!()
+        };
+        assert_eq!(flags, 2);
+        assert_eq!(gtids, set);
     }
 
     #[test]

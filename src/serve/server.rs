@@ -506,6 +506,7 @@ async fn serve_connection(tcp: TcpStream, peer: &str, id: u32, shared: &Shared) 
             Some(COM_PING | COM_REGISTER_SLAVE | COM_INIT_DB) => conn.send(&[ok_packet()]).await?,
             Some(COM_QUIT) | None => return Ok(()),
             Some(dump::COM_BINLOG_DUMP | dump::COM_BINLOG_DUMP_GTID) => {
+                tracing::debug!(%peer, id, len = cmd.len(), head = ?&cmd[..cmd.len().min(96)], "serve: dump command");
                 let req = DumpRequest::parse(&cmd)?;
                 return run_dump(conn, &req, &vars, shared, id).await;
             }
@@ -625,6 +626,15 @@ async fn run_dump(
     id: u32,
 ) -> Result<()> {
     let peer = conn.peer.clone();
+    match req {
+        DumpRequest::MySqlGtid { gtids, .. } => {
+            tracing::info!(%peer, id, gtids = %gtids, "serve: dump requested")
+        }
+        DumpRequest::FilePos { file, pos, .. } => tracing::info!(
+            %peer, id, %file, pos, connect_state = vars.connect_state().unwrap_or("(none)"),
+            "serve: dump requested"
+        ),
+    }
     let mut plan_now = match plan(shared, req, vars, None, None).await {
         Ok(p) => p,
         Err(e) => {
