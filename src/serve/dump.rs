@@ -173,6 +173,9 @@ pub struct DumpPlan {
     pub pos: u64,
     /// The checksum of the last FORMAT_DESCRIPTION sent (heartbeats carry one if CRC32).
     pub checksum: ChecksumAlg,
+    /// The segment the stream is in after the plan (whose FORMAT_DESCRIPTION the replica
+    /// has): a later plan continuing there needs no ROTATE.
+    pub segment: Option<PathBuf>,
     /// The replica's position after the plan is sent (to plan what came after).
     pub after: TargetPosition,
 }
@@ -284,6 +287,7 @@ impl DumpPlan {
         if cur_seg.is_none() {
             // Nothing missing: name the newest file so heartbeats match it.
             open(&last, &mut pieces, &mut alg, &after)?;
+            cur_seg = Some(last.segment.clone());
         }
         Ok(DumpPlan {
             pieces,
@@ -291,6 +295,7 @@ impl DumpPlan {
             file: last.master_file.clone(),
             pos: last.master_end,
             checksum: alg,
+            segment: cur_seg,
             after,
         })
     }

@@ -23,6 +23,9 @@ pub struct SourceFacts {
     pub version: String,
     /// `CRC32` or `NONE`: the checksum of the spool's events.
     pub binlog_checksum: &'static str,
+    /// What the spool holds, as the source's `@@gtid_executed` (MySQL) or
+    /// `@@gtid_binlog_pos` / `@@gtid_current_pos` (MariaDB).
+    pub gtid_executed: String,
 }
 
 /// The replica's session: its user variables (names lowercased, values as text).
@@ -203,6 +206,8 @@ fn global(name: &str, facts: &SourceFacts) -> Option<(Option<String>, ColumnType
         "server_uuid" if !facts.mariadb => s(&facts.server_uuid),
         "gtid_mode" if !facts.mariadb => s("ON"),
         "enforce_gtid_consistency" if !facts.mariadb => s("ON"),
+        "gtid_executed" if !facts.mariadb => s(&facts.gtid_executed),
+        "gtid_binlog_pos" | "gtid_current_pos" if facts.mariadb => s(&facts.gtid_executed),
         "gtid_domain_id" if facts.mariadb => Some((Some("0".into()), ColumnType::LongLong)),
         "gtid_strict_mode" if facts.mariadb => Some((Some("0".into()), ColumnType::LongLong)),
         "binlog_checksum" => s(facts.binlog_checksum),
@@ -281,6 +286,12 @@ fn eval_typed(
 }
 
 fn select(q: &str, rest: &str, facts: &SourceFacts, vars: &SessionVars, now: u64) -> Answer {
+    // `... LIMIT 1` (the mysql client's `select @@version_comment limit 1`): one row anyway.
+    let lower = rest.to_ascii_lowercase();
+    let rest = match lower.rfind(" limit ") {
+        Some(i) if lower[i + 7..].trim().bytes().all(|b| b.is_ascii_digit()) => &rest[..i],
+        _ => rest,
+    };
     let mut rs = ResultSet {
         columns: Vec::new(),
         rows: vec![Vec::new()],
@@ -347,6 +358,7 @@ mod tests {
             server_uuid: "8f6c6b2e-0000-4000-8000-000000000077".into(),
             version: "9.7.4-gapfill".into(),
             binlog_checksum: "CRC32",
+            gtid_executed: "8f6c6b2e-0000-4000-8000-000000000077:1-5".into(),
         }
     }
 
@@ -413,6 +425,14 @@ mod tests {
         assert_eq!(
             rows(answer("SHOW VARIABLES LIKE 'SERVER_ID'", &f, &mut v, 0)),
             vec![vec![Some("server_id".into()), Some("77".into())]]
+        );
+        assert_eq!(
+            rows(answer("select @@version_comment limit 1", &f, &mut v, 0)),
+            vec![vec![Some("gapfill serve".into())]]
+        );
+        assert_eq!(
+            rows(answer("SELECT @@GLOBAL.gtid_executed", &f, &mut v, 0)),
+            vec![vec![Some(f.gtid_executed.clone())]]
         );
         assert_eq!(
             rows(answer("SHOW VARIABLES LIKE 'no_such'", &f, &mut v, 0)),
@@ -499,6 +519,7 @@ mod tests {
             server_uuid: String::new(),
             version: "5.5.5-10.11.14-MariaDB-gapfill".into(),
             binlog_checksum: "CRC32",
+            gtid_executed: "0-11-5".into(),
         };
         let mut v = SessionVars::default();
         for q in recorded(include_str!(

@@ -170,6 +170,11 @@ fn facts_of(cfg: &ServeConfig) -> Result<SourceFacts> {
             }
         }
     }
+    let gtid_executed = match spool.resume_point() {
+        Some(crate::spool::ResumePoint::MySqlGtids(s)) => s.to_string(),
+        Some(crate::spool::ResumePoint::MariaDbGtids(p)) => p.to_string(),
+        _ => String::new(),
+    };
     let master = st.current_master.clone();
     let server_id = cfg
         .server_id
@@ -194,6 +199,7 @@ fn facts_of(cfg: &ServeConfig) -> Result<SourceFacts> {
         server_uuid,
         version,
         binlog_checksum: checksum,
+        gtid_executed,
     })
 }
 
@@ -411,7 +417,13 @@ const COM_PING: u8 = 0x0e;
 const COM_REGISTER_SLAVE: u8 = 0x15;
 
 async fn serve_connection(tcp: TcpStream, peer: &str, id: u32, shared: &Shared) -> Result<()> {
-    let facts = &shared.facts;
+    // What the spool holds now (its GTIDs grow while a capture writes it).
+    let cfg = shared.cfg.clone();
+    let fresh = tokio::task::spawn_blocking(move || facts_of(&cfg)).await;
+    let facts = &match fresh {
+        Ok(Ok(f)) => f,
+        _ => shared.facts.clone(),
+    };
     let greeting = Greeting::new(
         facts.version.clone(),
         id,
@@ -549,8 +561,8 @@ async fn plan(
     .map_err(|e| ServeError::CannotServe(format!("gapfill serve: planning the dump failed: {e}")))?
 }
 
-/// Queue and send every piece of `plan`; returns the last segment sent from.
-async fn send_plan(conn: &mut Conn, plan: &DumpPlan, cur: &mut Option<PathBuf>) -> Result<()> {
+/// Queue and send every piece of `plan`.
+async fn send_plan(conn: &mut Conn, plan: &DumpPlan) -> Result<()> {
     for piece in &plan.pieces {
         match piece {
             Piece::Event(e) => conn.queue(&event_payload(e)),
@@ -560,7 +572,6 @@ async fn send_plan(conn: &mut Conn, plan: &DumpPlan, cur: &mut Option<PathBuf>) 
                 end,
             } => {
                 send_span(conn, segment, *start, *end).await?;
-                *cur = Some(segment.clone());
             }
         }
         if conn.wbuf.len() > 256 * 1024 {
@@ -643,8 +654,7 @@ async fn run_dump(
         }
     };
     tracing::info!(%peer, id, transactions = plan_now.transactions, "serve: dump started");
-    let mut cur: Option<PathBuf> = None;
-    if let Err(e) = send_plan(&mut conn, &plan_now, &mut cur).await {
+    if let Err(e) = send_plan(&mut conn, &plan_now).await {
         return match e {
             ServeError::Io { .. } => Err(e),
             e => fail_dump(&mut conn, e).await,
@@ -672,11 +682,11 @@ async fn run_dump(
         let now = Instant::now();
         if now >= next_poll {
             last_poll = now;
-            let cont = cur.clone().map(|p| (p, plan_now.checksum));
+            let cont = plan_now.segment.clone().map(|p| (p, plan_now.checksum));
             match plan(shared, req, vars, Some(plan_now.after.clone()), cont).await {
                 Ok(more) => {
                     if more.transactions > 0 {
-                        if let Err(e) = send_plan(&mut conn, &more, &mut cur).await {
+                        if let Err(e) = send_plan(&mut conn, &more).await {
                             return match e {
                                 ServeError::Io { .. } => Err(e),
                                 e => fail_dump(&mut conn, e).await,
