@@ -353,3 +353,21 @@ fn mariadb_dump_from_the_connect_state() {
     .unwrap_err();
     assert_eq!(e.server_code(), Some(1236), "{e}");
 }
+
+#[test]
+fn a_replica_that_cannot_read_checksums_is_refused_when_the_spool_has_them() {
+    use gapfill::serve::dump::DumpPlan;
+    use gapfill::spool::TargetPosition;
+    let dir = tempfile::tempdir().unwrap();
+    let spool = mysql_spool(&dir.path().join("spool"));
+    let target = TargetPosition::MySqlGtids(set(&format!("{UUID}:1-103")));
+    for said in [None, Some("NONE")] {
+        let e = DumpPlan::build(&spool, &target, 1, said, None)
+            .err()
+            .expect("refused");
+        assert!(e.to_string().contains("CRC32"), "{e}");
+    }
+    let p = DumpPlan::build(&spool, &target, 1, Some("CRC32"), None).unwrap();
+    assert_eq!(p.transactions, 7);
+    assert_eq!(p.file, "binlog.000008");
+}

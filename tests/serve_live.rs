@@ -282,8 +282,14 @@ fn serve_to_a_real_replica(kind: Kind) {
     let _capture = capture(&master, &spool, &root.path().join("capture.log"));
     // The capture connected once its stream record names the master's end.
     wait_spool_reached(&spool, &master);
+    // Room for the 17 MiB row (MariaDB's default is 16 MiB); restored right after.
+    let old_packet = master.sql("SELECT @@GLOBAL.max_allowed_packet");
     master.sql("SET GLOBAL max_allowed_packet = 67108864");
     master.sql_text(&workload(kind));
+    master.sql(&format!(
+        "SET GLOBAL max_allowed_packet = {}",
+        old_packet.trim()
+    ));
     wait_spool_reached(&spool, &master);
     let end = binlog_end(&master);
 
