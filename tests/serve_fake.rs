@@ -362,9 +362,7 @@ fn a_replica_that_cannot_read_checksums_is_refused_when_the_spool_has_them() {
     let spool = mysql_spool(&dir.path().join("spool"));
     let target = TargetPosition::MySqlGtids(set(&format!("{UUID}:1-103")));
     for said in [None, Some("NONE")] {
-        let e = DumpPlan::build(&spool, &target, 1, said, None)
-            .err()
-            .expect("refused");
+        let e = DumpPlan::build(&spool, &target, 1, said, None).expect_err("refused");
         assert!(e.to_string().contains("CRC32"), "{e}");
     }
     let p = DumpPlan::build(&spool, &target, 1, Some("CRC32"), None).unwrap();

@@ -531,34 +531,46 @@ async fn serve_connection(tcp: TcpStream, peer: &str, id: u32, shared: &Shared) 
 }
 
 /// Plan on a blocking thread (the spool's indexes and segments are read with std I/O).
+/// `seen` is the spool's resume point when the previous plan was made: a follow-up plan
+/// (`after` given) is skipped (`None`) while it has not moved, so an idle dump does not read
+/// every index once per poll.
 async fn plan(
     shared: &Shared,
     req: &DumpRequest,
     vars: &SessionVars,
     after: Option<TargetPosition>,
     cont: Option<(PathBuf, ChecksumAlg)>,
-) -> Result<DumpPlan> {
+    seen: &mut Option<String>,
+) -> Result<Option<DumpPlan>> {
+    let last_seen = seen.clone();
     let dir = shared.cfg.spool.clone();
     let req = req.clone();
     let checksum = vars.checksum();
     let state = vars.connect_state().map(str::to_string);
     let server_id = shared.facts.server_id;
-    tokio::task::spawn_blocking(move || {
+    let (plan, now) = tokio::task::spawn_blocking(move || -> Result<_> {
         let spool = Spool::open_read_only(&dir)?;
+        let now = spool.resume_point().map(|r| r.to_string());
         let target = match after {
+            Some(_) if now == last_seen => return Ok((None, now)),
             Some(t) => t,
             None => dump::target_of(&req, spool.status().mode, state.as_deref())?,
         };
-        DumpPlan::build(
+        let plan = DumpPlan::build(
             &spool,
             &target,
             server_id,
             checksum.as_deref(),
             cont.as_ref().map(|(p, a)| (p, *a)),
-        )
+        )?;
+        Ok((Some(plan), now))
     })
     .await
-    .map_err(|e| ServeError::CannotServe(format!("gapfill serve: planning the dump failed: {e}")))?
+    .map_err(|e| {
+        ServeError::CannotServe(format!("gapfill serve: planning the dump failed: {e}"))
+    })??;
+    *seen = now;
+    Ok(plan)
 }
 
 /// Queue and send every piece of `plan`.
@@ -646,7 +658,12 @@ async fn run_dump(
             "serve: dump requested"
         ),
     }
-    let mut plan_now = match plan(shared, req, vars, None, None).await {
+    let mut seen = None;
+    let first = plan(shared, req, vars, None, None, &mut seen).await;
+    let first = first.and_then(|p| {
+        p.ok_or_else(|| ServeError::CannotServe("gapfill serve: no plan was made".into()))
+    });
+    let mut plan_now = match first {
         Ok(p) => p,
         Err(e) => {
             tracing::warn!(%peer, id, error = %e, "serve: dump refused");
@@ -683,8 +700,10 @@ async fn run_dump(
         if now >= next_poll {
             last_poll = now;
             let cont = plan_now.segment.clone().map(|p| (p, plan_now.checksum));
-            match plan(shared, req, vars, Some(plan_now.after.clone()), cont).await {
-                Ok(more) => {
+            let after = Some(plan_now.after.clone());
+            match plan(shared, req, vars, after, cont, &mut seen).await {
+                Ok(None) => {}
+                Ok(Some(more)) => {
                     if more.transactions > 0 {
                         if let Err(e) = send_plan(&mut conn, &more).await {
                             return match e {
