@@ -3,7 +3,7 @@
 //! For each flavor: `gapfill capture` follows the sandbox master into a spool from the
 //! master's current GTID state on; a workload (every column type, JSON holding a DECIMAL
 //! scalar, XA, a MINIMAL-image table, a row event over 16 MiB) runs on the master; the spool
-//! catches up; gapfill serves the spool (TLS on) and the sandbox's standalone target replicates
+//! catches up (the master's binlog rotates midway: the stream changes file); gapfill serves the spool (TLS on) and the sandbox's standalone target replicates
 //! from it on a channel named `gapfill`. First the target lacks GTIDs from before the spool's
 //! origin: the replica's I/O thread must stop on error 1236 naming the reason. Then the
 //! target is given the origin as already executed (gtid_purged / gtid_slave_pos) and must
@@ -172,6 +172,7 @@ fn workload(kind: Kind) -> String {
          INSERT INTO sv_xa VALUES (3, 'one phase');\n\
          XA END 'serve2';\n\
          XA COMMIT 'serve2' ONE PHASE;\n\
+         FLUSH BINARY LOGS;\n\
          CREATE TABLE sv_minimal (id INT PRIMARY KEY, a INT, b VARCHAR(40), c DOUBLE);\n\
          INSERT INTO sv_minimal VALUES (1, 1, 'one', 1.5), (2, 2, 'two', 2.5), (3, 3, 'three', 3.5);\n\
          SET SESSION binlog_row_image = MINIMAL;\n\
@@ -292,6 +293,13 @@ fn serve_to_a_real_replica(kind: Kind) {
     ));
     wait_spool_reached(&spool, &master);
     let end = binlog_end(&master);
+    let held = gapfill::spool::Spool::open_read_only(&spool)
+        .unwrap()
+        .status();
+    assert!(
+        held.segments >= 2,
+        "the workload's FLUSH BINARY LOGS should have made a second segment: {held:?}"
+    );
 
     // The replica user on the target side (replicated accounts are not part of the check).
     let serving = Serving::start(&spool, tls_files(root.path()), kind == Kind::MySql);
