@@ -4,7 +4,8 @@
 //! master's current GTID state on; a workload (every column type, JSON holding a DECIMAL
 //! scalar, XA, a MINIMAL-image table, a row event over 16 MiB) runs on the master; the spool
 //! catches up (the master's binlog rotates midway: the stream changes file); gapfill serves the spool (TLS on) and the sandbox's standalone target replicates
-//! from it on a channel named `gapfill`. First the target lacks GTIDs from before the spool's
+//! from it on a channel named `gapfill`. A MySQL replica without TLS is refused first (full
+//! authentication never takes the password in clear). Then the target lacks GTIDs from before the spool's
 //! origin: the replica's I/O thread must stop on error 1236 naming the reason. Then the
 //! target is given the origin as already executed (gtid_purged / gtid_slave_pos) and must
 //! apply every transaction: `CHECKSUM TABLE` of every table of the workload and the executed
@@ -230,18 +231,23 @@ fn replica_status(t: &Server) -> String {
 }
 
 fn start_replica(t: &Server, port: u16) {
+    start_replica_tls(t, port, true);
+}
+
+fn start_replica_tls(t: &Server, port: u16, tls: bool) {
+    let ssl = u8::from(tls);
     let sql = match t.kind {
         Kind::MySql => format!(
             "CHANGE REPLICATION SOURCE TO SOURCE_HOST='127.0.0.1', SOURCE_PORT={port}, \
              SOURCE_USER='{USER}', SOURCE_PASSWORD='{PASSWORD}', SOURCE_AUTO_POSITION=1, \
-             SOURCE_SSL=1, SOURCE_HEARTBEAT_PERIOD=1, SOURCE_CONNECT_RETRY=1, \
+             SOURCE_SSL={ssl}, GET_SOURCE_PUBLIC_KEY=1, SOURCE_HEARTBEAT_PERIOD=1, SOURCE_CONNECT_RETRY=1, \
              SOURCE_RETRY_COUNT=2 FOR CHANNEL 'gapfill'; \
              START REPLICA FOR CHANNEL 'gapfill'"
         ),
         Kind::MariaDb => format!(
             "CHANGE MASTER 'gapfill' TO MASTER_HOST='127.0.0.1', MASTER_PORT={port}, \
              MASTER_USER='{USER}', MASTER_PASSWORD='{PASSWORD}', MASTER_USE_GTID=slave_pos, \
-             MASTER_SSL=1, MASTER_HEARTBEAT_PERIOD=1, MASTER_CONNECT_RETRY=1; \
+             MASTER_SSL={ssl}, MASTER_HEARTBEAT_PERIOD=1, MASTER_CONNECT_RETRY=1; \
              START SLAVE 'gapfill'"
         ),
     };
@@ -303,6 +309,25 @@ fn serve_to_a_real_replica(kind: Kind) {
 
     // The replica user on the target side (replicated accounts are not part of the check).
     let serving = Serving::start(&spool, tls_files(root.path()), kind == Kind::MySql);
+
+    // 0. MySQL: full authentication would send the password in clear without TLS: refused,
+    // with a message the replica shows.
+    if kind == Kind::MySql {
+        start_replica_tls(&target, serving.port, false);
+        let t = Instant::now();
+        loop {
+            let s = replica_status(&target);
+            if s.contains("over TLS only") {
+                break;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "a replica without TLS was not refused clearly: {s}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        stop_replica(&target);
+    }
 
     // 1. The target lacks what came before the spool's origin: refused with 1236.
     start_replica(&target, serving.port);
