@@ -455,10 +455,16 @@ async fn serve_connection(tcp: TcpStream, peer: &str, id: u32, shared: &Shared) 
         let Stream::Plain(tcp) = std::mem::replace(&mut conn.stream, Stream::Upgrading) else {
             return Err(ServeError::malformed("SSLRequest", "TLS was already on"));
         };
-        let tls = acceptor.accept(tcp).await.map_err(|e| ServeError::Tls {
-            peer: peer.into(),
-            detail: e.to_string(),
-        })?;
+        let tls = tokio::time::timeout(READ_TIMEOUT, acceptor.accept(tcp))
+            .await
+            .map_err(|_| ServeError::Tls {
+                peer: peer.into(),
+                detail: format!("no TLS handshake within {READ_TIMEOUT:?}"),
+            })?
+            .map_err(|e| ServeError::Tls {
+                peer: peer.into(),
+                detail: e.to_string(),
+            })?;
         conn.stream = Stream::Tls(Box::new(tls));
         secure = true;
         hello = ClientHello::parse(&conn.read().await?)?;
