@@ -17,4 +17,5 @@ pub mod decode;
 pub mod fill;
 pub mod peer;
 pub mod protocol;
+pub mod serve;
 pub mod spool;

@@ -445,6 +445,90 @@ fn duration_arg(s: &str) -> Result<std::time::Duration, String> {
 }
 
 #[derive(clap::Args)]
+struct ServeArgs {
+    /// The spool directory to serve (a cluster's spool, captured with GTIDs).
+    #[arg(long, value_name = "DIR")]
+    spool: PathBuf,
+    /// Where replicas connect, HOST:PORT.
+    #[arg(long, value_name = "HOST:PORT")]
+    listen: String,
+    /// The user replicas connect as (SOURCE_USER / MASTER_USER).
+    #[arg(long, value_name = "USER")]
+    user: String,
+    /// A file whose first line is the password replicas give (mode 0600).
+    #[arg(long, value_name = "FILE")]
+    password_file: PathBuf,
+    /// PEM certificate chain for TLS (with --tls-key); without them TLS is not offered.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// The source's @@server_id (default: the spool's master's).
+    #[arg(long)]
+    server_id: Option<u32>,
+    /// The source's @@server_uuid (default: the spool's master's).
+    #[arg(long, value_name = "UUID")]
+    server_uuid: Option<String>,
+    /// caching_sha2_password: skip the fast path and always ask for the password over TLS (as
+    /// a server whose cache does not know the account; for tests).
+    #[arg(long, hide = true)]
+    full_auth_only: bool,
+}
+
+/// `gapfill serve`'s arguments as the server's configuration.
+fn serve_config(a: ServeArgs) -> anyhow::Result<gapfill::serve::ServeConfig> {
+    let password = gapfill::serve::read_password_file(&a.password_file)?;
+    let mut cfg = gapfill::serve::ServeConfig::new(a.spool, a.listen, a.user, password);
+    cfg.tls = match (a.tls_cert, a.tls_key) {
+        (Some(cert), Some(key)) => Some(gapfill::serve::TlsFiles { cert, key }),
+        _ => None,
+    };
+    cfg.server_id = a.server_id;
+    cfg.server_uuid = a.server_uuid;
+    cfg.full_auth_only = a.full_auth_only;
+    Ok(cfg)
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let cfg = serve_config(args)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async {
+        let server = gapfill::serve::Server::bind(cfg.clone()).await?;
+        eprintln!(
+            "gapfill serve: {} on {} ({}, server id {}, TLS {})",
+            cfg.spool.display(),
+            server.local_addr()?,
+            server.facts().version,
+            server.facts().server_id,
+            if cfg.tls.is_some() { "on" } else { "off" }
+        );
+        let shutdown = async {
+            use tokio::signal::unix::{SignalKind, signal};
+            match signal(SignalKind::terminate()) {
+                Ok(mut term) => {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = term.recv() => {}
+                    }
+                }
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        };
+        server.run(shutdown).await?;
+        anyhow::Ok(())
+    })?;
+    eprintln!("gapfill serve: stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(clap::Args)]
 struct CaptureArgs {
     /// The master, HOST:PORT.
     #[arg(long, value_name = "HOST:PORT")]
@@ -586,6 +670,12 @@ enum Command {
     /// --credentials-file, --orchestrator-config or GAPFILL_USER/GAPFILL_PASSWORD, never argv.
     /// Exit codes: 0 done, 1 bad input or options, 5 apply failed (safe to re-run).
     Replay(Box<ReplayArgs>),
+    /// Serve a spool to real replicas as their replication source: a MySQL replica
+    /// (SOURCE_AUTO_POSITION=1) or a MariaDB replica (MASTER_USE_GTID=slave_pos) of the spool's
+    /// flavor connects to --listen and replicates the transactions it lacks, byte for byte.
+    /// Runs until SIGINT/SIGTERM. The password replicas must give is the first line of
+    /// --password-file (mode 0600); never on argv.
+    Serve(Box<ServeArgs>),
     /// Decode binlog, relay-log or `mysqlbinlog --raw` files for people (text) or tools (json).
     Decode {
         /// Files to decode, in order.
@@ -656,6 +746,7 @@ fn report(e: &anyhow::Error) -> String {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Capture(args) => capture(*args),
+        Command::Serve(args) => serve(*args),
         Command::Daemon { .. } => unreachable!("handled before logging starts"),
         Command::Status(args) => status(args),
         Command::Fill(args) => run_fill(*args),
@@ -1157,5 +1248,68 @@ mod tests {
             matches!(parse(&["fill", "--cluster", "c", "--orchestrator-config", orc_s]).command,
             Command::Fill(a) if fill_max_lag(None, None, a.access.orchestrator_config.as_deref()).is_err())
         );
+    }
+
+    #[test]
+    fn serve_arguments_become_its_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "s3cret\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let pw_arg = pw.to_str().unwrap();
+        let args = [
+            "serve",
+            "--spool",
+            "/s/main",
+            "--listen",
+            "127.0.0.1:3307",
+            "--user",
+            "repl",
+            "--password-file",
+            pw_arg,
+            "--tls-cert",
+            "/c.pem",
+            "--tls-key",
+            "/k.pem",
+            "--server-id",
+            "9",
+        ];
+        let Command::Serve(a) = parse(&args).command else {
+            unreachable!()
+        };
+        let cfg = serve_config(*a).unwrap();
+        assert_eq!(cfg.spool, PathBuf::from("/s/main"));
+        assert_eq!(cfg.listen, "127.0.0.1:3307");
+        assert_eq!(cfg.user, "repl");
+        assert_eq!(cfg.password.expose(), "s3cret");
+        assert_eq!(cfg.server_id, Some(9));
+        let tls = cfg.tls.unwrap();
+        assert_eq!(tls.cert, PathBuf::from("/c.pem"));
+        assert_eq!(tls.key, PathBuf::from("/k.pem"));
+        // A cert without its key, and a password file others can read, are refused.
+        assert!(
+            Cli::try_parse_from([
+                "gapfill",
+                "serve",
+                "--spool",
+                "/s",
+                "--listen",
+                "h:1",
+                "--user",
+                "u",
+                "--password-file",
+                pw_arg,
+                "--tls-cert",
+                "/c.pem"
+            ])
+            .is_err()
+        );
+        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let Command::Serve(a) = parse(&args).command else {
+            unreachable!()
+        };
+        let e = serve_config(*a).unwrap_err().to_string();
+        assert!(e.contains("chmod 600"), "{e}");
     }
 }

@@ -1,0 +1,306 @@
+//! Byte-level helpers of the server side: a bounds-checked reader of the replica's packets,
+//! the little-endian and length-encoded writers, and the generic OK / ERR / EOF packets and
+//! text result sets a server sends. Pure functions, no I/O.
+
+use super::error::{Result, ServeError};
+
+/// SERVER_STATUS_AUTOCOMMIT: the only status flag gapfill reports.
+pub const STATUS_AUTOCOMMIT: u16 = 0x0002;
+
+/// Reads a packet from the replica; every short read is a [`ServeError::Malformed`].
+pub(crate) struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    what: &'static str,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(buf: &'a [u8], what: &'static str) -> Reader<'a> {
+        Reader { buf, pos: 0, what }
+    }
+
+    pub(crate) fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    pub(crate) fn bytes(&mut self, n: usize) -> Result<&'a [u8]> {
+        if self.remaining() < n {
+            return Err(ServeError::malformed(
+                self.what,
+                format!(
+                    "needs {n} more bytes at offset {}, has {}",
+                    self.pos,
+                    self.remaining()
+                ),
+            ));
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    pub(crate) fn rest(&mut self) -> &'a [u8] {
+        let s = &self.buf[self.pos..];
+        self.pos = self.buf.len();
+        s
+    }
+
+    pub(crate) fn u8(&mut self) -> Result<u8> {
+        Ok(self.bytes(1)?[0])
+    }
+
+    pub(crate) fn u16(&mut self) -> Result<u16> {
+        let b = self.bytes(2)?;
+        Ok(u16::from_le_bytes([b[0], b[1]]))
+    }
+
+    pub(crate) fn u32(&mut self) -> Result<u32> {
+        let b = self.bytes(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    pub(crate) fn u64(&mut self) -> Result<u64> {
+        let b = self.bytes(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
+    }
+
+    pub(crate) fn lenenc_int(&mut self) -> Result<u64> {
+        match self.u8()? {
+            n @ 0..=0xfa => Ok(u64::from(n)),
+            0xfc => Ok(u64::from(self.u16()?)),
+            0xfd => {
+                let b = self.bytes(3)?;
+                Ok(u64::from(u32::from_le_bytes([b[0], b[1], b[2], 0])))
+            }
+            0xfe => self.u64(),
+            b => Err(ServeError::malformed(
+                self.what,
+                format!("{b:#04x} does not start a length-encoded integer"),
+            )),
+        }
+    }
+
+    pub(crate) fn lenenc_bytes(&mut self) -> Result<&'a [u8]> {
+        let n = self.lenenc_int()?;
+        let n = usize::try_from(n)
+            .map_err(|_| ServeError::malformed(self.what, "length does not fit in memory"))?;
+        self.bytes(n)
+    }
+
+    /// Bytes up to a NUL (consumed, not returned); the rest of the packet when there is none.
+    pub(crate) fn nul_or_eof_bytes(&mut self) -> &'a [u8] {
+        let rest = &self.buf[self.pos..];
+        match memchr::memchr(0, rest) {
+            Some(i) => {
+                self.pos += i + 1;
+                &rest[..i]
+            }
+            None => self.rest(),
+        }
+    }
+}
+
+pub(crate) fn put_lenenc_int(out: &mut Vec<u8>, v: u64) {
+    if v < 0xfb {
+        out.push(v as u8);
+    } else if v <= 0xffff {
+        out.push(0xfc);
+        out.extend_from_slice(&(v as u16).to_le_bytes());
+    } else if v <= 0xff_ffff {
+        out.push(0xfd);
+        out.extend_from_slice(&(v as u32).to_le_bytes()[..3]);
+    } else {
+        out.push(0xfe);
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+}
+
+pub(crate) fn put_lenenc_bytes(out: &mut Vec<u8>, v: &[u8]) {
+    put_lenenc_int(out, v.len() as u64);
+    out.extend_from_slice(v);
+}
+
+/// An OK packet (header 0x00).
+pub fn ok_packet() -> Vec<u8> {
+    ok_with_header(0x00)
+}
+
+fn ok_with_header(header: u8) -> Vec<u8> {
+    let mut p = vec![header, 0, 0];
+    p.extend_from_slice(&STATUS_AUTOCOMMIT.to_le_bytes());
+    p.extend_from_slice(&0u16.to_le_bytes());
+    p
+}
+
+/// An ERR packet with an SQLSTATE (CLIENT_PROTOCOL_41 is always on).
+pub fn err_packet(code: u16, sql_state: &str, message: &str) -> Vec<u8> {
+    let mut p = vec![0xff];
+    p.extend_from_slice(&code.to_le_bytes());
+    p.push(b'#');
+    let mut state = [b'H', b'Y', b'0', b'0', b'0'];
+    for (d, s) in state.iter_mut().zip(sql_state.bytes()) {
+        *d = s;
+    }
+    p.extend_from_slice(&state);
+    // The replica copies the message into a fixed buffer; keep it readable in SHOW REPLICA
+    // STATUS (MySQL's own limit is MYSQL_ERRMSG_SIZE, 512).
+    let msg = message.as_bytes();
+    p.extend_from_slice(&msg[..msg.len().min(500)]);
+    p
+}
+
+/// The classic EOF packet (header 0xFE, warnings, status).
+pub fn eof_packet() -> Vec<u8> {
+    let mut p = vec![0xfe, 0, 0];
+    p.extend_from_slice(&STATUS_AUTOCOMMIT.to_le_bytes());
+    p
+}
+
+/// Column types gapfill's result sets use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnType {
+    /// MYSQL_TYPE_LONGLONG, unsigned-agnostic.
+    LongLong,
+    /// MYSQL_TYPE_VAR_STRING.
+    VarString,
+}
+
+/// A text result set: column names and types, rows of optional values (NULL is `None`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultSet {
+    pub columns: Vec<(String, ColumnType)>,
+    pub rows: Vec<Vec<Option<String>>>,
+}
+
+impl ResultSet {
+    /// One row of one column.
+    pub fn single(name: &str, ty: ColumnType, value: Option<String>) -> ResultSet {
+        ResultSet {
+            columns: vec![(name.to_string(), ty)],
+            rows: vec![vec![value]],
+        }
+    }
+
+    /// The payloads of the result set in order: column count, definitions, the EOF after them
+    /// unless `deprecate_eof`, rows, and the terminator (EOF, or the 0xFE-headed OK with
+    /// CLIENT_DEPRECATE_EOF).
+    pub fn encode(&self, deprecate_eof: bool) -> Vec<Vec<u8>> {
+        let mut out = Vec::with_capacity(3 + self.columns.len() + self.rows.len());
+        let mut count = Vec::new();
+        put_lenenc_int(&mut count, self.columns.len() as u64);
+        out.push(count);
+        for (name, ty) in &self.columns {
+            out.push(column_def(name, *ty));
+        }
+        if !deprecate_eof {
+            out.push(eof_packet());
+        }
+        for row in &self.rows {
+            let mut p = Vec::new();
+            for v in row {
+                match v {
+                    None => p.push(0xfb),
+                    Some(s) => put_lenenc_bytes(&mut p, s.as_bytes()),
+                }
+            }
+            out.push(p);
+        }
+        out.push(if deprecate_eof {
+            ok_with_header(0xfe)
+        } else {
+            eof_packet()
+        });
+        out
+    }
+}
+
+/// A Protocol::ColumnDefinition41.
+fn column_def(name: &str, ty: ColumnType) -> Vec<u8> {
+    let mut p = Vec::new();
+    for s in ["def", "", "", "", name, ""] {
+        put_lenenc_bytes(&mut p, s.as_bytes());
+    }
+    put_lenenc_int(&mut p, 0x0c);
+    let (charset, len, code, flags, decimals): (u16, u32, u8, u16, u8) = match ty {
+        // binary charset, 21 digits, NOT_NULL | BINARY
+        ColumnType::LongLong => (63, 21, 0x08, 0x0081, 0),
+        // utf8mb4_general_ci
+        ColumnType::VarString => (45, 1024, 0xfd, 0, 0x1f),
+    };
+    p.extend_from_slice(&charset.to_le_bytes());
+    p.extend_from_slice(&len.to_le_bytes());
+    p.push(code);
+    p.extend_from_slice(&flags.to_le_bytes());
+    p.push(decimals);
+    p.extend_from_slice(&[0, 0]);
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::result::{ErrPacket, QueryResponse, QueryResponseParser};
+
+    fn parse(payloads: &[Vec<u8>], deprecate_eof: bool) -> QueryResponse {
+        let mut p = QueryResponseParser::new(deprecate_eof);
+        for (i, pl) in payloads.iter().enumerate() {
+            if let Some(r) = p.feed(pl).unwrap() {
+                assert_eq!(i + 1, payloads.len(), "the response ended early");
+                return r;
+            }
+        }
+        panic!("the response did not end");
+    }
+
+    #[test]
+    fn result_sets_parse_with_the_clients_parser_in_both_framings() {
+        let rs = ResultSet {
+            columns: vec![
+                ("Variable_name".into(), ColumnType::VarString),
+                ("Value".into(), ColumnType::LongLong),
+            ],
+            rows: vec![
+                vec![Some("server_id".into()), Some("7".into())],
+                vec![Some("x".into()), None],
+            ],
+        };
+        for deprecate_eof in [false, true] {
+            let enc = rs.encode(deprecate_eof);
+            assert_eq!(enc.len(), 1 + 2 + usize::from(!deprecate_eof) + 2 + 1);
+            let QueryResponse::ResultSet(set) = parse(&enc, deprecate_eof) else {
+                panic!("not a result set");
+            };
+            assert_eq!(set.columns.len(), 2);
+            assert_eq!(set.columns[0].name, "Variable_name");
+            assert_eq!(set.rows.len(), 2);
+            assert_eq!(set.rows[0][1].as_deref(), Some(&b"7"[..]));
+            assert_eq!(set.rows[1][1], None);
+        }
+    }
+
+    #[test]
+    fn ok_err_eof_layouts() {
+        assert!(matches!(parse(&[ok_packet()], false), QueryResponse::Ok(_)));
+        let e = ErrPacket::parse(&err_packet(1236, "HY000", "no such GTIDs")).unwrap();
+        assert_eq!(e.code, 1236);
+        assert_eq!(e.sql_state, "HY000");
+        assert_eq!(e.message, "no such GTIDs");
+        let long = "x".repeat(2000);
+        assert!(err_packet(1, "HY000", &long).len() < 520);
+        assert_eq!(eof_packet(), vec![0xfe, 0, 0, 2, 0]);
+    }
+
+    #[test]
+    fn reader_refuses_short_input() {
+        let mut r = Reader::new(&[0xfc, 1], "test");
+        assert!(r.lenenc_int().is_err());
+        let mut r = Reader::new(&[0xff], "test");
+        assert!(r.lenenc_int().is_err());
+        let mut r = Reader::new(b"ab\0cd", "test");
+        assert_eq!(r.nul_or_eof_bytes(), b"ab");
+        assert_eq!(r.nul_or_eof_bytes(), b"cd");
+        assert_eq!(r.remaining(), 0);
+    }
+}
