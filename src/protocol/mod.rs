@@ -27,7 +27,7 @@ pub mod semisync;
 pub mod session;
 pub mod stream;
 pub mod tls;
-mod wire;
+pub(crate) mod wire;
 
 pub use auth::Password;
 pub use backoff::Backoff;

@@ -3,6 +3,8 @@
 //! text result sets a server sends. Pure functions, no I/O.
 
 use super::error::{Result, ServeError};
+// The length-encoded writers are the client side's: one owner of the wire encoding.
+pub(crate) use crate::protocol::wire::{put_lenenc_bytes, put_lenenc_int};
 
 /// SERVER_STATUS_AUTOCOMMIT: the only status flag gapfill reports.
 pub const STATUS_AUTOCOMMIT: u16 = 0x0002;
@@ -100,26 +102,6 @@ impl<'a> Reader<'a> {
             None => self.rest(),
         }
     }
-}
-
-pub(crate) fn put_lenenc_int(out: &mut Vec<u8>, v: u64) {
-    if v < 0xfb {
-        out.push(v as u8);
-    } else if v <= 0xffff {
-        out.push(0xfc);
-        out.extend_from_slice(&(v as u16).to_le_bytes());
-    } else if v <= 0xff_ffff {
-        out.push(0xfd);
-        out.extend_from_slice(&(v as u32).to_le_bytes()[..3]);
-    } else {
-        out.push(0xfe);
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-}
-
-pub(crate) fn put_lenenc_bytes(out: &mut Vec<u8>, v: &[u8]) {
-    put_lenenc_int(out, v.len() as u64);
-    out.extend_from_slice(v);
 }
 
 /// An OK packet (header 0x00).
