@@ -100,7 +100,12 @@ pub fn decode_datetime_old(b: &[u8]) -> Result<DateTime> {
     if year > 9999 {
         return Err(BinlogError::invalid(
             "DATETIME value",
-            format!("{v} is not a yyyymmddhhmmss number"),
+            format!(
+                "{v} is not a yyyymmddhhmmss number (a MariaDB DATETIME(1-6) created with \
+                 mysql56_temporal_format=OFF is logged with this type but another length, and \
+                 the binlog does not say its precision: `gapfill replay` reads it with the \
+                 target's definition; ALTER TABLE ... FORCE converts the table)"
+            ),
         ));
     }
     Ok(DateTime {
