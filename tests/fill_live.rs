@@ -1347,3 +1347,202 @@ fn mariadb_partial_images_with_own_writes_need_force() {
     let _g = server_lock();
     partial_images_with_own_writes(&Cluster::mariadb());
 }
+
+// ------------------------------------------------------------------------------------------
+// --via serve: the successor's own applier replicates the gap from gapfill (issue 8)
+
+/// A self-signed certificate made with the openssl CLI.
+fn serve_tls(dir: &Path) -> (PathBuf, PathBuf) {
+    let cert = dir.join("serve-cert.pem");
+    let key = dir.join("serve-key.pem");
+    let out = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args(["-subj", "/CN=gapfill-fill-via-serve", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (cert, key)
+}
+
+/// The successor's replication channel `gapfill`, if it has one.
+fn gapfill_channel(s: &Server) -> String {
+    match s.kind {
+        Kind::MySql => s.sql(
+            "SELECT CHANNEL_NAME FROM performance_schema.replication_connection_configuration \
+             WHERE CHANNEL_NAME = 'gapfill'",
+        ),
+        Kind::MariaDb => common::rows_by_name(s, "SHOW ALL SLAVES STATUS")
+            .into_iter()
+            .filter_map(|r| r.get("Connection_name").cloned())
+            .filter(|n| n == "gapfill")
+            .collect(),
+    }
+    .trim()
+    .to_string()
+}
+
+/// The failover with orchestrator's default promotion, filled with `--via serve` (MySQL in
+/// clear, MariaDB over TLS): equal to the dead master, the channel gone, writes handed back,
+/// and a second run finds nothing missing.
+fn failover_via_serve(c: &Cluster, tls: bool) {
+    let _t = Topology::fresh();
+    let succ = c.io_lagger.clone();
+    let root = run_until_master_dies(c, &succ, "stop io");
+    c.promote_like_orchestrator(&succ);
+    let read_only_before = read_only(&succ);
+    let mut args = vec!["--via".to_string(), "serve".to_string()];
+    if tls {
+        let (cert, key) = serve_tls(root.path());
+        args.push("--serve-tls-cert".into());
+        args.push(cert.display().to_string());
+        args.push("--serve-tls-key".into());
+        args.push(key.display().to_string());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = fill(root.path(), &c.master, &succ, &args).expect(0, "--via serve");
+    assert_eq!(r.report["outcome"], "Filled", "{:#}", r.report);
+    assert_eq!(r.report["via"], "serve", "{:#}", r.report);
+    assert!(
+        r.report["via_reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("--via serve"),
+        "{:#}",
+        r.report
+    );
+    let serve = &r.report["serve"];
+    let planned = r.report["plan"]["transactions"].as_u64().unwrap();
+    assert!(planned > 10, "{:#}", r.report);
+    assert_eq!(serve["transactions"].as_u64(), Some(planned), "{serve:#}");
+    assert_eq!(
+        serve["transactions_landed"].as_u64(),
+        Some(planned),
+        "{serve:#}"
+    );
+    assert!(
+        serve["rows_verified"].is_null(),
+        "never claims rows verified"
+    );
+    assert_eq!(serve["tls"], tls, "{serve:#}");
+    assert_eq!(
+        serve["warnings"].as_array().is_some_and(|w| !w.is_empty()),
+        !tls,
+        "serving in clear is a warning: {serve:#}"
+    );
+    assert!(r.report["apply"].is_null(), "the SQL path did not run");
+    if c.kind == Kind::MariaDb {
+        assert!(!serve["use_gtid"].is_null(), "{serve:#}");
+    }
+    // The one-time password is in no output.
+    assert!(!r.output.contains("SOURCE_PASSWORD='") && !r.output.contains("MASTER_PASSWORD='"));
+    eprintln!(
+        "fill --via serve ({:?}): {planned} transactions, serve {:.2} s, fill {:.2} s",
+        c.kind,
+        serve["seconds"].as_f64().unwrap_or(0.0),
+        r.report["seconds"].as_f64().unwrap_or(0.0)
+    );
+    assert_eq!(gapfill_channel(&succ), "", "the channel 'gapfill' is left");
+    assert_eq!(read_only(&succ), read_only_before, "writes not handed back");
+
+    let r = fill(root.path(), &c.master, &succ, &args).expect(0, "second --via serve");
+    assert_eq!(r.report["outcome"], "NothingMissing", "{:#}", r.report);
+    assert_eq!(gapfill_channel(&succ), "");
+
+    assert_equal_to_dead_master(c, &succ);
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mysql_failover_via_serve() {
+    let _g = server_lock();
+    failover_via_serve(&Cluster::mysql(), false);
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mariadb_failover_via_serve() {
+    let _g = server_lock();
+    failover_via_serve(&Cluster::mariadb(), true);
+}
+
+/// A replication filter on the successor: `--via serve` is refused with the filter named and
+/// nothing changed; `--via auto` falls back to SQL and fills.
+fn via_serve_refused_by_a_filter(c: &Cluster) {
+    let _t = Topology::fresh();
+    let succ = c.io_lagger.clone();
+    let root = run_until_master_dies(c, &succ, "stop io");
+    c.promote_like_orchestrator(&succ);
+    let (set, clear) = match c.kind {
+        Kind::MySql => (
+            "CHANGE REPLICATION FILTER REPLICATE_IGNORE_DB = (gf_not_here)",
+            "CHANGE REPLICATION FILTER REPLICATE_IGNORE_DB = ()",
+        ),
+        Kind::MariaDb => (
+            "SET GLOBAL replicate_ignore_db = 'gf_not_here'",
+            "SET GLOBAL replicate_ignore_db = ''",
+        ),
+    };
+    succ.sql(set);
+    // Cleared however the test ends (a global filter would break later tests).
+    struct Clear<'a>(&'a Server, &'static str);
+    impl Drop for Clear<'_> {
+        fn drop(&mut self) {
+            self.0.sql(self.1);
+        }
+    }
+    let _clear = Clear(&succ, clear);
+    let before = (checksums(&succ), executed(&succ), read_only(&succ));
+    let r = fill(root.path(), &c.master, &succ, &["--via", "serve"]).expect(3, "filter, serve");
+    assert_eq!(r.report["outcome"], "Refused", "{:#}", r.report);
+    let reason = r.report["reason"].as_str().unwrap_or_default().to_string();
+    assert!(
+        reason.contains("--via serve") && reason.to_lowercase().contains("gf_not_here"),
+        "the refusal must name the filter: {reason}"
+    );
+    assert_eq!(
+        (checksums(&succ), executed(&succ), read_only(&succ)),
+        before,
+        "a refused fill changed the successor"
+    );
+    assert_eq!(gapfill_channel(&succ), "");
+
+    let r = fill(root.path(), &c.master, &succ, &["--via", "auto"]).expect(0, "filter, auto");
+    assert_eq!(r.report["outcome"], "Filled", "{:#}", r.report);
+    assert_eq!(r.report["via"], "sql", "{:#}", r.report);
+    let why = r.report["via_reason"].as_str().unwrap_or_default();
+    assert!(
+        why.starts_with("auto:") && why.to_lowercase().contains("gf_not_here"),
+        "{why}"
+    );
+    assert!(r.applied() > 0);
+    eprintln!(
+        "fill --via auto -> sql ({:?}): {} transactions, fill {:.2} s",
+        c.kind,
+        r.applied(),
+        r.report["seconds"].as_f64().unwrap_or(0.0)
+    );
+    assert_equal_to_dead_master(c, &succ);
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mysql_via_serve_refused_by_a_filter_auto_falls_back_to_sql() {
+    let _g = server_lock();
+    via_serve_refused_by_a_filter(&Cluster::mysql());
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mariadb_via_serve_refused_by_a_filter_auto_falls_back_to_sql() {
+    let _g = server_lock();
+    via_serve_refused_by_a_filter(&Cluster::mariadb());
+}
