@@ -129,15 +129,12 @@ impl GapGtids {
         self.len() == 0
     }
 
-    /// The GTIDs as text (MariaDB: as a list).
+    /// The GTIDs as text (MariaDB: a list, with runs of consecutive sequence numbers of one
+    /// domain and server as `first..last`).
     pub fn text(&self) -> String {
         match self {
             GapGtids::MySql(s) => s.to_string(),
-            GapGtids::MariaDb(v) => v
-                .iter()
-                .map(|g| g.to_string())
-                .collect::<Vec<_>>()
-                .join(","),
+            GapGtids::MariaDb(v) => mariadb_runs(v.iter()),
         }
     }
 
@@ -164,16 +161,38 @@ impl GapGtids {
                 (m.count(), m.to_string())
             }
             (GapGtids::MariaDb(v), Executed::MariaDb(e)) => {
-                let m: Vec<String> = v
-                    .iter()
-                    .filter(|g| !e.contains(g))
-                    .map(|g| g.to_string())
-                    .collect();
-                (m.len() as u64, m.join(","))
+                let m: Vec<&MariadbGtid> = v.iter().filter(|g| !e.contains(g)).collect();
+                (m.len() as u64, mariadb_runs(m.into_iter()))
             }
             _ => (self.len(), self.text()),
         }
     }
+}
+
+/// MariaDB GTIDs in order, runs of consecutive sequence numbers of one domain and server
+/// written `d-s-first..d-s-last`.
+fn mariadb_runs<'a>(gtids: impl Iterator<Item = &'a MariadbGtid>) -> String {
+    let mut runs: Vec<(MariadbGtid, MariadbGtid)> = Vec::new();
+    for g in gtids {
+        match runs.last_mut() {
+            Some((_, last))
+                if last.domain == g.domain && last.server == g.server && last.seq + 1 == g.seq =>
+            {
+                *last = *g
+            }
+            _ => runs.push((*g, *g)),
+        }
+    }
+    runs.iter()
+        .map(|(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}..{b}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Everything the serve path needs, settled before the fence: the bound server, the one-time
@@ -1093,6 +1112,9 @@ mod tests {
         let gap = GapGtids::MariaDb(vec![g("0-11-5"), g("1-11-2"), g("0-11-6"), g("1-11-3")]);
         assert_eq!(gap.until(), "0-11-6,1-11-3");
         assert_eq!(gap.len(), 4);
+        assert_eq!(gap.text(), "0-11-5,1-11-2,0-11-6,1-11-3");
+        let run = GapGtids::MariaDb(vec![g("0-11-5"), g("0-11-6"), g("0-11-7"), g("0-12-8")]);
+        assert_eq!(run.text(), "0-11-5..0-11-7,0-12-8");
         let executed = Executed::MariaDb(MariadbExecuted::from_replicated(
             MariadbGtidPos::parse("0-11-6,1-11-2").unwrap(),
         ));
