@@ -165,7 +165,9 @@ struct FillArgs {
     /// Plan and print the SQL; change nothing.
     #[arg(long)]
     dry_run: bool,
-    /// How long to wait for the successor's SQL thread to apply what it received.
+    /// How long to wait for the successor's SQL thread to apply what it received; with
+    /// --via serve also the longest its applier may go without a transaction of the gap
+    /// landing.
     #[arg(long, default_value_t = 60)]
     wait_timeout: u64,
     /// Connections applying independent transactions at once.

@@ -532,14 +532,21 @@ fn mariadb_failover_default_promotion() {
 // ------------------------------------------------------------------------------------------
 // b: the SQL-thread variant with --open-writes
 
-fn failover_open_writes(c: &Cluster) {
+fn failover_open_writes(c: &Cluster, via: &str) {
     let _t = Topology::fresh();
     let succ = c.sql_lagger.clone();
     let root = run_until_master_dies(c, &succ, "stop sql");
     // ApplyMySQLPromotionAfterMasterFailover=false: replication configured, read-only.
     assert!(read_only(&succ).starts_with('1'));
-    let r = fill(root.path(), &c.master, &succ, &["--open-writes"]).expect(0, "--open-writes");
+    let r = fill(
+        root.path(),
+        &c.master,
+        &succ,
+        &["--open-writes", "--via", via],
+    )
+    .expect(0, "--open-writes");
     assert_eq!(r.report["outcome"], "Filled", "{:#}", r.report);
+    assert_eq!(r.report["via"], via, "{:#}", r.report);
     assert!(
         !r.report["replica_before"].is_null(),
         "replication was configured: {:#}",
@@ -561,14 +568,28 @@ fn failover_open_writes(c: &Cluster) {
 #[ignore = "needs real servers: run scripts/test"]
 fn mysql_failover_open_writes_sql_thread_lag() {
     let _g = server_lock();
-    failover_open_writes(&Cluster::mysql());
+    failover_open_writes(&Cluster::mysql(), "sql");
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mysql_failover_open_writes_via_serve() {
+    let _g = server_lock();
+    failover_open_writes(&Cluster::mysql(), "serve");
 }
 
 #[test]
 #[ignore = "needs real servers: run scripts/test"]
 fn mariadb_failover_open_writes_sql_thread_lag() {
     let _g = server_lock();
-    failover_open_writes(&Cluster::mariadb());
+    failover_open_writes(&Cluster::mariadb(), "sql");
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mariadb_failover_open_writes_via_serve() {
+    let _g = server_lock();
+    failover_open_writes(&Cluster::mariadb(), "serve");
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1555,4 +1576,80 @@ fn mysql_via_serve_refused_by_a_filter_auto_falls_back_to_sql() {
 fn mariadb_via_serve_refused_by_a_filter_auto_falls_back_to_sql() {
     let _g = server_lock();
     via_serve_refused_by_a_filter(&Cluster::mariadb());
+}
+
+/// The successor's applier stops on an error (a row the gap inserts is already there, written
+/// without a GTID): exit 5 with the server's message, the channel removed, the successor left
+/// fenced. With the row gone and a stale `gapfill` channel planted (as a SIGKILLed fill would
+/// leave), the re-run removes the stale channel, finishes the gap and hands writes back.
+fn via_serve_applier_error(c: &Cluster) {
+    let _t = Topology::fresh();
+    let succ = c.io_lagger.clone();
+    let root = run_until_master_dies(c, &succ, "stop io");
+    c.promote_like_orchestrator(&succ);
+    let read_only_before = read_only(&succ);
+    // The gap's last transaction inserts id 3601 into gf_fill.small (100 + 3000 + 500 rows
+    // before it): take that id without a GTID, so the fill does not see it as an own write.
+    let id = 3601;
+    succ.sql(&format!(
+        "SET SESSION sql_log_bin = 0; INSERT INTO gf_fill.small VALUES ({id}, 0, 'in the way')"
+    ));
+    let r = fill(root.path(), &c.master, &succ, &["--via", "serve"]).expect(5, "applier error");
+    assert_eq!(r.report["outcome"], "ApplyFailed", "{:#}", r.report);
+    let reason = r.report["reason"].as_str().unwrap_or_default().to_string();
+    assert!(
+        reason.contains("1062") && reason.contains("Duplicate"),
+        "the server's message must be in the reason: {reason}"
+    );
+    assert!(reason.contains("was removed"), "{reason}");
+    eprintln!("applier error ({:?}): {reason}", c.kind);
+    let landed = r.report["serve"]["transactions_landed"].as_u64().unwrap();
+    let planned = r.report["plan"]["transactions"].as_u64().unwrap();
+    assert!(landed > 0 && landed < planned, "{:#}", r.report["serve"]);
+    assert_eq!(
+        gapfill_channel(&succ),
+        "",
+        "the channel is removed on error too"
+    );
+    assert!(
+        read_only(&succ).starts_with('1'),
+        "left fenced after a failure"
+    );
+
+    succ.sql(&format!(
+        "SET SESSION sql_log_bin = 0; DELETE FROM gf_fill.small WHERE id = {id}"
+    ));
+    succ.sql(match c.kind {
+        Kind::MySql => {
+            "CHANGE REPLICATION SOURCE TO SOURCE_HOST='127.0.0.1', SOURCE_PORT=1, \
+             SOURCE_CONNECT_RETRY=1 FOR CHANNEL 'gapfill'"
+        }
+        Kind::MariaDb => "CHANGE MASTER 'gapfill' TO MASTER_HOST='127.0.0.1', MASTER_PORT=1",
+    });
+    assert_eq!(gapfill_channel(&succ), "gapfill");
+    let r = fill(root.path(), &c.master, &succ, &["--via", "serve"]).expect(0, "re-run");
+    assert_eq!(r.report["outcome"], "Filled", "{:#}", r.report);
+    assert_eq!(
+        r.report["serve"]["transactions"].as_u64(),
+        Some(planned - landed),
+        "{:#}",
+        r.report["serve"]
+    );
+    assert_eq!(gapfill_channel(&succ), "");
+    assert_eq!(read_only(&succ), read_only_before, "writes not handed back");
+    assert_equal_to_dead_master(c, &succ);
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mysql_via_serve_applier_error_then_rerun() {
+    let _g = server_lock();
+    via_serve_applier_error(&Cluster::mysql());
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mariadb_via_serve_applier_error_then_rerun() {
+    let _g = server_lock();
+    via_serve_applier_error(&Cluster::mariadb());
 }

@@ -470,8 +470,9 @@ async fn apply_gap(
             Err(ServeFailed::Failed(why)) => {
                 report.outcome = Outcome::ApplyFailed;
                 report.reason = Some(format!(
-                    "via serve: {why}; {removed} and the successor stays read-only: re-running \
-                     gapfill fill is safe (applied transactions are skipped)"
+                    "via serve: {why}; {removed} and the successor stays read-only: once the \
+                     cause is fixed, re-running gapfill fill is safe (applied transactions are \
+                     skipped)"
                 ));
                 return Ok(false);
             }
