@@ -1505,6 +1505,24 @@ fn mariadb_failover_via_serve() {
     failover_via_serve(&Cluster::mariadb(), true, &["--via", "auto"]);
 }
 
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mysql_failover_via_auto_over_tls() {
+    let _g = server_lock();
+    failover_via_serve(&Cluster::mysql(), true, &["--via", "auto"]);
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mariadb_failover_via_serve_in_clear() {
+    let _g = server_lock();
+    failover_via_serve(
+        &Cluster::mariadb(),
+        false,
+        &["--via", "serve", "--serve-addr", "127.0.0.1:0"],
+    );
+}
+
 /// A replication filter on the successor: `--via serve` is refused with the filter named and
 /// nothing changed; `--via auto` falls back to SQL and fills.
 fn via_serve_refused_by_a_filter(c: &Cluster) {
