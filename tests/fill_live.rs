@@ -661,8 +661,20 @@ fn opened_too_early(c: &Cluster) {
     c.promote_like_orchestrator(&succ);
     // The application writes on the successor before the hook: id 25 is also in the gap.
     succ.sql("INSERT INTO gf_small.t VALUES (25, 'successor own')");
-    let r = fill(root.path(), &c.master, &succ, &[]).expect(5, "a conflicting own write");
+    // auto does not hand a successor with writes of its own to its applier (which would
+    // not see the conflict): the SQL path runs and finds it.
+    let r = fill(root.path(), &c.master, &succ, &["--via", "auto"])
+        .expect(5, "a conflicting own write");
     assert_eq!(r.report["outcome"], "ApplyFailed", "{:#}", r.report);
+    assert_eq!(r.report["via"], "sql", "{:#}", r.report);
+    assert!(
+        r.report["via_reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("writes of its own"),
+        "{:#}",
+        r.report
+    );
     let reason = r.report["reason"].as_str().unwrap_or_default().to_string();
     assert!(
         reason.starts_with("conflict:")
