@@ -13,6 +13,7 @@
 //! with orchestrator's default the successor is already writable when the hook runs, so the
 //! fill fences it with `read_only` for the duration and restores it afterwards.
 
+pub mod channel;
 pub mod error;
 pub mod guard;
 pub mod hook;
