@@ -165,7 +165,9 @@ struct FillArgs {
     /// Plan and print the SQL; change nothing.
     #[arg(long)]
     dry_run: bool,
-    /// How long to wait for the successor's SQL thread to apply what it received.
+    /// How long to wait for the successor's SQL thread to apply what it received; with
+    /// --via serve also the longest its applier may go without a transaction of the gap
+    /// landing.
     #[arg(long, default_value_t = 60)]
     wait_timeout: u64,
     /// Connections applying independent transactions at once.
@@ -204,8 +206,46 @@ struct FillArgs {
     /// ca_file of --config).
     #[arg(long, value_name = "FILE")]
     orchestrator_ca: Option<PathBuf>,
+    /// How the gap is applied: sql (gapfill's typed SQL with the original GTIDs, the default
+    /// for now), serve (the successor's own applier replicates the gap from gapfill on a
+    /// channel named `gapfill`, UNTIL the gap's GTIDs, then the channel is removed), or auto
+    /// (serve when the spool's flavor is the successor's and the successor can connect back,
+    /// else sql). The report's `via` and `via_reason` say which ran and why.
+    #[arg(long, value_enum, default_value = "sql")]
+    via: ViaArg,
+    /// Serve path: what the successor connects to, HOST:PORT (default: this node's address on
+    /// the route to the successor, with a free port).
+    #[arg(long, value_name = "HOST:PORT")]
+    serve_addr: Option<String>,
+    /// Serve path: where gapfill listens, HOST:PORT (default: --serve-addr).
+    #[arg(long, value_name = "HOST:PORT")]
+    serve_listen: Option<String>,
+    /// Serve path: PEM certificate chain for TLS (with --serve-tls-key); without them the gap
+    /// is served in clear (a warning in the report).
+    #[arg(long, value_name = "FILE", requires = "serve_tls_key")]
+    serve_tls_cert: Option<PathBuf>,
+    /// Serve path: the private key of --serve-tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "serve_tls_cert")]
+    serve_tls_key: Option<PathBuf>,
     #[command(flatten)]
     access: ServerAccess,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ViaArg {
+    Sql,
+    Serve,
+    Auto,
+}
+
+impl From<ViaArg> for gapfill::fill::Via {
+    fn from(v: ViaArg) -> Self {
+        match v {
+            ViaArg::Sql => gapfill::fill::Via::Sql,
+            ViaArg::Serve => gapfill::fill::Via::Serve,
+            ViaArg::Auto => gapfill::fill::Via::Auto,
+        }
+    }
 }
 
 /// `host:port` from an option, or from orchestrator's `ORC_<WHO>_HOST`/`ORC_<WHO>_PORT`.
@@ -245,8 +285,9 @@ fn fill_max_lag(
     )
 }
 
-fn run_fill(a: FillArgs) -> anyhow::Result<ExitCode> {
-    use gapfill::fill::{FillError, FillRequest, WindowGuard, exit};
+/// `gapfill fill`'s arguments as the fill's request.
+fn fill_request(a: FillArgs) -> anyhow::Result<gapfill::fill::FillRequest> {
+    use gapfill::fill::{FillRequest, ServeVia, WindowGuard};
     let failed = addr_or_env(a.failed, "FAILED", "--failed")?;
     let successor = addr_or_env(a.successor, "SUCCESSOR", "--successor")?;
     let daemon_cfg = a
@@ -310,7 +351,17 @@ fn run_fill(a: FillArgs) -> anyhow::Result<ExitCode> {
         (None, Some(c)) => c.orchestrator.clone(),
         (None, None) => None,
     };
-    let req = FillRequest {
+    let serve = ServeVia {
+        addr: a.serve_addr,
+        listen: a.serve_listen,
+        tls: match (a.serve_tls_cert, a.serve_tls_key) {
+            (Some(cert), Some(key)) => Some(gapfill::serve::TlsFiles { cert, key }),
+            _ => None,
+        },
+    };
+    Ok(FillRequest {
+        via: a.via.into(),
+        serve,
         cluster: a.cluster,
         failed,
         successor,
@@ -352,7 +403,12 @@ fn run_fill(a: FillArgs) -> anyhow::Result<ExitCode> {
                 (None, None) => std::time::Duration::from_secs(5),
             },
         },
-    };
+    })
+}
+
+fn run_fill(a: FillArgs) -> anyhow::Result<ExitCode> {
+    use gapfill::fill::{FillError, exit};
+    let req = fill_request(a)?;
     // One thread drives the successor's connections (see apply_files_blocking).
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -1248,6 +1304,74 @@ mod tests {
             matches!(parse(&["fill", "--cluster", "c", "--orchestrator-config", orc_s]).command,
             Command::Fill(a) if fill_max_lag(None, None, a.access.orchestrator_config.as_deref()).is_err())
         );
+    }
+
+    #[test]
+    fn fill_via_arguments_become_the_request() {
+        let req = |extra: &[&str]| {
+            let mut args = vec![
+                "fill",
+                "--cluster",
+                "c",
+                "--failed",
+                "db1:3306",
+                "--successor",
+                "db2:3306",
+            ];
+            args.extend_from_slice(extra);
+            match parse(&args).command {
+                Command::Fill(a) => fill_request(*a),
+                _ => unreachable!(),
+            }
+        };
+        // Credentials are read when the request is built: give a real 0600 file.
+        let dir = tempfile::tempdir().unwrap();
+        let creds = dir.path().join("creds");
+        std::fs::write(&creds, "user=u\npassword=p\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let c = creds.to_str().unwrap();
+        let r = req(&["--credentials-file", c]).unwrap();
+        assert_eq!(r.via, gapfill::fill::Via::Sql, "sql is the default");
+        assert_eq!(r.serve, gapfill::fill::ServeVia::default());
+        let r = req(&[
+            "--credentials-file",
+            c,
+            "--via",
+            "auto",
+            "--serve-addr",
+            "10.0.0.9:33070",
+            "--serve-listen",
+            "0.0.0.0:33070",
+            "--serve-tls-cert",
+            "/c.pem",
+            "--serve-tls-key",
+            "/k.pem",
+        ])
+        .unwrap();
+        assert_eq!(r.via, gapfill::fill::Via::Auto);
+        assert_eq!(r.serve.addr.as_deref(), Some("10.0.0.9:33070"));
+        assert_eq!(r.serve.listen.as_deref(), Some("0.0.0.0:33070"));
+        let tls = r.serve.tls.unwrap();
+        assert_eq!(
+            (tls.cert, tls.key),
+            (PathBuf::from("/c.pem"), PathBuf::from("/k.pem"))
+        );
+        assert_eq!(
+            req(&["--credentials-file", c, "--via", "serve"])
+                .unwrap()
+                .via,
+            gapfill::fill::Via::Serve
+        );
+        // A certificate without its key, and an unknown path, are refused by the parser.
+        for bad in [
+            &["fill", "--cluster", "c", "--serve-tls-cert", "/c.pem"][..],
+            &["fill", "--cluster", "c", "--via", "binlog"][..],
+        ] {
+            let mut args = vec!["gapfill"];
+            args.extend_from_slice(bad);
+            assert!(Cli::try_parse_from(args).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]

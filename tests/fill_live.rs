@@ -532,14 +532,21 @@ fn mariadb_failover_default_promotion() {
 // ------------------------------------------------------------------------------------------
 // b: the SQL-thread variant with --open-writes
 
-fn failover_open_writes(c: &Cluster) {
+fn failover_open_writes(c: &Cluster, via: &str) {
     let _t = Topology::fresh();
     let succ = c.sql_lagger.clone();
     let root = run_until_master_dies(c, &succ, "stop sql");
     // ApplyMySQLPromotionAfterMasterFailover=false: replication configured, read-only.
     assert!(read_only(&succ).starts_with('1'));
-    let r = fill(root.path(), &c.master, &succ, &["--open-writes"]).expect(0, "--open-writes");
+    let r = fill(
+        root.path(),
+        &c.master,
+        &succ,
+        &["--open-writes", "--via", via],
+    )
+    .expect(0, "--open-writes");
     assert_eq!(r.report["outcome"], "Filled", "{:#}", r.report);
+    assert_eq!(r.report["via"], via, "{:#}", r.report);
     assert!(
         !r.report["replica_before"].is_null(),
         "replication was configured: {:#}",
@@ -561,14 +568,28 @@ fn failover_open_writes(c: &Cluster) {
 #[ignore = "needs real servers: run scripts/test"]
 fn mysql_failover_open_writes_sql_thread_lag() {
     let _g = server_lock();
-    failover_open_writes(&Cluster::mysql());
+    failover_open_writes(&Cluster::mysql(), "sql");
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mysql_failover_open_writes_via_serve() {
+    let _g = server_lock();
+    failover_open_writes(&Cluster::mysql(), "serve");
 }
 
 #[test]
 #[ignore = "needs real servers: run scripts/test"]
 fn mariadb_failover_open_writes_sql_thread_lag() {
     let _g = server_lock();
-    failover_open_writes(&Cluster::mariadb());
+    failover_open_writes(&Cluster::mariadb(), "sql");
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mariadb_failover_open_writes_via_serve() {
+    let _g = server_lock();
+    failover_open_writes(&Cluster::mariadb(), "serve");
 }
 
 // ------------------------------------------------------------------------------------------
@@ -640,8 +661,20 @@ fn opened_too_early(c: &Cluster) {
     c.promote_like_orchestrator(&succ);
     // The application writes on the successor before the hook: id 25 is also in the gap.
     succ.sql("INSERT INTO gf_small.t VALUES (25, 'successor own')");
-    let r = fill(root.path(), &c.master, &succ, &[]).expect(5, "a conflicting own write");
+    // auto does not hand a successor with writes of its own to its applier (which would
+    // not see the conflict): the SQL path runs and finds it.
+    let r = fill(root.path(), &c.master, &succ, &["--via", "auto"])
+        .expect(5, "a conflicting own write");
     assert_eq!(r.report["outcome"], "ApplyFailed", "{:#}", r.report);
+    assert_eq!(r.report["via"], "sql", "{:#}", r.report);
+    assert!(
+        r.report["via_reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("writes of its own"),
+        "{:#}",
+        r.report
+    );
     let reason = r.report["reason"].as_str().unwrap_or_default().to_string();
     assert!(
         reason.starts_with("conflict:")
@@ -1346,4 +1379,307 @@ fn mysql_partial_images_with_own_writes_need_force() {
 fn mariadb_partial_images_with_own_writes_need_force() {
     let _g = server_lock();
     partial_images_with_own_writes(&Cluster::mariadb());
+}
+
+// ------------------------------------------------------------------------------------------
+// --via serve: the successor's own applier replicates the gap from gapfill (issue 8)
+
+/// A self-signed certificate made with the openssl CLI.
+fn serve_tls(dir: &Path) -> (PathBuf, PathBuf) {
+    let cert = dir.join("serve-cert.pem");
+    let key = dir.join("serve-key.pem");
+    let out = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args(["-subj", "/CN=gapfill-fill-via-serve", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (cert, key)
+}
+
+/// The successor's replication channel `gapfill`, if it has one.
+fn gapfill_channel(s: &Server) -> String {
+    match s.kind {
+        Kind::MySql => s.sql(
+            "SELECT CHANNEL_NAME FROM performance_schema.replication_connection_configuration \
+             WHERE CHANNEL_NAME = 'gapfill'",
+        ),
+        Kind::MariaDb => common::rows_by_name(s, "SHOW ALL SLAVES STATUS")
+            .into_iter()
+            .filter_map(|r| r.get("Connection_name").cloned())
+            .filter(|n| n == "gapfill")
+            .collect(),
+    }
+    .trim()
+    .to_string()
+}
+
+/// The failover with orchestrator's default promotion, filled by the successor's applier
+/// (MySQL: `--via serve` in clear; MariaDB: `--via auto` over TLS): equal to the dead master, the channel gone, writes handed back,
+/// and a second run finds nothing missing.
+fn failover_via_serve(c: &Cluster, tls: bool, via: &[&str]) {
+    let _t = Topology::fresh();
+    let succ = c.io_lagger.clone();
+    let root = run_until_master_dies(c, &succ, "stop io");
+    c.promote_like_orchestrator(&succ);
+    let read_only_before = read_only(&succ);
+    let mut args: Vec<String> = via.iter().map(|s| s.to_string()).collect();
+    if tls {
+        let (cert, key) = serve_tls(root.path());
+        args.push("--serve-tls-cert".into());
+        args.push(cert.display().to_string());
+        args.push("--serve-tls-key".into());
+        args.push(key.display().to_string());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = fill(root.path(), &c.master, &succ, &args).expect(0, "--via serve");
+    assert_eq!(r.report["outcome"], "Filled", "{:#}", r.report);
+    assert_eq!(r.report["via"], "serve", "{:#}", r.report);
+    let why = r.report["via_reason"].as_str().unwrap_or_default();
+    assert!(
+        why.starts_with(if via[1] == "auto" {
+            "auto:"
+        } else {
+            "--via serve"
+        }),
+        "{why}"
+    );
+    let serve = &r.report["serve"];
+    let planned = r.report["plan"]["transactions"].as_u64().unwrap();
+    assert!(planned > 10, "{:#}", r.report);
+    assert_eq!(serve["transactions"].as_u64(), Some(planned), "{serve:#}");
+    assert_eq!(
+        serve["transactions_landed"].as_u64(),
+        Some(planned),
+        "{serve:#}"
+    );
+    assert!(
+        serve["rows_verified"].is_null(),
+        "never claims rows verified"
+    );
+    assert_eq!(serve["tls"], tls, "{serve:#}");
+    assert_eq!(
+        serve["warnings"].as_array().is_some_and(|w| !w.is_empty()),
+        !tls,
+        "serving in clear is a warning: {serve:#}"
+    );
+    assert!(r.report["apply"].is_null(), "the SQL path did not run");
+    if c.kind == Kind::MariaDb {
+        assert!(!serve["use_gtid"].is_null(), "{serve:#}");
+    }
+    // The one-time password is in no output.
+    assert!(!r.output.contains("SOURCE_PASSWORD='") && !r.output.contains("MASTER_PASSWORD='"));
+    eprintln!(
+        "fill --via serve ({:?}): {planned} transactions, serve {:.2} s, fill {:.2} s; {}; \
+         MASTER_USE_GTID {}",
+        c.kind,
+        serve["seconds"].as_f64().unwrap_or(0.0),
+        r.report["seconds"].as_f64().unwrap_or(0.0),
+        r.report["via_reason"],
+        serve["use_gtid"],
+    );
+    assert_eq!(gapfill_channel(&succ), "", "the channel 'gapfill' is left");
+    assert_eq!(read_only(&succ), read_only_before, "writes not handed back");
+
+    let r = fill(root.path(), &c.master, &succ, &args).expect(0, "second --via serve");
+    assert_eq!(r.report["outcome"], "NothingMissing", "{:#}", r.report);
+    assert_eq!(gapfill_channel(&succ), "");
+
+    assert_equal_to_dead_master(c, &succ);
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mysql_failover_via_serve() {
+    let _g = server_lock();
+    // In clear, at an address given with a free port.
+    failover_via_serve(
+        &Cluster::mysql(),
+        false,
+        &["--via", "serve", "--serve-addr", "127.0.0.1:0"],
+    );
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mariadb_failover_via_serve() {
+    let _g = server_lock();
+    // Over TLS, chosen by auto, at the address derived from the route to the successor.
+    failover_via_serve(&Cluster::mariadb(), true, &["--via", "auto"]);
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mysql_failover_via_auto_over_tls() {
+    let _g = server_lock();
+    failover_via_serve(&Cluster::mysql(), true, &["--via", "auto"]);
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mariadb_failover_via_serve_in_clear() {
+    let _g = server_lock();
+    failover_via_serve(
+        &Cluster::mariadb(),
+        false,
+        &["--via", "serve", "--serve-addr", "127.0.0.1:0"],
+    );
+}
+
+/// A replication filter on the successor: `--via serve` is refused with the filter named and
+/// nothing changed; `--via auto` falls back to SQL and fills.
+fn via_serve_refused_by_a_filter(c: &Cluster) {
+    let _t = Topology::fresh();
+    let succ = c.io_lagger.clone();
+    let root = run_until_master_dies(c, &succ, "stop io");
+    c.promote_like_orchestrator(&succ);
+    let (set, clear) = match c.kind {
+        Kind::MySql => (
+            "CHANGE REPLICATION FILTER REPLICATE_IGNORE_DB = (gf_not_here)",
+            "CHANGE REPLICATION FILTER REPLICATE_IGNORE_DB = ()",
+        ),
+        Kind::MariaDb => (
+            "SET GLOBAL replicate_ignore_db = 'gf_not_here'",
+            "SET GLOBAL replicate_ignore_db = ''",
+        ),
+    };
+    succ.sql(set);
+    // Cleared however the test ends (a global filter would break later tests).
+    struct Clear<'a>(&'a Server, &'static str);
+    impl Drop for Clear<'_> {
+        fn drop(&mut self) {
+            self.0.sql(self.1);
+        }
+    }
+    let _clear = Clear(&succ, clear);
+    let before = (checksums(&succ), executed(&succ), read_only(&succ));
+    let r = fill(root.path(), &c.master, &succ, &["--via", "serve"]).expect(3, "filter, serve");
+    assert_eq!(r.report["outcome"], "Refused", "{:#}", r.report);
+    let reason = r.report["reason"].as_str().unwrap_or_default().to_string();
+    assert!(
+        reason.contains("--via serve") && reason.to_lowercase().contains("gf_not_here"),
+        "the refusal must name the filter: {reason}"
+    );
+    assert_eq!(
+        (checksums(&succ), executed(&succ), read_only(&succ)),
+        before,
+        "a refused fill changed the successor"
+    );
+    assert_eq!(gapfill_channel(&succ), "");
+
+    let r = fill(root.path(), &c.master, &succ, &["--via", "auto"]).expect(0, "filter, auto");
+    assert_eq!(r.report["outcome"], "Filled", "{:#}", r.report);
+    assert_eq!(r.report["via"], "sql", "{:#}", r.report);
+    let why = r.report["via_reason"].as_str().unwrap_or_default();
+    assert!(
+        why.starts_with("auto:") && why.to_lowercase().contains("gf_not_here"),
+        "{why}"
+    );
+    assert!(r.applied() > 0);
+    eprintln!(
+        "fill --via auto -> sql ({:?}): {} transactions, fill {:.2} s",
+        c.kind,
+        r.applied(),
+        r.report["seconds"].as_f64().unwrap_or(0.0)
+    );
+    assert_equal_to_dead_master(c, &succ);
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mysql_via_serve_refused_by_a_filter_auto_falls_back_to_sql() {
+    let _g = server_lock();
+    via_serve_refused_by_a_filter(&Cluster::mysql());
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mariadb_via_serve_refused_by_a_filter_auto_falls_back_to_sql() {
+    let _g = server_lock();
+    via_serve_refused_by_a_filter(&Cluster::mariadb());
+}
+
+/// The successor's applier stops on an error (a row the gap inserts is already there, written
+/// without a GTID): exit 5 with the server's message, the channel removed, the successor left
+/// fenced. With the row gone and a stale `gapfill` channel planted (as a SIGKILLed fill would
+/// leave), the re-run removes the stale channel, finishes the gap and hands writes back.
+fn via_serve_applier_error(c: &Cluster) {
+    let _t = Topology::fresh();
+    let succ = c.io_lagger.clone();
+    let root = run_until_master_dies(c, &succ, "stop io");
+    c.promote_like_orchestrator(&succ);
+    let read_only_before = read_only(&succ);
+    // The gap's last transaction inserts id 3601 into gf_fill.small (100 + 3000 + 500 rows
+    // before it): take that id without a GTID, so the fill does not see it as an own write.
+    let id = 3601;
+    succ.sql(&format!(
+        "SET SESSION sql_log_bin = 0; INSERT INTO gf_fill.small VALUES ({id}, 0, 'in the way')"
+    ));
+    let r = fill(root.path(), &c.master, &succ, &["--via", "serve"]).expect(5, "applier error");
+    assert_eq!(r.report["outcome"], "ApplyFailed", "{:#}", r.report);
+    let reason = r.report["reason"].as_str().unwrap_or_default().to_string();
+    assert!(
+        reason.contains("1062") && reason.contains("Duplicate"),
+        "the server's message must be in the reason: {reason}"
+    );
+    assert!(reason.contains("was removed"), "{reason}");
+    eprintln!("applier error ({:?}): {reason}", c.kind);
+    let landed = r.report["serve"]["transactions_landed"].as_u64().unwrap();
+    let planned = r.report["plan"]["transactions"].as_u64().unwrap();
+    assert!(landed > 0 && landed < planned, "{:#}", r.report["serve"]);
+    assert_eq!(
+        gapfill_channel(&succ),
+        "",
+        "the channel is removed on error too"
+    );
+    assert!(
+        read_only(&succ).starts_with('1'),
+        "left fenced after a failure"
+    );
+
+    succ.sql(&format!(
+        "SET SESSION sql_log_bin = 0; DELETE FROM gf_fill.small WHERE id = {id}"
+    ));
+    succ.sql(match c.kind {
+        Kind::MySql => {
+            "CHANGE REPLICATION SOURCE TO SOURCE_HOST='127.0.0.1', SOURCE_PORT=1, \
+             SOURCE_CONNECT_RETRY=1 FOR CHANNEL 'gapfill'"
+        }
+        Kind::MariaDb => "CHANGE MASTER 'gapfill' TO MASTER_HOST='127.0.0.1', MASTER_PORT=1",
+    });
+    assert_eq!(gapfill_channel(&succ), "gapfill");
+    let r = fill(root.path(), &c.master, &succ, &["--via", "serve"]).expect(0, "re-run");
+    assert_eq!(r.report["outcome"], "Filled", "{:#}", r.report);
+    assert_eq!(
+        r.report["serve"]["transactions"].as_u64(),
+        Some(planned - landed),
+        "{:#}",
+        r.report["serve"]
+    );
+    assert_eq!(gapfill_channel(&succ), "");
+    assert_eq!(read_only(&succ), read_only_before, "writes not handed back");
+    assert_equal_to_dead_master(c, &succ);
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mysql_via_serve_applier_error_then_rerun() {
+    let _g = server_lock();
+    via_serve_applier_error(&Cluster::mysql());
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mariadb_via_serve_applier_error_then_rerun() {
+    let _g = server_lock();
+    via_serve_applier_error(&Cluster::mariadb());
 }

@@ -22,6 +22,7 @@ use super::lock::ClusterLock;
 use super::plan::GapPlan;
 use super::successor::{ReadOnlyState, ReplicaState, Successor};
 use super::tail::{TailFacts, TailReport};
+use super::via_serve::{self, Decision, Ready, ServeFailed, ServeReport, ServeVia, Via};
 use super::witness::{Supply, Witnesses};
 
 /// Exit codes of `gapfill fill`, for orchestrator hook authors.
@@ -30,7 +31,8 @@ pub mod exit {
     pub const OK: u8 = 0;
     /// Bad arguments, configuration, or an unreachable successor: nothing was changed.
     pub const SETUP: u8 = 1;
-    /// Refused by the window guard (too old or too large); `--force` overrides.
+    /// Refused by the window guard (too old or too large; `--force` overrides), or `--via
+    /// serve` cannot work with this successor (the reason says why; nothing was applied).
     pub const REFUSED: u8 = 3;
     /// The spool cannot prove it holds every transaction the successor lacks.
     pub const NOT_COVERED: u8 = 4;
@@ -78,6 +80,10 @@ pub struct FillRequest {
     /// Replicas of the failed master to ask what they received (besides orchestrator's and
     /// the recorded ones).
     pub witnesses: Vec<String>,
+    /// Typed SQL, the successor's own applier replicating from gapfill, or whichever fits.
+    pub via: Via,
+    /// Where the serve path listens and what it tells the successor.
+    pub serve: ServeVia,
 }
 
 /// How the fill ended.
@@ -135,6 +141,11 @@ pub struct FillReport {
     /// Asked when the successor has writes of its own: whether the gap finds rows by
     /// partial (MINIMAL/NOBLOB) before images, in which such writes cannot all be seen.
     pub partial_before_images: Option<bool>,
+    /// The path that applied the gap (none when nothing was missing) and why.
+    pub via: Option<Via>,
+    pub via_reason: Option<String>,
+    /// The serve path's run (`via` serve, or tried before falling back to SQL).
+    pub serve: Option<ServeReport>,
 }
 
 impl FillReport {
@@ -155,6 +166,12 @@ impl FillReport {
             if let (Some(n), Some(m)) = (a.rows_verified, a.rows_to_verify) {
                 s.push_str(&format!(", rows verified {n}/{m}"));
             }
+        } else if let (Some(v), Some(Via::Serve)) = (&self.serve, self.via) {
+            s.push_str(&format!(
+                ", {} of {} transactions applied by the successor's applier via serve in {:.2} \
+                 s (rows not read back)",
+                v.transactions_landed, v.transactions, v.seconds
+            ));
         } else if let Some(p) = &self.plan {
             s.push_str(&format!(", gap of {} transactions", p.transactions));
         }
@@ -194,6 +211,12 @@ pub async fn run(req: FillRequest) -> Result<FillReport, FillError> {
     }
     check_addr("--failed", &req.failed)?;
     check_addr("--successor", &req.successor.addr)?;
+    if let Some(a) = &req.serve.addr {
+        check_addr("--serve-addr", a)?;
+    }
+    if let Some(a) = &req.serve.listen {
+        check_addr("--serve-listen", a)?;
+    }
     let dir =
         crate::spool::cluster_dir(&req.spool_dir, &req.cluster).map_err(FillError::BadCluster)?;
     if !dir.join("spool.json").exists() {
@@ -226,6 +249,9 @@ pub async fn run(req: FillRequest) -> Result<FillReport, FillError> {
         peers_skipped: Vec::new(),
         tail: None,
         partial_before_images: None,
+        via: None,
+        via_reason: None,
+        serve: None,
     };
 
     let mut succ = Successor::connect(&req.successor).await?;
@@ -344,62 +370,47 @@ pub async fn run(req: FillRequest) -> Result<FillReport, FillError> {
         return finish(report, &req, &dir, started);
     }
 
+    let ready = if plan.transactions > 0 {
+        let inputs = via_serve::Inputs {
+            via: req.via,
+            serve: &req.serve,
+            dry_run: dry,
+            spool: &spool,
+            spool_dir: &dir,
+            plan: &plan,
+            target: &target,
+            own_writes: report.successor_own_writes.as_deref(),
+        };
+        match via_serve::decide(inputs, &mut succ).await? {
+            Decision::Sql { reason } => {
+                (report.via, report.via_reason) = (Some(Via::Sql), Some(reason));
+                None
+            }
+            Decision::Serve { ready, reason } => {
+                (report.via, report.via_reason) = (Some(Via::Serve), Some(reason));
+                Some(ready)
+            }
+            Decision::Refused { reason } => {
+                (report.via, report.via_reason) = (Some(Via::Serve), Some(reason.clone()));
+                report.outcome = Outcome::Refused;
+                report.reason = Some(reason);
+                return finish(report, &req, &dir, started);
+            }
+        }
+    } else {
+        None
+    };
+
     // A fill killed while fenced left its memo: fence (again) so the end restores it.
     let memo = dir.join("fill.fence.json");
     let interrupted = succ.fence_memo(&memo).is_some();
     if (plan.transactions > 0 || req.open_writes || interrupted) && !dry {
         report.read_only_before = Some(succ.fence(&memo).await?);
     }
-    if plan.transactions > 0 {
-        let opts = ApplyOptions {
-            target: Some(req.successor.clone()),
-            dry_run: req.dry_run.clone(),
-            parallel: req.parallel,
-            read: ReadOptions {
-                start_position: plan.start_offset,
-                ..ReadOptions::default()
-            },
-            verify: true,
-            ..ApplyOptions::default()
-        };
-        match apply_files(&plan.files, opts).await {
-            Ok(r) => {
-                report.outcome = Outcome::Filled;
-                report.apply = Some(r);
-            }
-            Err(failure) => {
-                let failure = *failure;
-                report.outcome = Outcome::ApplyFailed;
-                let last = failure.report.last_applied.as_deref().unwrap_or("none");
-                report.reason = Some(if failure.error.is_conflict() {
-                    format!(
-                        "conflict: {}; last transaction applied: {last}; the successor holds data \
-                         the gap contradicts{}; nothing was overwritten and the successor stays \
-                         read-only; reconcile the rows (`gapfill decode` shows the gap's \
-                         transaction), then re-run gapfill fill: it continues from there",
-                        failure.error,
-                        report
-                            .successor_own_writes
-                            .as_deref()
-                            .map(|own| format!(" (its own writes: {own})"))
-                            .unwrap_or_default(),
-                    )
-                } else {
-                    format!(
-                        "{}; last transaction applied: {last}; the successor stays read-only: \
-                         re-running gapfill fill is safe (applied transactions are skipped){}",
-                        failure.error,
-                        if failure.error.rerun_is_safe() {
-                            ""
-                        } else {
-                            ", but this error will repeat until its cause is fixed"
-                        }
-                    )
-                });
-                report.apply = Some(failure.report);
-                return finish(report, &req, &dir, started);
-            }
-        }
+    if plan.transactions > 0
+        && !apply_gap(&req, &plan, &mut succ, ready, &memo, &mut report).await?
+    {
+        return finish(report, &req, &dir, started);
     }
     if !dry {
         // Also after a re-run that found nothing missing: the interrupted run may have
@@ -414,6 +425,114 @@ pub async fn run(req: FillRequest) -> Result<FillReport, FillError> {
         report.reason = Some(tail_not_proven_reason(t, report.plan.as_ref()));
     }
     finish(report, &req, &dir, started)
+}
+
+/// Apply the gap through the chosen path: serve (falling back to SQL under `--via auto` when
+/// serving failed before anything landed), else SQL. `false`: it did not fill (the report
+/// says why).
+async fn apply_gap(
+    req: &FillRequest,
+    plan: &GapPlan,
+    succ: &mut Successor,
+    ready: Option<Box<Ready>>,
+    memo: &Path,
+    report: &mut FillReport,
+) -> Result<bool, FillError> {
+    if let Some(ready) = ready {
+        let (serve, result) = via_serve::run(*ready, succ, req.wait_timeout).await;
+        report.serve = Some(serve);
+        let removed = format!("the channel '{}' was removed", via_serve::CHANNEL);
+        match result {
+            Ok(()) => {
+                report.outcome = Outcome::Filled;
+                return Ok(true);
+            }
+            Err(ServeFailed::Refused(why)) if req.via == Via::Auto => {
+                tracing::warn!(
+                    "fill: serving the gap failed before any transaction landed ({why}); filling through SQL"
+                );
+                report.via = Some(Via::Sql);
+                report.via_reason = Some(format!(
+                    "auto: serving failed before any transaction landed ({why}); {removed}: \
+                     filled through SQL"
+                ));
+            }
+            Err(ServeFailed::Refused(why)) => {
+                // Nothing landed: hand back what the fence replaced.
+                report.read_only_after = Some(succ.unfence(false, memo).await?);
+                report.outcome = Outcome::Refused;
+                report.reason = Some(format!(
+                    "--via serve: {why}; nothing was applied and {removed} (--via sql or --via \
+                     auto fill through SQL)"
+                ));
+                return Ok(false);
+            }
+            Err(ServeFailed::Failed(why)) => {
+                report.outcome = Outcome::ApplyFailed;
+                report.reason = Some(format!(
+                    "via serve: {why}; {removed} and the successor stays read-only: once the \
+                     cause is fixed, re-running gapfill fill is safe (applied transactions are \
+                     skipped)"
+                ));
+                return Ok(false);
+            }
+        }
+    }
+    Ok(apply_sql(req, plan, report).await)
+}
+
+/// The SQL path: the apply engine replays the gap with the original GTIDs and verifies it.
+async fn apply_sql(req: &FillRequest, plan: &GapPlan, report: &mut FillReport) -> bool {
+    let opts = ApplyOptions {
+        target: Some(req.successor.clone()),
+        dry_run: req.dry_run.clone(),
+        parallel: req.parallel,
+        read: ReadOptions {
+            start_position: plan.start_offset,
+            ..ReadOptions::default()
+        },
+        verify: true,
+        ..ApplyOptions::default()
+    };
+    match apply_files(&plan.files, opts).await {
+        Ok(r) => {
+            report.outcome = Outcome::Filled;
+            report.apply = Some(r);
+            true
+        }
+        Err(failure) => {
+            let failure = *failure;
+            report.outcome = Outcome::ApplyFailed;
+            let last = failure.report.last_applied.as_deref().unwrap_or("none");
+            report.reason = Some(if failure.error.is_conflict() {
+                format!(
+                    "conflict: {}; last transaction applied: {last}; the successor holds data \
+                     the gap contradicts{}; nothing was overwritten and the successor stays \
+                     read-only; reconcile the rows (`gapfill decode` shows the gap's \
+                     transaction), then re-run gapfill fill: it continues from there",
+                    failure.error,
+                    report
+                        .successor_own_writes
+                        .as_deref()
+                        .map(|own| format!(" (its own writes: {own})"))
+                        .unwrap_or_default(),
+                )
+            } else {
+                format!(
+                    "{}; last transaction applied: {last}; the successor stays read-only: \
+                     re-running gapfill fill is safe (applied transactions are skipped){}",
+                    failure.error,
+                    if failure.error.rerun_is_safe() {
+                        ""
+                    } else {
+                        ", but this error will repeat until its cause is fixed"
+                    }
+                )
+            });
+            report.apply = Some(failure.report);
+            false
+        }
+    }
 }
 
 /// With MINIMAL/NOBLOB images an UPDATE or DELETE finds its row by the columns its before

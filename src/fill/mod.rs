@@ -3,8 +3,9 @@
 //! Owns the failover moment, built from the lower layers: the spool says what was captured
 //! (`spool`), [`plan`] turns the successor's executed set into the gap and proves coverage,
 //! [`guard`] refuses stale or oversized gaps, [`successor`] settles and fences the promoted
-//! replica, the `apply` engine replays the gap with the original GTIDs, and [`hook`] runs the
-//! steps in order and reports. It does not capture (that is `capture`) nor decode rows itself.
+//! replica, the gap is applied by the `apply` engine (typed SQL with the original GTIDs) or
+//! handed to the successor's own applier through gapfill's replication source
+//! ([`via_serve`], `--via serve|auto`), and [`hook`] runs the steps in order and reports. It does not capture (that is `capture`) nor decode rows itself.
 //!
 //! Two orchestrator set-ups are supported (see DESIGN.md): with
 //! `ApplyMySQLPromotionAfterMasterFailover=false` run `gapfill fill --open-writes`, which waits
@@ -12,6 +13,7 @@
 //! with orchestrator's default the successor is already writable when the hook runs, so the
 //! fill fences it with `read_only` for the duration and restores it afterwards.
 
+pub mod channel;
 pub mod error;
 pub mod guard;
 pub mod hook;
@@ -19,6 +21,7 @@ pub mod lock;
 pub mod plan;
 pub mod successor;
 pub mod tail;
+pub mod via_serve;
 pub mod witness;
 
 pub use error::FillError;
@@ -26,3 +29,4 @@ pub use guard::{Refusal, WindowGuard};
 pub use hook::{FillReport, FillRequest, Outcome, exit, run};
 pub use plan::GapPlan;
 pub use tail::{TailProof, TailReport};
+pub use via_serve::{ServeVia, Via};

@@ -109,6 +109,11 @@ impl Successor {
         })
     }
 
+    /// The fill's connection to the successor (for the serve path's channel statements).
+    pub(crate) fn conn(&mut self) -> &mut Conn {
+        &mut self.conn
+    }
+
     /// Replication as the successor reports it, `None` when none is configured (orchestrator
     /// already ran `RESET REPLICA ALL`).
     pub async fn replica_state(&mut self) -> Result<Option<ReplicaState>, FillError> {
