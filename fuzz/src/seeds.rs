@@ -390,6 +390,17 @@ fn outside_seeds(s: &mut Seeds) {
             }
         }
     }
+    // The queries real MySQL 9.7 and MariaDB 10.11 replicas sent on connect, as recorded.
+    if let Ok(dir) = std::fs::read_dir(fixtures.join("gapfill/serve")) {
+        for f in dir.flatten() {
+            let p = f.path();
+            if let Ok(text) = std::fs::read(&p) {
+                let mariadb = p.to_string_lossy().contains("mariadb");
+                s.add("serve", with_prefix(&[u8::from(mariadb)], &text));
+                s.add("serve", with_prefix(&[u8::from(mariadb) | 2], &text));
+            }
+        }
+    }
     if let Ok(text) = std::fs::read(root.join("contrib/gapfill.toml")) {
         s.add("outside_text", with_prefix(&[1], &text));
     }
