@@ -49,7 +49,7 @@ pub enum ServeError {
 
     /// Packet framing failed (sequence out of order, oversized payload).
     #[error("{0}")]
-    Packet(#[from] crate::protocol::ProtocolError),
+    Packet(crate::protocol::ProtocolError),
 
     /// The TLS handshake with the replica failed.
     #[error("TLS with {peer}: {detail}")]
@@ -61,6 +61,18 @@ impl ServeError {
         ServeError::Malformed {
             what,
             detail: detail.into(),
+        }
+    }
+}
+
+/// The shared reader's short reads are the replica's malformed packets; the rest is framing.
+impl From<crate::protocol::ProtocolError> for ServeError {
+    fn from(e: crate::protocol::ProtocolError) -> ServeError {
+        match e {
+            crate::protocol::ProtocolError::Malformed { what, detail } => {
+                ServeError::Malformed { what, detail }
+            }
+            other => ServeError::Packet(other),
         }
     }
 }

@@ -2,107 +2,12 @@
 //! the little-endian and length-encoded writers, and the generic OK / ERR / EOF packets and
 //! text result sets a server sends. Pure functions, no I/O.
 
-use super::error::{Result, ServeError};
-// The length-encoded writers are the client side's: one owner of the wire encoding.
-pub(crate) use crate::protocol::wire::{put_lenenc_bytes, put_lenenc_int};
+// The bounds-checked reader and the length-encoded writers are the client side's: one owner
+// of the wire encoding (a short read converts into `ServeError::Malformed`).
+pub(crate) use crate::protocol::wire::{Reader, put_lenenc_bytes, put_lenenc_int};
 
 /// SERVER_STATUS_AUTOCOMMIT: the only status flag gapfill reports.
 pub const STATUS_AUTOCOMMIT: u16 = 0x0002;
-
-/// Reads a packet from the replica; every short read is a [`ServeError::Malformed`].
-pub(crate) struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-    what: &'static str,
-}
-
-impl<'a> Reader<'a> {
-    pub(crate) fn new(buf: &'a [u8], what: &'static str) -> Reader<'a> {
-        Reader { buf, pos: 0, what }
-    }
-
-    pub(crate) fn remaining(&self) -> usize {
-        self.buf.len() - self.pos
-    }
-
-    pub(crate) fn bytes(&mut self, n: usize) -> Result<&'a [u8]> {
-        if self.remaining() < n {
-            return Err(ServeError::malformed(
-                self.what,
-                format!(
-                    "needs {n} more bytes at offset {}, has {}",
-                    self.pos,
-                    self.remaining()
-                ),
-            ));
-        }
-        let s = &self.buf[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(s)
-    }
-
-    pub(crate) fn rest(&mut self) -> &'a [u8] {
-        let s = &self.buf[self.pos..];
-        self.pos = self.buf.len();
-        s
-    }
-
-    pub(crate) fn u8(&mut self) -> Result<u8> {
-        Ok(self.bytes(1)?[0])
-    }
-
-    pub(crate) fn u16(&mut self) -> Result<u16> {
-        let b = self.bytes(2)?;
-        Ok(u16::from_le_bytes([b[0], b[1]]))
-    }
-
-    pub(crate) fn u32(&mut self) -> Result<u32> {
-        let b = self.bytes(4)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    pub(crate) fn u64(&mut self) -> Result<u64> {
-        let b = self.bytes(8)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(b);
-        Ok(u64::from_le_bytes(a))
-    }
-
-    pub(crate) fn lenenc_int(&mut self) -> Result<u64> {
-        match self.u8()? {
-            n @ 0..=0xfa => Ok(u64::from(n)),
-            0xfc => Ok(u64::from(self.u16()?)),
-            0xfd => {
-                let b = self.bytes(3)?;
-                Ok(u64::from(u32::from_le_bytes([b[0], b[1], b[2], 0])))
-            }
-            0xfe => self.u64(),
-            b => Err(ServeError::malformed(
-                self.what,
-                format!("{b:#04x} does not start a length-encoded integer"),
-            )),
-        }
-    }
-
-    pub(crate) fn lenenc_bytes(&mut self) -> Result<&'a [u8]> {
-        let n = self.lenenc_int()?;
-        let n = usize::try_from(n)
-            .map_err(|_| ServeError::malformed(self.what, "length does not fit in memory"))?;
-        self.bytes(n)
-    }
-
-    /// Bytes up to a NUL (consumed, not returned); the rest of the packet when there is none.
-    pub(crate) fn nul_or_eof_bytes(&mut self) -> &'a [u8] {
-        let rest = &self.buf[self.pos..];
-        match memchr::memchr(0, rest) {
-            Some(i) => {
-                self.pos += i + 1;
-                &rest[..i]
-            }
-            None => self.rest(),
-        }
-    }
-}
 
 /// An OK packet (header 0x00).
 pub fn ok_packet() -> Vec<u8> {
