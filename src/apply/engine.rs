@@ -15,6 +15,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// How often a transaction that hit a deadlock or lock wait timeout runs again (MySQL's
+/// replica_transaction_retries defaults to 10).
+const LOCK_RETRIES: u32 = 10;
+
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
@@ -459,15 +463,36 @@ async fn run(
                     },
                 );
             }
-            let gate: Option<CommitGate<'_>> = if ordered {
-                let tr = tracker2.clone();
-                Some(Box::pin(async move {
-                    tr.wait_prefix(ord - 1).await.map_err(|_| ())
-                }))
-            } else {
-                None
+            let mut attempt = 0u32;
+            let r = loop {
+                let gate: Option<CommitGate<'_>> = if ordered {
+                    let tr = tracker2.clone();
+                    Some(Box::pin(async move {
+                        tr.wait_prefix(ord - 1).await.map_err(|_| ())
+                    }))
+                } else {
+                    None
+                };
+                let r = applier.apply(&t, &shared2, gate).await;
+                // A deadlock or lock wait timeout between transactions applied side by side:
+                // retry on a new connection (the old one is dropped and the server rolls
+                // back what it held), as the server's applier does (replica_transaction_retries).
+                let retry = matches!(&r, Err(e) if e.is_lock_conflict()) && attempt < LOCK_RETRIES;
+                let Some(target) = shared2.target.as_ref().filter(|_| retry) else {
+                    break r;
+                };
+                attempt += 1;
+                tracing::warn!(
+                    txn = %t.label(),
+                    attempt,
+                    "deadlock or lock wait timeout on the target: retrying the transaction on a new connection"
+                );
+                tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
+                match target.connect().await {
+                    Ok(conn) => applier.session = Session::live(conn, flavor),
+                    Err(_) => break r,
+                }
             };
-            let r = applier.apply(&t, &shared2, gate).await;
             match r {
                 Ok(stats) => {
                     if let (Some(p), TxnGtid::None) = (&progress_path, &t.gtid) {

@@ -135,6 +135,18 @@ impl ApplyError {
         !matches!(self, ApplyError::Invalid(_) | ApplyError::Binlog(_))
     }
 
+    /// A deadlock (1213) or lock wait timeout (1205) between transactions applied side by
+    /// side: the transaction can run again.
+    pub fn is_lock_conflict(&self) -> bool {
+        matches!(
+            self,
+            ApplyError::Statement {
+                source: mysql_async::Error::Server(e),
+                ..
+            } if e.code == 1213 || e.code == 1205
+        )
+    }
+
     /// Whether the target holds data that contradicts the transaction: a row the gap changes
     /// was changed or deleted there, a key the gap inserts exists, or (MariaDB strict mode)
     /// the target wrote a GTID of its own with the sequence number the gap needs. A re-run
