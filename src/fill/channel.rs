@@ -117,15 +117,11 @@ pub(super) async fn channel_status(
 ) -> Result<Option<ChannelStatus>, FillError> {
     let q = status_query(flavor);
     let addr = succ.addr.clone();
-    let row: Option<Row> =
-        succ.conn()
-            .query_first(&q)
-            .await
-            .map_err(|source| FillError::Successor {
-                addr,
-                action: q.clone(),
-                source,
-            })?;
+    let row: Option<Row> = succ
+        .conn()
+        .query_first(&q)
+        .await
+        .map_err(FillError::on_successor(&addr, &q))?;
     let Some(row) = row else { return Ok(None) };
     let text = |n: &str| -> String {
         row.get_opt::<Option<String>, _>(n)
@@ -197,11 +193,7 @@ pub async fn remove_channel(succ: &mut Successor, flavor: ServerFlavor) -> Resul
         succ.conn()
             .query_drop(&q)
             .await
-            .map_err(|source| FillError::Successor {
-                addr,
-                action: q.clone(),
-                source,
-            })?;
+            .map_err(FillError::on_successor(&addr, &q))?;
     }
     Ok(())
 }
@@ -211,15 +203,7 @@ pub async fn remove_channel(succ: &mut Successor, flavor: ServerFlavor) -> Resul
 pub(super) async fn skipping_settings(succ: &mut Successor) -> Result<Vec<String>, FillError> {
     let mut out = Vec::new();
     let addr = succ.addr.clone();
-    let err = |q: &str| {
-        let addr = addr.clone();
-        let q = q.to_string();
-        move |source| FillError::Successor {
-            addr,
-            action: q,
-            source,
-        }
-    };
+    let err = |q: &str| FillError::on_successor(&addr, q);
     match succ.flavor {
         ServerFlavor::MySql => {
             let q = "SELECT FILTER_NAME, FILTER_RULE FROM \
@@ -294,15 +278,11 @@ pub(super) async fn lacking_privilege(
     let addr = succ.addr.clone();
     let q = "SHOW GRANTS";
     // The rows may hold a password hash: never shown.
-    let grants: Vec<String> =
-        succ.conn()
-            .query(q)
-            .await
-            .map_err(|source| FillError::Successor {
-                addr,
-                action: q.into(),
-                source,
-            })?;
+    let grants: Vec<String> = succ
+        .conn()
+        .query(q)
+        .await
+        .map_err(FillError::on_successor(&addr, q))?;
     Ok(grants_lack(&grants, succ.flavor))
 }
 

@@ -56,3 +56,18 @@ pub enum FillError {
         source: std::io::Error,
     },
 }
+
+impl FillError {
+    /// For `map_err`: `action` failed on the successor at `addr`.
+    pub(crate) fn on_successor(
+        addr: &str,
+        action: &str,
+    ) -> impl FnOnce(mysql_async::Error) -> FillError + use<> {
+        let (addr, action) = (addr.to_string(), action.to_string());
+        move |source| FillError::Successor {
+            addr,
+            action,
+            source,
+        }
+    }
+}

@@ -62,25 +62,12 @@ impl ReplicaState {
 }
 
 impl Successor {
-    fn err(&self, action: impl Into<String>) -> impl FnOnce(mysql_async::Error) -> FillError + '_ {
-        let action = action.into();
-        move |source| FillError::Successor {
-            addr: self.addr.clone(),
-            action,
-            source,
-        }
+    fn err(&self, action: &str) -> impl FnOnce(mysql_async::Error) -> FillError + use<> {
+        FillError::on_successor(&self.addr, action)
     }
 
     pub async fn connect(target: &TargetOptions) -> Result<Successor, FillError> {
-        let mk = |action: &str| {
-            let addr = target.addr.clone();
-            let action = action.to_string();
-            move |source| FillError::Successor {
-                addr,
-                action,
-                source,
-            }
-        };
+        let mk = |action: &str| FillError::on_successor(&target.addr, action);
         let mut conn = target.connect().await.map_err(mk("connect"))?;
         let (version, server_id): (String, u32) = conn
             .query_first("SELECT @@version, @@server_id")
@@ -142,15 +129,11 @@ impl Successor {
             ),
         };
         let addr = self.addr.clone();
-        let row: Option<mysql_async::Row> =
-            self.conn
-                .query_first(q)
-                .await
-                .map_err(|source| FillError::Successor {
-                    addr,
-                    action: q.to_string(),
-                    source,
-                })?;
+        let row: Option<mysql_async::Row> = self
+            .conn
+            .query_first(q)
+            .await
+            .map_err(FillError::on_successor(&addr, q))?;
         let Some(row) = row else { return Ok(None) };
         let text = |n: &str| -> String {
             row.get_opt::<Option<String>, _>(n)
@@ -342,10 +325,7 @@ impl Successor {
             .collect::<Vec<_>>()
             .join(",");
         let q = format!("SET GLOBAL gtid_slave_pos = '{text}'");
-        self.conn
-            .query_drop(&q)
-            .await
-            .map_err(self.err(q.clone()))?;
+        self.conn.query_drop(&q).await.map_err(self.err(&q))?;
         Ok(Some(text))
     }
 
@@ -411,10 +391,7 @@ impl Successor {
             stmts.push("SET GLOBAL super_read_only = ON".into());
         }
         for q in stmts {
-            self.conn
-                .query_drop(&q)
-                .await
-                .map_err(self.err(q.clone()))?;
+            self.conn.query_drop(&q).await.map_err(self.err(&q))?;
         }
         Ok(want)
     }

@@ -537,14 +537,7 @@ async fn drive(
     }
     let start = ch.start(&gap.until());
     succ.conn().query_drop(&start).await.map_err(|source| {
-        ServeFailed::Failed(
-            FillError::Successor {
-                addr: addr.clone(),
-                action: start.clone(),
-                source,
-            }
-            .to_string(),
-        )
+        ServeFailed::Failed(FillError::on_successor(&addr, &start)(source).to_string())
     })?;
     let total = gap.len();
     let mut landed = 0u64;
@@ -644,11 +637,7 @@ async fn mariadb_use_gtid(
         .conn()
         .query_first(q)
         .await
-        .map_err(|source| FillError::Successor {
-            addr,
-            action: q.into(),
-            source,
-        })?
+        .map_err(FillError::on_successor(&addr, q))?
         .unwrap_or_default();
     let mut tried = Vec::new();
     for (name, text) in [("slave_pos", slave), ("current_pos", current)] {
