@@ -414,6 +414,15 @@ async fn run(
             tracker.done(t.ordinal);
             continue;
         }
+        if t.no_effect {
+            // MariaDB would not binlog it: reported, never counted as missing (see
+            // `Transaction::no_effect`).
+            if let TxnGtid::MariaDb(g) = t.gtid {
+                report.gtids_without_effect.push(g);
+            }
+            tracker.done(t.ordinal);
+            continue;
+        }
         if opts.fail_after.is_some_and(|k| dispatched >= k) {
             first_error.get_or_insert(ApplyError::Injected(dispatched));
             break;

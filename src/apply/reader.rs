@@ -7,6 +7,7 @@
 //! include/exclude GTIDs, database) and reports a trailing transaction the files end inside of
 //! (a torn or still-written tail) instead of returning it. It does not touch the target.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -70,6 +71,8 @@ struct Pending {
     xa_start: Option<String>,
     /// A TRANSACTION_PAYLOAD held an XA_PREPARE.
     xa_prepare_inside: bool,
+    /// An event that changes something: rows, or a statement other than transaction control.
+    effect: bool,
     data: Vec<u8>,
     events: Vec<TxnEvent>,
 }
@@ -102,6 +105,9 @@ pub struct TransactionReader {
     pub stats: ReadStats,
     /// Transactions cut by a server restart (mid-stream) or by the end of the input.
     pub incomplete: Vec<IncompleteTransaction>,
+    /// MariaDB XIDs (as [`xid_sql`]) prepared by a transaction without effect: their XA
+    /// COMMIT / XA ROLLBACK has none either.
+    empty_xa: HashSet<String>,
 }
 
 enum Step {
@@ -142,6 +148,7 @@ impl TransactionReader {
             finished: false,
             stats: ReadStats::default(),
             incomplete: Vec::new(),
+            empty_xa: HashSet::new(),
         })
     }
 
@@ -351,6 +358,7 @@ impl TransactionReader {
             timestamp,
             xa_start: None,
             xa_prepare_inside: false,
+            effect: false,
             data: Vec::new(),
             events: Vec::new(),
         }
@@ -428,9 +436,11 @@ impl TransactionReader {
                 let inner_xa = self.expand_payload(pl, offset, path)?;
                 if let Some(p) = self.pending.as_mut() {
                     p.xa_prepare_inside = inner_xa;
+                    p.effect = true;
                 }
             }
             _ if in_txn => {
+                let effect = has_effect(body, &mut self.empty_xa);
                 let relevant = match body {
                     EventBody::Query(q) => {
                         !q.is_begin() && !q.is_commit() && self.db_matches(q.schema)
@@ -441,6 +451,7 @@ impl TransactionReader {
                 if let Some(p) = self.pending.as_mut() {
                     push(p, raw, offset, false);
                     p.relevant |= relevant;
+                    p.effect |= effect;
                 }
             }
             _ => {
@@ -528,6 +539,16 @@ impl TransactionReader {
 
     fn complete(&mut self, p: Pending, kind: TxnKind, name: Arc<str>) -> Option<Transaction> {
         self.stats.transactions += 1;
+        let no_effect = matches!(p.gtid, TxnGtid::MariaDb(_)) && !p.effect;
+        if no_effect
+            && kind == TxnKind::XaPrepare
+            && let Some(xid) = p
+                .xa_start
+                .as_deref()
+                .and_then(|x| x.strip_prefix("XA START "))
+        {
+            self.empty_xa.insert(xid.to_owned());
+        }
         let keep = p.relevant
             && self
                 .opts
@@ -571,8 +592,88 @@ impl TransactionReader {
             events: p.events,
             timestamp: p.timestamp,
             xa_start: p.xa_start,
+            no_effect,
         })
     }
+}
+
+/// Whether an event of a transaction changes anything: a row event, or a statement other than
+/// transaction control (`BEGIN`, `COMMIT`, `ROLLBACK`, savepoints, `XA START` / `XA END`, and
+/// the XA PREPARE event). `XA COMMIT` / `XA ROLLBACK` of an XID in `empty_xa` (prepared with
+/// no effect) has none either; the XID is forgotten there.
+fn has_effect(body: &EventBody<'_>, empty_xa: &mut HashSet<String>) -> bool {
+    match body {
+        EventBody::Rows(_) => true,
+        EventBody::Query(q) => query_has_effect(&q.query, empty_xa),
+        _ => false,
+    }
+}
+
+fn query_has_effect(sql: &[u8], empty_xa: &mut HashSet<String>) -> bool {
+    let sql = sql.trim_ascii_start();
+    for end in [&b"XA COMMIT "[..], b"XA ROLLBACK "] {
+        if starts_ci(sql, end) {
+            let xid = String::from_utf8_lossy(&sql[end.len()..]);
+            return !empty_xa.remove(xid.trim());
+        }
+    }
+    // `ROLLBACK TO [SAVEPOINT] x` is covered by `ROLLBACK`.
+    let control: [&[u8]; 8] = [
+        b"BEGIN",
+        b"COMMIT",
+        b"ROLLBACK",
+        b"SAVEPOINT ",
+        b"RELEASE SAVEPOINT ",
+        b"XA START ",
+        b"XA BEGIN ",
+        b"XA END ",
+    ];
+    !control.iter().any(|c| {
+        starts_ci(sql, c)
+            && (c.ends_with(b" ") || sql.len() == c.len() || !sql[c.len()].is_ascii_alphanumeric())
+    })
+}
+
+#[cfg(test)]
+mod effect_tests {
+    use super::*;
+
+    #[test]
+    fn transaction_control_has_no_effect() {
+        let mut xa = HashSet::new();
+        for q in [
+            "BEGIN",
+            "COMMIT",
+            "ROLLBACK",
+            "rollback to savepoint `sp1`",
+            "SAVEPOINT `sp1`",
+            "RELEASE SAVEPOINT sp1",
+            "XA END X'786131',X'',1",
+            "  XA START 'x'",
+        ] {
+            assert!(!query_has_effect(q.as_bytes(), &mut xa), "{q}");
+        }
+        for q in [
+            "INSERT INTO t VALUES (1)",
+            "COMMITTED_FLAG_TABLE_DROP",
+            "BEGINNING",
+            "SAVEPOINTS",
+            "DROP TABLE t",
+            "XA COMMIT X'786131',X'',1",
+        ] {
+            assert!(query_has_effect(q.as_bytes(), &mut xa), "{q}");
+        }
+        // The XA COMMIT / ROLLBACK of a branch prepared without effect has none, once.
+        xa.insert("X'786133',X'',1".to_owned());
+        assert!(!query_has_effect(b"XA COMMIT X'786133',X'',1", &mut xa));
+        assert!(query_has_effect(b"XA COMMIT X'786133',X'',1", &mut xa));
+        xa.insert("X'786134',X'',1".to_owned());
+        assert!(!query_has_effect(b"xa rollback X'786134',X'',1", &mut xa));
+    }
+}
+
+fn starts_ci(s: &[u8], prefix: &[u8]) -> bool {
+    s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix)
 }
 
 /// An XID as SQL: `X'gtrid',X'bqual',format_id`.

@@ -6,6 +6,7 @@
 use serde::Serialize;
 
 use super::reader::IncompleteTransaction;
+use crate::binlog::mariadb_gtid::MariadbGtid;
 
 /// What a run did.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -55,6 +56,11 @@ pub struct RunReport {
     /// The target's executed GTIDs after the run contain every GTID applied or skipped, and
     /// every row checked holds the data the binlog's last image says.
     pub verified: Option<bool>,
+    /// MariaDB transactions that change nothing (see `Transaction::no_effect`): not applied,
+    /// since MariaDB does not binlog an empty transaction; not counted as missing by the
+    /// verification. A fill records them in `gtid_slave_pos`.
+    #[serde(serialize_with = "as_strings")]
+    pub gtids_without_effect: Vec<MariadbGtid>,
     pub gtid_executed_after: Option<String>,
     pub errors: Vec<String>,
 }
@@ -108,9 +114,31 @@ impl RunReport {
                  statement, savepoint rollback or XA)"
             ));
         }
+        if !self.gtids_without_effect.is_empty() {
+            s.push_str(&format!(
+                "; {} transaction(s) without effect not applied (only SAVEPOINT/XA control; \
+                 MariaDB does not binlog an empty transaction): {}",
+                self.gtids_without_effect.len(),
+                self.gtids_without_effect
+                    .iter()
+                    .take(5)
+                    .map(|g| g.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+                    + if self.gtids_without_effect.len() > 5 {
+                        ",..."
+                    } else {
+                        ""
+                    }
+            ));
+        }
         if self.verified == Some(true) {
             s.push_str("; verified");
         }
         s
     }
+}
+
+fn as_strings<S: serde::Serializer>(v: &[MariadbGtid], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(v.iter().map(|g| g.to_string()))
 }

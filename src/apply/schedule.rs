@@ -169,6 +169,7 @@ mod tests {
             events: vec![],
             timestamp: 0,
             xa_start: None,
+            no_effect: false,
         }
     }
 

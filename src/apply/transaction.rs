@@ -95,6 +95,13 @@ pub struct Transaction {
     pub timestamp: u32,
     /// MariaDB XA: the GTID event stands for `XA START <xid>` (there is no statement for it).
     pub xa_start: Option<String>,
+    /// MariaDB: the transaction changes nothing (only transaction control: a SAVEPOINT whose
+    /// work was rolled back, an XA whose statements all failed on the source, or the XA COMMIT
+    /// of such an XA). It is not applied: MariaDB does not binlog an empty transaction, so its
+    /// GTID cannot be recorded by running it (an empty prepared XA is even forgotten by the
+    /// server, and its XA COMMIT fails with XA_RBROLLBACK). The run reports its GTID; a fill
+    /// records it in `gtid_slave_pos`, as the server's replica does.
+    pub no_effect: bool,
 }
 
 impl Transaction {

@@ -415,7 +415,11 @@ pub async fn run(req: FillRequest) -> Result<FillReport, FillError> {
     if !dry {
         // Also after a re-run that found nothing missing: the interrupted run may have
         // applied the whole gap without getting here.
-        report.gtid_slave_pos_after = succ.record_slave_pos().await?;
+        let empty = report
+            .apply
+            .as_ref()
+            .map_or(&[][..], |r| &r.gtids_without_effect[..]);
+        report.gtid_slave_pos_after = succ.record_slave_pos(empty).await?;
     }
     if !dry && report.read_only_before.is_some() {
         report.read_only_after = Some(succ.unfence(req.open_writes, &memo).await?);

@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use crate::apply::{Executed, ServerFlavor, TargetOptions, read_executed};
 use crate::binlog::gtid_set::GtidSet;
 use crate::binlog::mariadb_executed::MariadbExecuted;
-use crate::binlog::mariadb_gtid::MariadbGtidPos;
+use crate::binlog::mariadb_gtid::{MariadbGtid, MariadbGtidPos};
 use crate::spool::{ResumePoint, Spool, TxnGtid};
 
 use super::error::FillError;
@@ -284,8 +284,13 @@ impl Successor {
     /// at what replication last applied and a later `MASTER_USE_GTID=current_pos` (or a
     /// re-run reading it) would start from before the gap. For each domain, the binlog's last
     /// GTID wins unless the successor wrote it itself (then the domain keeps its position, or
-    /// takes that own GTID when it had none).
-    pub async fn record_slave_pos(&mut self) -> Result<Option<String>, FillError> {
+    /// takes that own GTID when it had none). `without_effect`: GTIDs of the gap the apply
+    /// could not record (MariaDB does not binlog an empty transaction), taken when later than
+    /// the binlog's. A domain's position never moves back.
+    pub async fn record_slave_pos(
+        &mut self,
+        without_effect: &[MariadbGtid],
+    ) -> Result<Option<String>, FillError> {
         if self.flavor != ServerFlavor::MariaDb {
             return Ok(None);
         }
@@ -302,9 +307,17 @@ impl Successor {
             return Ok(None);
         };
         let mut changed = false;
-        for g in binlog.iter().filter(|g| g.server != self.server_id) {
-            changed |= pos.get(g.domain) != Some(g);
-            pos.set(*g);
+        // A domain never moves back: the server's own applier (the serve path) records a
+        // transaction without effect in gtid_slave_pos past the binlog's last GTID.
+        for g in binlog
+            .iter()
+            .filter(|g| g.server != self.server_id)
+            .chain(without_effect)
+        {
+            if pos.get(g.domain).is_none_or(|p| p.seq < g.seq) {
+                pos.set(*g);
+                changed = true;
+            }
         }
         // A domain only the successor wrote in (an own write after the promotion in a new
         // domain) must be named too: the server refuses a gtid_slave_pos lacking a domain its
