@@ -634,44 +634,6 @@ fn query_has_effect(sql: &[u8], empty_xa: &mut HashSet<String>) -> bool {
     })
 }
 
-#[cfg(test)]
-mod effect_tests {
-    use super::*;
-
-    #[test]
-    fn transaction_control_has_no_effect() {
-        let mut xa = HashSet::new();
-        for q in [
-            "BEGIN",
-            "COMMIT",
-            "ROLLBACK",
-            "rollback to savepoint `sp1`",
-            "SAVEPOINT `sp1`",
-            "RELEASE SAVEPOINT sp1",
-            "XA END X'786131',X'',1",
-            "  XA START 'x'",
-        ] {
-            assert!(!query_has_effect(q.as_bytes(), &mut xa), "{q}");
-        }
-        for q in [
-            "INSERT INTO t VALUES (1)",
-            "COMMITTED_FLAG_TABLE_DROP",
-            "BEGINNING",
-            "SAVEPOINTS",
-            "DROP TABLE t",
-            "XA COMMIT X'786131',X'',1",
-        ] {
-            assert!(query_has_effect(q.as_bytes(), &mut xa), "{q}");
-        }
-        // The XA COMMIT / ROLLBACK of a branch prepared without effect has none, once.
-        xa.insert("X'786133',X'',1".to_owned());
-        assert!(!query_has_effect(b"XA COMMIT X'786133',X'',1", &mut xa));
-        assert!(query_has_effect(b"XA COMMIT X'786133',X'',1", &mut xa));
-        xa.insert("X'786134',X'',1".to_owned());
-        assert!(!query_has_effect(b"xa rollback X'786134',X'',1", &mut xa));
-    }
-}
-
 fn starts_ci(s: &[u8], prefix: &[u8]) -> bool {
     s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix)
 }
@@ -732,4 +694,42 @@ pub fn has_partial_before_images(
         }
     }
     Ok(false)
+}
+
+#[cfg(test)]
+mod effect_tests {
+    use super::*;
+
+    #[test]
+    fn transaction_control_has_no_effect() {
+        let mut xa = HashSet::new();
+        for q in [
+            "BEGIN",
+            "COMMIT",
+            "ROLLBACK",
+            "rollback to savepoint `sp1`",
+            "SAVEPOINT `sp1`",
+            "RELEASE SAVEPOINT sp1",
+            "XA END X'786131',X'',1",
+            "  XA START 'x'",
+        ] {
+            assert!(!query_has_effect(q.as_bytes(), &mut xa), "{q}");
+        }
+        for q in [
+            "INSERT INTO t VALUES (1)",
+            "COMMITTED_FLAG_TABLE_DROP",
+            "BEGINNING",
+            "SAVEPOINTS",
+            "DROP TABLE t",
+            "XA COMMIT X'786131',X'',1",
+        ] {
+            assert!(query_has_effect(q.as_bytes(), &mut xa), "{q}");
+        }
+        // The XA COMMIT / ROLLBACK of a branch prepared without effect has none, once.
+        xa.insert("X'786133',X'',1".to_owned());
+        assert!(!query_has_effect(b"XA COMMIT X'786133',X'',1", &mut xa));
+        assert!(query_has_effect(b"XA COMMIT X'786133',X'',1", &mut xa));
+        xa.insert("X'786134',X'',1".to_owned());
+        assert!(!query_has_effect(b"xa rollback X'786134',X'',1", &mut xa));
+    }
 }
