@@ -65,6 +65,12 @@ pub struct ApplyOptions {
     pub fail_after: Option<u64>,
     /// Most rows per multi-row INSERT.
     pub insert_rows: usize,
+    /// Check only: the target already holds these transactions (its own replication applier
+    /// ran them, the serve path). Nothing is sent; the transactions are walked as a dry run
+    /// would (the target's table shapes, nothing skipped as executed) to learn the rows they
+    /// leave, then the target's GTIDs and data are verified as after a run. Needs `target`
+    /// and `verify`; `dry_run` must be `None`.
+    pub survey: bool,
 }
 
 impl Default for ApplyOptions {
@@ -79,6 +85,7 @@ impl Default for ApplyOptions {
             show_progress: false,
             fail_after: None,
             insert_rows: 1000,
+            survey: false,
         }
     }
 }
@@ -236,6 +243,15 @@ async fn run(
     report: &mut RunReport,
     started: Instant,
 ) -> Result<(), ApplyError> {
+    // A survey prints to nowhere: the walk is a dry run's, the checks a run's.
+    let survey = opts.survey && opts.dry_run.is_none() && opts.target.is_some();
+    let print: Option<DryRunOutput> = opts.dry_run.clone().or_else(|| {
+        survey.then(|| {
+            Arc::new(Mutex::new(
+                Box::new(std::io::sink()) as Box<dyn Write + Send>
+            ))
+        })
+    });
     let dry = opts.dry_run.clone();
     let label = opts
         .target
@@ -273,7 +289,8 @@ async fn run(
     };
     let mut shared = Shared::new(flavor, opts.read.database.clone());
     shared.insert_rows = opts.insert_rows.max(1);
-    shared.target = opts.target.clone().filter(|_| dry.is_none());
+    shared.target = opts.target.clone().filter(|_| print.is_none());
+    shared.survey = survey;
     let mut executed = None;
     if let Some(c) = control.as_mut() {
         executed = Some(read_executed(c, flavor, &label).await?);
@@ -286,7 +303,7 @@ async fn run(
     // Workers.
     let parallel = report.parallel;
     let mut free: Vec<Applier> = Vec::with_capacity(parallel);
-    match &dry {
+    match &print {
         Some(out) => {
             // Table shapes come from the target when it is reachable, so the dry run prints
             // what a run would send (generated columns left out, the target's signedness).
@@ -294,7 +311,11 @@ async fn run(
                 (Some(t), true) => t.connect().await.ok(),
                 _ => None,
             };
-            free.push(Applier::new(Session::print(out.clone(), schema, flavor)))
+            let mut a = Applier::new(Session::print(out.clone(), schema, flavor));
+            if survey {
+                a.touched = Some(Touched::new());
+            }
+            free.push(a)
         }
         None => {
             let t = opts.target.as_ref().expect("checked above");
@@ -403,7 +424,7 @@ async fn run(
         };
         report.transactions_read += 1;
         let dep = sched.dependency(&t);
-        let already = executed.as_ref().is_some_and(|x| x.contains(&t.gtid))
+        let already = !survey && executed.as_ref().is_some_and(|x| x.contains(&t.gtid))
             || (t.gtid == TxnGtid::None
                 && progress_rec
                     .as_ref()

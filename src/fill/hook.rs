@@ -443,11 +443,24 @@ async fn apply_gap(
     report: &mut FillReport,
 ) -> Result<bool, FillError> {
     if let Some(ready) = ready {
-        let (serve, result) = via_serve::run(*ready, succ, req.wait_timeout).await;
-        report.serve = Some(serve);
+        let include = ready.selection();
+        let (mut serve, result) = via_serve::run(*ready, succ, req.wait_timeout).await;
         let removed = format!("the channel '{}' was removed", via_serve::CHANNEL);
+        let checked = match result {
+            Ok(()) => via_serve::verify_rows(&req.successor, plan, include, &mut serve).await,
+            Err(_) => Ok(()),
+        };
+        report.serve = Some(serve);
         match result {
             Ok(()) => {
+                if let Err(why) = checked {
+                    report.outcome = Outcome::ApplyFailed;
+                    report.reason = Some(format!(
+                        "via serve: the successor's applier ran the whole gap, but {why}; \
+                         {removed} and the successor stays read-only"
+                    ));
+                    return Ok(false);
+                }
                 report.outcome = Outcome::Filled;
                 return Ok(true);
             }

@@ -24,7 +24,9 @@ use std::time::{Duration, Instant};
 use mysql_async::prelude::Queryable;
 use rand::Rng;
 
-use crate::apply::{Executed, ServerFlavor};
+use crate::apply::{
+    ApplyOptions, Executed, GtidSelection, ReadOptions, ServerFlavor, TargetOptions, apply_files,
+};
 use crate::binlog::gtid_set::GtidSet;
 use crate::binlog::mariadb_executed::MariadbExecuted;
 use crate::binlog::mariadb_gtid::{MariadbGtid, MariadbGtidPos};
@@ -85,8 +87,12 @@ pub struct ServeReport {
     /// Transactions of the gap the successor had executed when the wait ended.
     pub transactions_landed: u64,
     pub seconds: f64,
-    /// Always `None`: rows are not read back on this path (see `verification`).
+    /// After the channel finished, every row the gap wrote or deleted read back from the
+    /// successor and compared with the gap's last image (`None` when the check did not run).
+    pub rows_to_verify: Option<u64>,
     pub rows_verified: Option<u64>,
+    /// Row changes that could not be checked (see `RunReport::rows_not_verifiable`).
+    pub rows_not_verifiable: Option<u64>,
     /// What was checked after the channel finished.
     pub verification: String,
     pub warnings: Vec<String>,
@@ -388,6 +394,8 @@ pub async fn decide(inp: Inputs<'_>, succ: &mut Successor) -> Result<Decision, F
         until: gap.until(),
         transactions: gap.len(),
         verification: "not run yet".into(),
+        rows_to_verify: None,
+        rows_not_verifiable: None,
         warnings,
         ..ServeReport::default()
     };
@@ -476,8 +484,7 @@ pub async fn run(
             report.transactions_landed = gap.len() - n;
             if n == 0 {
                 report.verification = format!(
-                    "the successor's executed GTIDs hold all {} GTIDs of the gap; rows not \
-                     read back (the serve path does not run the SQL path's verify)",
+                    "the successor's executed GTIDs hold all {} GTIDs of the gap",
                     gap.len()
                 );
             } else {
@@ -502,6 +509,67 @@ pub async fn run(
     }
     report.seconds = started.elapsed().as_secs_f64();
     (report, result)
+}
+
+impl Ready {
+    /// The transactions of the gap as a read filter: MySQL's GTID set; MariaDB's gap is every
+    /// transaction from the plan's start (a domain commits in order), so no filter.
+    pub fn selection(&self) -> Option<GtidSelection> {
+        match &self.gap {
+            GapGtids::MySql(s) => Some(GtidSelection::MySql(s.clone())),
+            GapGtids::MariaDb(_) => None,
+        }
+    }
+}
+
+/// The data after the successor's applier ran the gap: the gap's transactions walked without
+/// sending anything (see `ApplyOptions::survey`), every row they left read back from the
+/// successor and compared with its last image, the gap's GTIDs checked again. `Err`: what
+/// differs (table, key, column), or why the check could not run.
+pub async fn verify_rows(
+    successor: &TargetOptions,
+    plan: &GapPlan,
+    include: Option<GtidSelection>,
+    report: &mut ServeReport,
+) -> Result<(), String> {
+    let opts = ApplyOptions {
+        target: Some(successor.clone()),
+        parallel: 1,
+        read: ReadOptions {
+            start_position: plan.start_offset,
+            include,
+            ..ReadOptions::default()
+        },
+        verify: true,
+        survey: true,
+        ..ApplyOptions::default()
+    };
+    match apply_files(&plan.files, opts).await {
+        Ok(r) => {
+            report.rows_to_verify = r.rows_to_verify;
+            report.rows_verified = r.rows_verified;
+            report.rows_not_verifiable = r.rows_not_verifiable;
+            if let (Some(n), Some(m)) = (r.rows_verified, r.rows_to_verify) {
+                report
+                    .verification
+                    .push_str(&format!("; rows verified {n}/{m}"));
+            }
+            if let Some(k) = r.rows_not_verifiable.filter(|k| *k > 0) {
+                report.verification.push_str(&format!(
+                    "; {k} row change(s) not verifiable (no primary key, or changed by a later \
+                     statement, savepoint rollback or XA)"
+                ));
+            }
+            Ok(())
+        }
+        Err(f) => {
+            report.rows_to_verify = f.report.rows_to_verify;
+            report.rows_verified = f.report.rows_verified;
+            report.rows_not_verifiable = f.report.rows_not_verifiable;
+            report.verification = format!("reading the rows back: {}", f.error);
+            Err(f.error.to_string())
+        }
+    }
 }
 
 /// Configure and start the channel, wait for the gap, watch for errors.
