@@ -1724,3 +1724,73 @@ fn mariadb_via_serve_applier_error_then_rerun() {
     let _g = server_lock();
     via_serve_applier_error(&Cluster::mariadb());
 }
+
+/// `fill --via serve` SIGKILLed while the successor's applier replicates the gap: the channel
+/// is left behind pointing at a dead server; the re-run removes it, serves the rest, reads the
+/// rows back and hands writes back; the successor ends equal to the dead master (its applier
+/// commits whole transactions, so nothing half-applied survives).
+fn via_serve_killed_mid_way(c: &Cluster) {
+    let _t = Topology::fresh();
+    let succ = c.io_lagger.clone();
+    let root = run_until_master_dies(c, &succ, "stop io");
+    c.promote_like_orchestrator(&succ);
+    let (executed_before, read_only_before) = (executed(&succ), read_only(&succ));
+    let mut child = fill_cmd(root.path(), &c.master, &succ, &["--via", "serve"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn gapfill fill --via serve");
+    let t = Instant::now();
+    while executed(&succ) == executed_before {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "fill ended before anything landed"
+        );
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "nothing landed within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "fill finished before it could be killed mid-way"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        gapfill_channel(&succ),
+        "gapfill",
+        "a SIGKILLed fill leaves its channel behind"
+    );
+    let r = fill(root.path(), &c.master, &succ, &["--via", "serve"]).expect(0, "re-run");
+    assert_eq!(r.report["outcome"], "Filled", "{:#}", r.report);
+    assert_eq!(r.report["via"], "serve", "{:#}", r.report);
+    let serve = &r.report["serve"];
+    assert!(
+        serve["rows_verified"].as_u64() == serve["rows_to_verify"].as_u64()
+            && serve["rows_to_verify"].as_u64() > Some(0),
+        "{serve:#}"
+    );
+    eprintln!(
+        "fill --via serve after a SIGKILL ({:?}): {} of {} transactions left; {}",
+        c.kind, serve["transactions"], r.report["plan"]["transactions"], serve["verification"]
+    );
+    assert_eq!(gapfill_channel(&succ), "");
+    assert_eq!(read_only(&succ), read_only_before, "writes not handed back");
+    assert_equal_to_dead_master(c, &succ);
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mysql_via_serve_killed_mid_way_then_rerun() {
+    let _g = server_lock();
+    via_serve_killed_mid_way(&Cluster::mysql());
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mariadb_via_serve_killed_mid_way_then_rerun() {
+    let _g = server_lock();
+    via_serve_killed_mid_way(&Cluster::mariadb());
+}

@@ -172,11 +172,11 @@ pub(super) async fn worker_errors(succ: &mut Successor, flavor: ServerFlavor) ->
         .collect()
 }
 
-/// Stop and forget the channel, when there is one.
-pub async fn remove_channel(succ: &mut Successor, flavor: ServerFlavor) -> Result<(), FillError> {
+/// Stop and forget the channel, when there is one (`true`: there was).
+pub async fn remove_channel(succ: &mut Successor, flavor: ServerFlavor) -> Result<bool, FillError> {
     if channel_status(succ, flavor).await.ok().flatten().is_none() {
         // MySQL shows nothing for an unknown channel (or errors); MariaDB errors.
-        return Ok(());
+        return Ok(false);
     }
     let stmts = match flavor {
         ServerFlavor::MySql => [
@@ -195,7 +195,7 @@ pub async fn remove_channel(succ: &mut Successor, flavor: ServerFlavor) -> Resul
             .await
             .map_err(FillError::on_successor(&addr, &q))?;
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Settings that make a replica's applier skip events or errors, as the successor has them

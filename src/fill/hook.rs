@@ -16,6 +16,7 @@ use crate::spool::{
     FsyncPolicy, Retention, Spool, SpoolConfig, SpoolError, StreamRecord, TargetPosition,
 };
 
+use super::channel;
 use super::error::FillError;
 use super::guard::WindowGuard;
 use super::lock::ClusterLock;
@@ -255,6 +256,19 @@ pub async fn run(req: FillRequest) -> Result<FillReport, FillError> {
     };
 
     let mut succ = Successor::connect(&req.successor).await?;
+    if !dry {
+        // A fill killed while serving leaves its channel applying what it had received: stop
+        // and remove it before anything is read, or the successor's state keeps moving (and
+        // settling would wait for a channel whose source is gone).
+        let flavor = succ.flavor;
+        if channel::remove_channel(&mut succ, flavor).await? {
+            tracing::warn!(
+                "fill: the successor had a replication channel '{}' left by an interrupted fill; \
+                 it was stopped and removed (the gap is planned from what it applied)",
+                via_serve::CHANNEL
+            );
+        }
+    }
     report.replica_before = if dry {
         succ.replica_state().await?
     } else {
