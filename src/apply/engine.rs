@@ -629,6 +629,18 @@ async fn run(
             report.rows_to_verify = Some(check.to_verify);
             report.rows_verified = Some(check.verified);
             report.rows_not_verifiable = Some(check.not_verifiable);
+            report.rows_image_inconsistent = check.image_inconsistent;
+            if let Some(first) = &check.first_inconsistent {
+                tracing::warn!(
+                    rows = check.image_inconsistent,
+                    first = %first,
+                    "rows whose binlog image is inconsistent: a generated column does not follow \
+                     from the image's other columns (the source changed a column the image lacks; \
+                     MariaDB logs a REPLACE under binlog_row_image NOBLOB/MINIMAL without the \
+                     columns it reset): these rows may differ from the source's"
+                );
+            }
+            report.first_image_inconsistent = check.first_inconsistent;
             if let Some(first) = check.first {
                 report.verified = Some(false);
                 let more = if check.mismatches > 1 {

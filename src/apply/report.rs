@@ -53,6 +53,14 @@ pub struct RunReport {
     /// have changed, rows of transactions rolled back to a savepoint or only XA-prepared,
     /// rows applied as BINLOG statements.
     pub rows_not_verifiable: Option<u64>,
+    /// Rows checked whose binlog image is inconsistent: every column it carries matches but a
+    /// generated one, whose logged value does not follow from the others (the source changed a
+    /// column the image lacks: MariaDB logs a `REPLACE` run as an update under
+    /// `binlog_row_image=NOBLOB`/`MINIMAL` without the columns it reset). No applier can
+    /// reach the source's row; these rows may differ from it. Not counted as verified.
+    pub rows_image_inconsistent: u64,
+    /// The first of those (table, key, column, both values).
+    pub first_image_inconsistent: Option<String>,
     /// The target's executed GTIDs after the run contain every GTID applied or skipped, and
     /// every row checked holds the data the binlog's last image says.
     pub verified: Option<bool>,
@@ -112,6 +120,15 @@ impl RunReport {
             s.push_str(&format!(
                 "; {k} row change(s) not verifiable (no primary key, or changed by a later \
                  statement, savepoint rollback or XA)"
+            ));
+        }
+        if self.rows_image_inconsistent > 0 {
+            s.push_str(&format!(
+                "; {} row(s) whose binlog image is inconsistent (a generated column that does not \
+                 follow from the image's other columns: the source changed a column the image \
+                 lacks), which may differ from the source: first {}",
+                self.rows_image_inconsistent,
+                self.first_image_inconsistent.as_deref().unwrap_or("-")
             ));
         }
         if !self.gtids_without_effect.is_empty() {
