@@ -79,6 +79,15 @@ struct SslArgs {
     /// The client certificate's private key (PEM).
     #[arg(long, value_name = "FILE", requires = "ssl_cert")]
     ssl_key: Option<PathBuf>,
+    /// Send the password (caching_sha2_password full authentication) inside TLS whose
+    /// certificate was not verified (--ssl-mode preferred/required): a man in the middle reads
+    /// it. Prefer --ssl-mode verify-ca with --ssl-ca (or, for capture, --server-public-key).
+    #[arg(
+        long,
+        env = "GAPFILL_ALLOW_UNVERIFIED_TLS",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    allow_unverified_tls: bool,
 }
 
 impl SslArgs {
@@ -89,6 +98,7 @@ impl SslArgs {
             server_name,
             cert_file: self.ssl_cert.clone(),
             key_file: self.ssl_key.clone(),
+            allow_unverified: self.allow_unverified_tls,
         }
     }
 }

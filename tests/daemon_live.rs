@@ -255,7 +255,7 @@ impl Setup {
         let mut text = format!(
             "spool_dir = \"{spool}\"\nmax_lag = \"10m\"\nfollow_wait = \"5m\"\n\
              [credentials]\nfile = \"{r}/credentials\"\n\
-             [capture]\nheartbeat = \"1s\"\nfsync = \"interval\"\n\
+             [capture]\nheartbeat = \"1s\"\nfsync = \"interval\"\nallow_unverified_tls = true\n\
              [replicas]\ninterval = \"1s\"\n\
              [http]\nlisten = \"127.0.0.1:{port}\"\ntoken_file = \"{r}/token\"\n",
             spool = self.spool().display(),

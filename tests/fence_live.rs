@@ -31,7 +31,11 @@ fn target(s: &Server, user: &str, pw: &str) -> TargetOptions {
             password: Password::new(pw),
             source: "test".into(),
         },
-        tls: TlsOptions::default(),
+        // The sandbox's self-generated certificates (see scripts/sandbox).
+        tls: TlsOptions {
+            allow_unverified: true,
+            ..TlsOptions::default()
+        },
     }
 }
 

@@ -137,7 +137,11 @@ fn target_options(server: &Server) -> TargetOptions {
             password: Password::new(env("GAPFILL_TEST_PASSWORD")),
             source: "test".into(),
         },
-        tls: TlsOptions::default(),
+        // The sandbox's self-generated certificates (see scripts/sandbox).
+        tls: TlsOptions {
+            allow_unverified: true,
+            ..TlsOptions::default()
+        },
     }
 }
 

@@ -22,6 +22,8 @@ fn tls(s: &Server, with_cert: bool) -> TlsOptions {
         mode: TlsMode::Required,
         cert_file: with_cert.then(|| s.datadir.join("client-cert.pem")),
         key_file: with_cert.then(|| s.datadir.join("client-key.pem")),
+        // The sandbox's self-generated certificates (see scripts/sandbox).
+        allow_unverified: true,
         ..TlsOptions::default()
     }
 }

@@ -111,7 +111,11 @@ fn options(target: &Server, c: &Captured, verify: bool) -> ApplyOptions {
                 password: Password::new(env("GAPFILL_TEST_PASSWORD")),
                 source: "test".into(),
             },
-            tls: TlsOptions::default(),
+            // The sandbox's self-generated certificates (see scripts/sandbox).
+            tls: TlsOptions {
+                allow_unverified: true,
+                ..TlsOptions::default()
+            },
         }),
         parallel: 4,
         read: ReadOptions {

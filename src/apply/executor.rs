@@ -1044,6 +1044,10 @@ async fn apply_rows<'a>(
             t.row(slot, rows, before, after, loc);
         }
         row_index = row_index.wrapping_add(1);
+        if shared.survey {
+            // Only what the rows leave is wanted: no statement is built.
+            continue;
+        }
         match rows.kind {
             RowsKind::Write => {
                 let same = batch.spec.as_ref().is_some_and(|s| Arc::ptr_eq(s, spec))

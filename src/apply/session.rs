@@ -94,6 +94,7 @@ impl TargetOptions {
     /// Open one connection: TLS as the mode says (`Preferred` falls back to plain when the
     /// server offers no TLS; caching_sha2_password then uses the server's RSA key).
     pub async fn connect(&self) -> Result<Conn, mysql_async::Error> {
+        self.preflight().await?;
         match self.tls.mode {
             TlsMode::Disabled => Conn::new(self.opts(false)).await,
             TlsMode::Preferred => match Conn::new(self.opts(true)).await {
@@ -103,6 +104,39 @@ impl TargetOptions {
                 r => r,
             },
             _ => Conn::new(self.opts(true)).await,
+        }
+    }
+}
+
+impl TargetOptions {
+    /// mysql_async sends caching_sha2_password's full-authentication password in clear over
+    /// any TLS, verified or not. Unless the certificate is verified (or the user accepted an
+    /// unverified one), log in first with gapfill's own client: it takes the fast path when the
+    /// server's cache knows the account (mysql_async right after does too) and refuses, before
+    /// sending anything, when full authentication would send the password (the error says how
+    /// to verify the server). Other failures are left to mysql_async to report.
+    async fn preflight(&self) -> Result<(), mysql_async::Error> {
+        if self.tls.mode == TlsMode::Disabled || self.tls.verifies() || self.tls.allow_unverified {
+            return Ok(());
+        }
+        let mut o = crate::protocol::ConnectOptions::new(
+            self.addr.clone(),
+            self.credentials.user.clone(),
+            self.credentials.password.clone(),
+        );
+        o.tls = self.tls.clone();
+        match crate::protocol::Connection::connect(&o).await {
+            Ok(c) => {
+                c.close().await;
+                Ok(())
+            }
+            Err(e @ crate::protocol::ProtocolError::FullAuthOverUnverifiedTls { .. }) => {
+                Err(mysql_async::Error::Other(Box::new(e)))
+            }
+            Err(e) => {
+                tracing::debug!(target = %self.addr, error = %e, "TLS login check inconclusive");
+                Ok(())
+            }
         }
     }
 }

@@ -81,6 +81,10 @@ pub struct DaemonConfig {
     pub tls_key: Option<PathBuf>,
     /// Register with each master (`[capture] register`, default true).
     pub register: bool,
+    /// `[capture] allow_unverified_tls`: send caching_sha2_password's full-authentication
+    /// password inside TLS whose certificate was not verified (see
+    /// `ConnectOptions::allow_unverified_tls`; default false).
+    pub allow_unverified_tls: bool,
     /// `report_host` shown in the masters' `SHOW REPLICAS` (default: the host name).
     pub report_host: Option<String>,
     /// `report_port` shown there (default: the port of `[http] listen`).
@@ -113,6 +117,7 @@ impl DaemonConfig {
             server_name: None,
             cert_file: self.tls_cert.clone(),
             key_file: self.tls_key.clone(),
+            allow_unverified: self.allow_unverified_tls,
         }
     }
 }
@@ -591,6 +596,7 @@ impl DaemonConfig {
             }
         }
         let register = ks.boolean("register", &mut p).unwrap_or(true);
+        let allow_unverified_tls = ks.boolean("allow_unverified_tls", &mut p).unwrap_or(false);
         let report_host = ks.string("report_host", &mut p);
         if let Some(h) = &report_host
             && (h.is_empty() || h.len() > 255 || h.contains(char::is_whitespace))
@@ -839,6 +845,7 @@ impl DaemonConfig {
             tls_cert,
             tls_key,
             register,
+            allow_unverified_tls,
             report_host,
             report_port,
             credentials,

@@ -169,10 +169,12 @@ impl FillReport {
             }
         } else if let (Some(v), Some(Via::Serve)) = (&self.serve, self.via) {
             s.push_str(&format!(
-                ", {} of {} transactions applied by the successor's applier via serve in {:.2} \
-                 s (rows not read back)",
+                ", {} of {} transactions applied by the successor's applier via serve in {:.2} s",
                 v.transactions_landed, v.transactions, v.seconds
             ));
+            if let (Some(n), Some(m)) = (v.rows_verified, v.rows_to_verify) {
+                s.push_str(&format!(", rows verified {n}/{m}"));
+            }
         } else if let Some(p) = &self.plan {
             s.push_str(&format!(", gap of {} transactions", p.transactions));
         }

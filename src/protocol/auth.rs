@@ -150,6 +150,7 @@ pub struct Authenticator {
     plugin: String,
     nonce: Vec<u8>,
     password: Password,
+    tls: bool,
     secure_channel: bool,
     server_public_key: Option<Vec<u8>>,
     allow_public_key_retrieval: bool,
@@ -165,7 +166,10 @@ pub struct AuthParams<'a> {
     /// For error messages only.
     pub addr: &'a str,
     pub password: &'a Password,
-    /// TLS is on: caching_sha2 full auth may send the password in clear.
+    /// The session runs over TLS.
+    pub tls: bool,
+    /// The password may cross in clear (caching_sha2 full authentication): TLS whose
+    /// certificate was verified, or an unverified one the user accepted.
     pub secure_channel: bool,
     /// The server's RSA public key (PEM), if configured.
     pub server_public_key: Option<&'a [u8]>,
@@ -180,6 +184,7 @@ impl Authenticator {
             plugin: plugin.to_string(),
             nonce: nonce.to_vec(),
             password: p.password.clone(),
+            tls: p.tls,
             secure_channel: p.secure_channel,
             server_public_key: p.server_public_key.map(<[u8]>::to_vec),
             allow_public_key_retrieval: p.allow_public_key_retrieval,
@@ -311,6 +316,12 @@ impl Authenticator {
             self.state = State::AwaitingPublicKey;
             return Ok(AuthStep::Send(vec![0x02]));
         }
+        if self.tls {
+            return Err(ProtocolError::FullAuthOverUnverifiedTls {
+                addr: self.addr.clone(),
+                user: self.user.clone(),
+            });
+        }
         Err(ProtocolError::AuthNeedsSecureChannel)
     }
 
@@ -377,6 +388,17 @@ mod tests {
     }
 
     fn params(pw: &Password, tls: bool, key: Option<&'static [u8]>, fetch: bool) -> Authenticator {
+        params_tls(pw, tls, tls, key, fetch)
+    }
+
+    /// `tls`: the session is TLS; `secure`: its certificate was verified (or accepted).
+    fn params_tls(
+        pw: &Password,
+        tls: bool,
+        secure: bool,
+        key: Option<&'static [u8]>,
+        fetch: bool,
+    ) -> Authenticator {
         Authenticator::new(
             CACHING_SHA2_PASSWORD,
             &nonce(),
@@ -384,11 +406,47 @@ mod tests {
                 user: "u",
                 addr: "h:1",
                 password: pw,
-                secure_channel: tls,
+                tls,
+                secure_channel: secure,
                 server_public_key: key,
                 allow_public_key_retrieval: fetch,
             },
         )
+    }
+
+    #[test]
+    fn no_cleartext_password_over_unverified_tls() {
+        let pw = Password::new("gapfill-test-pw");
+        // TLS whose certificate was not verified: refused, nothing to send, the way out named.
+        let mut a = params_tls(&pw, true, false, None, false);
+        let e = a.handle(&[0x01, 0x04]).unwrap_err();
+        assert!(
+            matches!(e, ProtocolError::FullAuthOverUnverifiedTls { .. }),
+            "{e}"
+        );
+        let msg = e.to_string();
+        for want in [
+            "verify-ca",
+            "--ssl-ca",
+            "--server-public-key",
+            "--allow-unverified-tls",
+        ] {
+            assert!(msg.contains(want), "{msg}");
+        }
+        assert!(!msg.contains("gapfill-test-pw"));
+        // A configured RSA key: the password travels encrypted to that key, not in clear.
+        let mut a = params_tls(&pw, true, false, Some(PUBLIC_PEM), false);
+        match a.handle(&[0x01, 0x04]).unwrap() {
+            AuthStep::Send(ct) => {
+                assert_eq!(ct.len(), 256);
+                assert!(!ct.windows(15).any(|w| w == b"gapfill-test-pw"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // The fast path never needs the password itself.
+        let mut a = params_tls(&pw, true, false, None, false);
+        assert_eq!(a.initial_response().unwrap().len(), 32);
+        assert_eq!(a.handle(&[0x01, 0x03]).unwrap(), AuthStep::Read);
     }
 
     #[test]
@@ -456,6 +514,7 @@ mod tests {
             user: "u",
             addr: "h:1",
             password: &pw,
+            tls: false,
             secure_channel: false,
             server_public_key: None,
             allow_public_key_retrieval: false,

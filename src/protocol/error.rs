@@ -67,6 +67,21 @@ pub enum ProtocolError {
     )]
     AuthNeedsSecureChannel,
 
+    /// caching_sha2_password asked for the full password inside a TLS session whose
+    /// certificate was not verified: sending it would hand it to a man in the middle.
+    #[error(
+        "{addr} asked for caching_sha2_password full authentication of '{user}' (its cache \
+         does not hold this password: cold after a restart or ALTER USER, or the password is \
+         wrong), which sends the password, but the server's TLS certificate was not verified \
+         (ssl mode preferred or required), so a man in the middle could read it; nothing was \
+         sent. Verify the server: \
+         --ssl-mode verify-ca (or verify-identity) with --ssl-ca FILE ([capture] ssl_mode and \
+         ssl_ca in gapfill.toml); or give its RSA public key (--server-public-key FILE, the \
+         server's public_key.pem); or accept the risk with --allow-unverified-tls \
+         ([capture] allow_unverified_tls = true)"
+    )]
+    FullAuthOverUnverifiedTls { addr: String, user: String },
+
     /// The account uses an authentication plugin this client does not speak.
     #[error(
         "unsupported authentication plugin '{0}': use an account with caching_sha2_password \

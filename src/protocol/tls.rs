@@ -50,6 +50,11 @@ pub struct TlsOptions {
     pub cert_file: Option<PathBuf>,
     /// The client certificate's private key (PEM, MySQL's `--ssl-key`).
     pub key_file: Option<PathBuf>,
+    /// Send caching_sha2_password's full-authentication password in clear inside TLS whose
+    /// certificate was not verified (`Preferred`/`Required`): a man in the middle presenting
+    /// any certificate reads it. Off by default: full authentication then needs a verified
+    /// certificate or the server's RSA key (`--allow-unverified-tls` to opt in).
+    pub allow_unverified: bool,
 }
 
 impl TlsOptions {
@@ -75,6 +80,12 @@ impl TlsOptions {
     /// Whether TLS should be used when the server offers it.
     pub fn wanted(&self) -> bool {
         self.mode != TlsMode::Disabled
+    }
+
+    /// Whether the server's certificate is verified (against `ca_file`), so that what is sent
+    /// inside the session reaches the server and no one else.
+    pub fn verifies(&self) -> bool {
+        matches!(self.mode, TlsMode::VerifyCa | TlsMode::VerifyIdentity)
     }
 }
 
