@@ -431,6 +431,29 @@ fn run_until_master_dies(c: &Cluster, lagger: &Server, how: &str) -> Scenario {
     }
 }
 
+/// SIGKILL a running fill as soon as the successor's executed GTIDs moved from `before`
+/// (something landed), asserting it was still running then (killed mid-way).
+fn kill_once_something_landed(mut child: std::process::Child, succ: &Server, before: &str) {
+    let t = Instant::now();
+    while executed(succ) == before {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "fill ended before anything landed"
+        );
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "nothing landed within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "fill finished before it could be killed mid-way"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 fn wait_replica_has(replica: &Server, master_executed: &str) {
     let t = Instant::now();
     while executed(replica) != master_executed {
@@ -466,29 +489,12 @@ fn failover_default(c: &Cluster) {
     );
 
     // c. Killed mid-way: SIGKILL once some transactions landed.
-    let mut child = fill_cmd(root.path(), &c.master, &succ, &[])
+    let child = fill_cmd(root.path(), &c.master, &succ, &[])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn gapfill fill");
-    let t = Instant::now();
-    while executed(&succ) == before.1 {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "fill ended before it applied anything"
-        );
-        assert!(
-            t.elapsed() < Duration::from_secs(60),
-            "fill applied nothing"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "fill finished before it could be killed mid-way"
-    );
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_once_something_landed(child, &succ, &before.1);
 
     // a. The re-run finishes the job.
     let r = fill(root.path(), &c.master, &succ, &[]).expect(0, "fill after a SIGKILLed fill");
@@ -1735,29 +1741,12 @@ fn via_serve_killed_mid_way(c: &Cluster) {
     let root = run_until_master_dies(c, &succ, "stop io");
     c.promote_like_orchestrator(&succ);
     let (executed_before, read_only_before) = (executed(&succ), read_only(&succ));
-    let mut child = fill_cmd(root.path(), &c.master, &succ, &["--via", "serve"])
+    let child = fill_cmd(root.path(), &c.master, &succ, &["--via", "serve"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn gapfill fill --via serve");
-    let t = Instant::now();
-    while executed(&succ) == executed_before {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "fill ended before anything landed"
-        );
-        assert!(
-            t.elapsed() < Duration::from_secs(60),
-            "nothing landed within 60 s"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "fill finished before it could be killed mid-way"
-    );
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_once_something_landed(child, &succ, &executed_before);
     assert_eq!(
         gapfill_channel(&succ),
         "gapfill",

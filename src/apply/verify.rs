@@ -62,7 +62,8 @@ pub struct DataCheck {
     /// The first difference, as the error the run fails with.
     pub first: Option<String>,
     /// Keys whose row equals the last image in every column the image carries except
-    /// generated ones: the image's generated value does not follow from its other columns,
+    /// generated ones, the image lacking some stored column: the image's generated value does
+    /// not follow from its other columns,
     /// so the source changed a column the image lacks (MariaDB logs a `REPLACE` run as an
     /// update under `binlog_row_image=NOBLOB`/`MINIMAL` without the columns it reset). No
     /// applier can reach the source's row; the server's own applier even writes the
@@ -512,8 +513,12 @@ async fn run_chunk(cx: &mut Ctx<'_>, c: Chunk) -> Result<(), ApplyError> {
         .exec(sql.as_str(), params)
         .await
         .map_err(|e| target_err(cx.label, &super::session::shape(sql.as_bytes()), e))?;
-    // Per read: not found, or found with the first differing column and whether every
-    // differing column is generated.
+    // Per read: not found, or found with the first differing column and whether the image
+    // is inconsistent: every differing column is generated and the image lacks a stored
+    // column (a full image whose generated value differs means the target computes it
+    // differently: a real difference).
+    let partial_image = (0..spec.columns.len())
+        .any(|i| !spec.columns[i].generated && !pk.contains(&i) && !c.cols.contains(&i));
     let mut found: Vec<Option<Option<(usize, bool)>>> = vec![None; c.reads.len()];
     for row in rows {
         let n = row.get_opt::<i64, _>(0).and_then(Result::ok).unwrap_or(-1);
@@ -526,9 +531,10 @@ async fn run_chunk(cx: &mut Ctx<'_>, c: Chunk) -> Result<(), ApplyError> {
                 .is_none_or(|v| v != 1)
         };
         let first = (0..c.cols.len()).find(differs);
-        let only_generated = (0..c.cols.len())
-            .filter(differs)
-            .all(|j| spec.columns[c.cols[j]].generated);
+        let only_generated = partial_image
+            && (0..c.cols.len())
+                .filter(differs)
+                .all(|j| spec.columns[c.cols[j]].generated);
         *slot = Some(first.map(|j| (j, only_generated)));
     }
     for (n, r) in c.reads.iter().enumerate() {
