@@ -47,6 +47,7 @@ fuzz_target!(|data: &[u8]| {
         user: "u",
         addr: "fuzz:1",
         password: &password,
+        tls,
         secure_channel: tls,
         server_public_key: None,
         allow_public_key_retrieval: false,
