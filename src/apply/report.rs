@@ -150,7 +150,11 @@ impl RunReport {
             ));
         }
         if self.verified == Some(true) {
-            s.push_str("; verified");
+            s.push_str(if self.rows_image_inconsistent > 0 {
+                "; verified but for the rows whose image is inconsistent"
+            } else {
+                "; verified"
+            });
         }
         s
     }
