@@ -699,7 +699,9 @@ fn wait_gate<'a>(
     Ok(gate.take().unwrap_or_else(|| Box::pin(async { Ok(()) })))
 }
 
-fn starts_ci(q: &[u8], p: &[u8]) -> bool {
+/// Whether statement `q` starts with `p`, ignoring ASCII case and leading whitespace (the one
+/// prefix test of the apply module).
+pub(super) fn starts_ci(q: &[u8], p: &[u8]) -> bool {
     let n = q.iter().take_while(|b| b.is_ascii_whitespace()).count();
     let q = &q[n..];
     q.len() >= p.len() && q[..p.len()].eq_ignore_ascii_case(p)

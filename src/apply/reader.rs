@@ -21,6 +21,7 @@ use crate::binlog::stream::{EventStream, payload_events};
 use crate::binlog::{BinlogError, EventType, FormatDescription};
 
 use super::error::ApplyError;
+use super::executor::starts_ci;
 use super::transaction::{GtidSelection, SourcePos, Transaction, TxnEvent, TxnGtid, TxnKind};
 
 /// Which part of the files to read.
@@ -632,10 +633,6 @@ fn query_has_effect(sql: &[u8], empty_xa: &mut HashSet<String>) -> bool {
         starts_ci(sql, c)
             && (c.ends_with(b" ") || sql.len() == c.len() || !sql[c.len()].is_ascii_alphanumeric())
     })
-}
-
-fn starts_ci(s: &[u8], prefix: &[u8]) -> bool {
-    s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix)
 }
 
 /// An XID as SQL: `X'gtrid',X'bqual',format_id`.

@@ -15,6 +15,7 @@ use crate::binlog::RowsKind;
 use crate::binlog::rows_event::RowsEvent;
 use crate::binlog::value::{Date, DateTime, Decimal, Time, Timestamp, Value};
 
+use super::executor::starts_ci;
 use super::schema::TableSpec;
 
 /// Where a row image is in the source, in reading order.
@@ -246,12 +247,6 @@ impl Touched {
             .copied();
         t.max(s)
     }
-}
-
-fn starts_ci(q: &[u8], p: &[u8]) -> bool {
-    let n = q.iter().take_while(|b| b.is_ascii_whitespace()).count();
-    let q = &q[n..];
-    q.len() >= p.len() && q[..p.len()].eq_ignore_ascii_case(p)
 }
 
 /// FNV-1a of the lower-cased identifier.

@@ -168,7 +168,8 @@ impl<'a> QueryEvent<'a> {
     }
 }
 
-fn starts_with_ci(s: &[u8], prefix: &[u8]) -> bool {
+/// Whether `s` starts with `prefix`, ignoring ASCII case.
+pub(crate) fn starts_with_ci(s: &[u8], prefix: &[u8]) -> bool {
     s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix)
 }
 

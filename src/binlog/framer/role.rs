@@ -16,6 +16,7 @@ use crate::binlog::gtid_set::Gtid;
 use crate::binlog::header::{EventHeader, HEADER_LEN, LOG_EVENT_ARTIFICIAL_F};
 use crate::binlog::mariadb_compressed::decompress;
 use crate::binlog::mariadb_gtid::MariadbGtid;
+use crate::binlog::query::starts_with_ci;
 use crate::binlog::{BinlogError, EventType, FormatDescription};
 
 /// The facts about one event.
@@ -85,10 +86,6 @@ impl Facts {
     pub fn is_artificial(&self) -> bool {
         self.header.flags & LOG_EVENT_ARTIFICIAL_F != 0
     }
-}
-
-fn starts_with_ci(s: &[u8], prefix: &[u8]) -> bool {
-    s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix)
 }
 
 fn ends_with_ci(s: &[u8], suffix: &[u8]) -> bool {
