@@ -145,6 +145,9 @@ fn file_seeds(s: &mut Seeds, file: &SplitFile) {
     }
     s.add("decode_file", with_prefix(&[0], &whole));
     s.add("framer", with_prefix(&[1], &whole));
+    // A peer stream: the whole file, its length promised, 1 or 4 transactions promised.
+    s.add("peer_stream", with_prefix(&[0x03], &whole));
+    s.add("peer_stream", with_prefix(&[0x09], &whole));
     for (i, chunk) in file.events[1..].chunks(8).take(40).enumerate() {
         let mut seed = vec![if i == 0 { 1 } else { 0 }];
         seed.extend_from_slice(&file.events[0]);
@@ -385,7 +388,10 @@ fn outside_seeds(s: &mut Seeds) {
         for phase in ["pre_failover", "post_failover"] {
             if let Some(m) = v[phase].as_object() {
                 for body in m.values() {
-                    s.add("outside_text", with_prefix(&[0], body.to_string().as_bytes()));
+                    s.add(
+                        "outside_text",
+                        with_prefix(&[0], body.to_string().as_bytes()),
+                    );
                 }
             }
         }
@@ -400,6 +406,14 @@ fn outside_seeds(s: &mut Seeds) {
                 s.add("serve", with_prefix(&[u8::from(mariadb) | 2], &text));
             }
         }
+    }
+    // A peer's reach and a stream's promise, as the daemon answers them.
+    for json in [
+        r#"{"mode":"mysql gtid","executed":"3e11fa47-71ca-11e1-9e33-c80aa9429562:1-120,4e11fa47-71ca-11e1-9e33-c80aa9429562:1-5:tag:1-3","transactions":120,"last_gtid":"3e11fa47-71ca-11e1-9e33-c80aa9429562:120","last_commit_us":1765000000000000,"streams":[]}"#,
+        r#"{"mode":"mariadb gtid","executed":"0-11-50,1-11-7","transactions":57,"last_gtid":"0-11-50","last_commit_us":null}"#,
+        r#"{"transactions":3,"bytes":1024,"gtids":"0-11-48,0-11-49,0-11-50","first_commit_us":1,"last_commit_us":2}"#,
+    ] {
+        s.add("outside_text", with_prefix(&[2], json.as_bytes()));
     }
     if let Ok(text) = std::fs::read(root.join("contrib/gapfill.toml")) {
         s.add("outside_text", with_prefix(&[1], &text));
