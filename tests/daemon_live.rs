@@ -9,6 +9,9 @@
 //!   master into epoch 2, and the MariaDB cluster captures throughout.
 //! * `trouble_stays_in_its_cluster`: orchestrator going away, a master that does not answer,
 //!   and a spool on a full disk each show in the status while the other cluster captures.
+//! * `mysql_daemon_serves_its_spool`, `mariadb_daemon_serves_its_spool`: `[serve]`; a replica
+//!   given only the spool's origin replicates the spool from the daemon over TLS to the
+//!   master's CHECKSUM TABLE and GTIDs, and a later transaction follows.
 //! * `mariadb_failover_static_list_and_sighup`: the MariaDB cluster from a static list, failed
 //!   over, the list edited and SIGHUP sent; the daemon waits for the fill, the fill makes the
 //!   successor equal to the dead master, the daemon follows into epoch 2.
@@ -1147,6 +1150,155 @@ fn peers_fill_what_the_leaders_capture_missed() {
     );
     db.stop();
     dc.stop();
+}
+
+// ------------------------------------------------------------------------------------------
+// [serve]: the daemon as a binlog server
+
+const REPL_USER: &str = "gf_repl";
+const REPL_PASSWORD: &str = "daemon-serve-pw";
+
+/// A self-signed certificate made with the openssl CLI.
+fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("serve-cert.pem"), dir.join("serve-key.pem"));
+    let out = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args(["-subj", "/CN=gapfill-daemon-serve", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (cert, key)
+}
+
+/// The daemon follows a cluster with `[serve]` on: a replica that lacks everything the spool
+/// holds (the standalone target, given the spool's origin) replicates it from the daemon, over
+/// TLS, to the master's CHECKSUM TABLE and GTIDs, and a transaction committed later follows.
+fn daemon_serves_its_spool(kind: Kind) {
+    let _l = server_lock();
+    let _t = Topology::fresh();
+    let (master, target, alias) = match kind {
+        Kind::MySql => (Server::mysql_master(), Server::mysql_target(), MYSQL),
+        Kind::MariaDb => (Server::mariadb_master(), Server::mariadb_target(), MARIA),
+    };
+    target.reset();
+    let setup = Setup::new();
+    let r = setup.root.path();
+    private_file(&r.join("serve.pw"), REPL_PASSWORD);
+    let (cert, key) = self_signed(r);
+    let serve_port = free_port();
+    let origin = executed(&master);
+    let cfg = setup.config(
+        None,
+        &format!(
+            "[[cluster]]\nalias = \"{alias}\"\nmaster = \"{}\"\n\
+             [serve]\nuser = \"{REPL_USER}\"\npassword_file = \"{}\"\n\
+             tls_cert = \"{}\"\ntls_key = \"{}\"\n\
+             [serve.listen]\n\"{alias}\" = \"127.0.0.1:{serve_port}\"\n",
+            master.addr,
+            r.join("serve.pw").display(),
+            cert.display(),
+            key.display()
+        ),
+    );
+    let d = setup.start(&cfg);
+    d.wait_caught_up(alias, &master);
+    schema(&master);
+    rows(&master, "served", 200);
+    d.wait_caught_up(alias, &master);
+    d.wait(
+        "the daemon to serve the spool",
+        Duration::from_secs(30),
+        || {
+            d.cluster(alias)["serve"].as_str().is_some_and(|s| {
+                s.contains(&format!(
+                    "serving the spool to replicas on 127.0.0.1:{serve_port} (TLS)"
+                ))
+            })
+        },
+    );
+    let (status, _) = d.get("/status").expect("status");
+    assert_eq!(status, 200);
+
+    // The target had nothing of this master: it starts from the spool's origin.
+    let change = match kind {
+        Kind::MySql => format!(
+            "RESET BINARY LOGS AND GTIDS; SET GLOBAL gtid_purged = '{origin}'; \
+             CHANGE REPLICATION SOURCE TO SOURCE_HOST='127.0.0.1', SOURCE_PORT={serve_port}, \
+             SOURCE_USER='{REPL_USER}', SOURCE_PASSWORD='{REPL_PASSWORD}', SOURCE_AUTO_POSITION=1, \
+             SOURCE_SSL=1, SOURCE_CONNECT_RETRY=1, SOURCE_RETRY_COUNT=5 FOR CHANNEL 'gapfill'; \
+             START REPLICA FOR CHANNEL 'gapfill'"
+        ),
+        Kind::MariaDb => format!(
+            "SET GLOBAL gtid_slave_pos = '{origin}'; \
+             CHANGE MASTER 'gapfill' TO MASTER_HOST='127.0.0.1', MASTER_PORT={serve_port}, \
+             MASTER_USER='{REPL_USER}', MASTER_PASSWORD='{REPL_PASSWORD}', \
+             MASTER_USE_GTID=slave_pos, MASTER_SSL=1, MASTER_CONNECT_RETRY=1; \
+             START SLAVE 'gapfill'"
+        ),
+    };
+    target.sql(&change);
+    let replica_executed = || match kind {
+        Kind::MySql => executed(&target),
+        Kind::MariaDb => target
+            .sql("SELECT @@GLOBAL.gtid_slave_pos")
+            .replace(['\n', ' '], ""),
+    };
+    let status_of = || {
+        let q = match kind {
+            Kind::MySql => "SHOW REPLICA STATUS FOR CHANNEL 'gapfill'",
+            Kind::MariaDb => "SHOW SLAVE 'gapfill' STATUS",
+        };
+        common::rows_by_name(&target, q)
+            .first()
+            .map(|r| format!("{:?} {:?}", r.get("Last_IO_Error"), r.get("Last_SQL_Error")))
+            .unwrap_or_default()
+    };
+    for round in ["the spool", "a later transaction"] {
+        if round == "a later transaction" {
+            rows(&master, "later", 1);
+        }
+        let want = executed(&master);
+        d.wait(
+            &format!("the replica of the daemon to apply {round}"),
+            Duration::from_secs(90),
+            || {
+                let got = replica_executed();
+                let st = status_of();
+                assert!(!st.contains("1236"), "the replica was refused: {st}");
+                got == want
+            },
+        );
+        assert_eq!(checksums(&target), checksums(&master), "after {round}");
+    }
+    let stop = match kind {
+        Kind::MySql => {
+            "STOP REPLICA FOR CHANNEL 'gapfill'; RESET REPLICA ALL FOR CHANNEL 'gapfill'"
+        }
+        Kind::MariaDb => "STOP SLAVE 'gapfill'; RESET SLAVE 'gapfill' ALL",
+    };
+    target.sql(stop);
+    target.reset();
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mysql_daemon_serves_its_spool() {
+    daemon_serves_its_spool(Kind::MySql);
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mariadb_daemon_serves_its_spool() {
+    daemon_serves_its_spool(Kind::MariaDb);
 }
 
 // ------------------------------------------------------------------------------------------

@@ -104,8 +104,23 @@ pub struct DaemonConfig {
     /// How long a fill waits for a peer before skipping it.
     pub peer_timeout: Duration,
     pub log_format: LogFormat,
+    /// `[serve]`: clusters whose spool this daemon serves to replicas, as a binlog server.
+    pub serve: Option<ServeSettings>,
     /// What is accepted but should change (old key names), one line each: print them.
     pub warnings: Vec<String>,
+}
+
+/// `[serve]`: the daemon as a replication source over its spools, so a lagging or new
+/// replica can catch up from gapfill as from a binlog server (`gapfill serve` per cluster).
+#[derive(Debug, Clone)]
+pub struct ServeSettings {
+    /// The account replicas give (`user`); its password from `password_file` (0600).
+    pub user: String,
+    pub password: Password,
+    /// `tls_cert` + `tls_key` (PEM): required when a listen address is not loopback.
+    pub tls: Option<crate::serve::TlsFiles>,
+    /// `[serve.listen]`: cluster alias -> `IP:port`, one listener per cluster.
+    pub listen: Vec<(String, SocketAddr)>,
 }
 
 impl DaemonConfig {
@@ -821,6 +836,8 @@ impl DaemonConfig {
             .unwrap_or(Duration::from_secs(5));
         ps.finish(&mut p);
 
+        let serve = parse_serve(table(top.get("serve"), "serve", &mut p), &mut p);
+
         top.finish(&mut p);
         if !p.list.is_empty() {
             return Err(fail(p.list));
@@ -858,9 +875,109 @@ impl DaemonConfig {
             peers,
             peer_timeout,
             log_format,
+            serve,
             warnings,
         })
     }
+}
+
+/// `[serve]` (see [`ServeSettings`]); `None` without the table or with problems (reported).
+fn parse_serve(t: Option<&toml::Table>, p: &mut Problems) -> Option<ServeSettings> {
+    let t = t?;
+    let mut ss = Section::new(Some(t), "serve");
+    let user = ss.string("user", p);
+    let password_file = ss.path("password_file", p);
+    let cert = ss.path("tls_cert", p);
+    let key = ss.path("tls_key", p);
+    let listen_table = table(ss.get("listen"), "serve.listen", p);
+    ss.finish(p);
+    let mut listen: Vec<(String, SocketAddr)> = Vec::new();
+    for (alias, v) in listen_table.into_iter().flatten() {
+        let key = format!("serve.listen.{alias}");
+        if let Err(why) = crate::spool::check_alias(alias) {
+            p.add(&key, why);
+            continue;
+        }
+        match v.as_str().map(|a| (a, a.parse::<SocketAddr>())) {
+            Some((_, Ok(addr))) => {
+                if let Some((other, _)) = listen.iter().find(|(_, a)| *a == addr) {
+                    p.add(
+                        &key,
+                        format!("{addr} is already the listen address of {other}"),
+                    );
+                } else {
+                    listen.push((alias.clone(), addr));
+                }
+            }
+            Some((a, Err(_))) => p.add(
+                &key,
+                format!("{a:?} is not an IP:port address, e.g. 127.0.0.1:3307"),
+            ),
+            None => p.add(&key, "expected \"IP:port\""),
+        }
+    }
+    if listen.is_empty() {
+        p.add(
+            "serve.listen",
+            "required in [serve]: one `alias = \"IP:port\"` per cluster whose spool is served",
+        );
+    }
+    let user = user.filter(|u| !u.is_empty()).or_else(|| {
+        p.add(
+            "serve.user",
+            "required in [serve]: the user replicas connect as",
+        );
+        None
+    });
+    let password = match password_file {
+        Some(f) => secret_file(&f)
+            .map_err(|e| p.add("serve.password_file", e))
+            .ok(),
+        None => {
+            p.add(
+                "serve.password_file",
+                "required in [serve]: a 0600 file whose first line is the password replicas give",
+            );
+            None
+        }
+    };
+    let tls = match (cert, key) {
+        (Some(cert), Some(key)) => {
+            for (k, f) in [("serve.tls_cert", &cert), ("serve.tls_key", &key)] {
+                if let Err(e) = std::fs::metadata(f) {
+                    p.add(k, format!("cannot read {}: {e}", f.display()));
+                }
+            }
+            Some(crate::serve::TlsFiles { cert, key })
+        }
+        (None, None) => None,
+        (Some(_), None) => {
+            p.add("serve.tls_key", "required with serve.tls_cert");
+            None
+        }
+        (None, Some(_)) => {
+            p.add("serve.tls_cert", "required with serve.tls_key");
+            None
+        }
+    };
+    if tls.is_none()
+        && let Some((alias, addr)) = listen.iter().find(|(_, a)| !a.ip().is_loopback())
+    {
+        p.add(
+            &format!("serve.listen.{alias}"),
+            format!(
+                "{addr} is not a loopback address: replicas there would receive the spool's \
+                 transactions in clear; set serve.tls_cert and serve.tls_key (PEM), or listen on \
+                 127.0.0.1"
+            ),
+        );
+    }
+    Some(ServeSettings {
+        user: user?,
+        password: password?,
+        tls,
+        listen,
+    })
 }
 
 #[cfg(test)]
@@ -959,6 +1076,60 @@ mod tests {
             );
         }
         assert!(err.to_string().contains("chmod 600"), "{err}");
+    }
+
+    #[test]
+    fn serve_section() {
+        let dir = tempfile::tempdir().unwrap();
+        let creds = private_file(dir.path(), "creds", "user=gapfill\npassword=s3cret\n");
+        let pw = private_file(dir.path(), "serve-pw", "replica-pw\n");
+        let base = format!(
+            "spool_dir = \"{}/spool\"\n[credentials]\nfile = \"{}\"\n\
+             [[cluster]]\nalias = \"main\"\nmaster = \"db1:3306\"\n",
+            dir.path().display(),
+            creds.display()
+        );
+        let parse =
+            |extra: &str| DaemonConfig::parse(&format!("{base}{extra}"), Path::new("g.toml"));
+        assert!(parse("").unwrap().serve.is_none());
+        let c = parse(&format!(
+            "[serve]\nuser = \"repl\"\npassword_file = \"{}\"\n\
+             [serve.listen]\nmain = \"127.0.0.1:3307\"\nother = \"127.0.0.1:3308\"\n",
+            pw.display()
+        ))
+        .unwrap();
+        let s = c.serve.expect("[serve]");
+        assert_eq!(s.user, "repl");
+        assert_eq!(s.password.expose(), "replica-pw");
+        assert!(s.tls.is_none());
+        assert_eq!(
+            s.listen,
+            vec![
+                ("main".to_string(), "127.0.0.1:3307".parse().unwrap()),
+                ("other".to_string(), "127.0.0.1:3308".parse().unwrap()),
+            ]
+        );
+        // Every problem at once: no password file, a bad alias, a shared address, a
+        // non-loopback address without TLS, a key nobody reads.
+        let e = parse(
+            "[serve]\nuser = \"repl\"\nlisten_on = 1\n\
+             [serve.listen]\n\"../x\" = \"127.0.0.1:3307\"\na = \"0.0.0.0:3307\"\n\
+             b = \"0.0.0.0:3307\"\nc = \"db1\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        for want in [
+            "serve.password_file: required",
+            "serve.listen.../x: ",
+            "serve.listen.b: 0.0.0.0:3307 is already the listen address of a",
+            "serve.listen.c: \"db1\" is not an IP:port",
+            "serve.listen.a: 0.0.0.0:3307 is not a loopback address",
+            "serve.listen_on: unknown key",
+        ] {
+            assert!(e.contains(want), "missing {want:?} in:\n{e}");
+        }
+        let e = parse("[serve]\nuser = \"repl\"\n").unwrap_err().to_string();
+        assert!(e.contains("serve.listen: required"), "{e}");
     }
 
     #[test]

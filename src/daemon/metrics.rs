@@ -216,6 +216,7 @@ pub(crate) mod tests {
                 stream: None,
                 zero_loss_guaranteed: true,
                 zero_loss_reason: "x".into(),
+                serve: None,
             }],
         }
     }

@@ -5,7 +5,8 @@
 //! looked up by alias), [`discovery`] (the cluster list: static and/or orchestrator,
 //! refreshed, SIGHUP), [`supervisor`] (one isolated task set per cluster), [`follow`] (one
 //! cluster's captures, following a new master after a failover once it has been filled),
-//! [`replicas`] (replica positions for fills without GTIDs), [`state`] (what status shows),
+//! [`replicas`] (replica positions for fills without GTIDs), [`serving`] (`[serve]`: the
+//! spool served to replicas), [`state`] (what status shows),
 //! [`http`] + [`metrics`] (`/status`, `/metrics`, `/healthz`), [`http_client`] (one GET),
 //! [`status_table`] (`gapfill status`), [`error`]. Decoding, SQL and the spool's format are
 //! not this module's business: it drives `capture` and reads `spool` status.
@@ -20,6 +21,7 @@ pub mod metrics;
 pub mod orchestrator;
 pub mod peer_endpoint;
 pub mod replicas;
+pub mod serving;
 pub mod state;
 pub mod status_table;
 pub mod supervisor;

@@ -108,6 +108,9 @@ pub struct ClusterStatus {
     pub zero_loss_guaranteed: bool,
     #[serde(default)]
     pub zero_loss_reason: String,
+    /// `[serve]`: where this cluster's spool is served to replicas, or why not yet.
+    #[serde(default)]
+    pub serve: Option<String>,
 }
 
 /// Where the cluster list comes from and whether that source answers.
@@ -225,6 +228,7 @@ impl Registry {
                         stream: None,
                         zero_loss_guaranteed: false,
                         zero_loss_reason: "not capturing yet".into(),
+                        serve: None,
                     },
                     last_progress: None,
                     carry: (0, 0, 0, 0, 0),
@@ -247,6 +251,11 @@ impl Registry {
                 e.last_progress = None;
             }
         });
+    }
+
+    /// What `[serve]` does for the cluster (listening where, or waiting for what).
+    pub fn set_serve(&self, alias: &str, what: String) {
+        self.with_cluster(alias, |e| e.status.serve = Some(what));
     }
 
     pub fn set_master(&self, alias: &str, master: &str) {

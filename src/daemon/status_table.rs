@@ -134,6 +134,9 @@ pub fn render_table(r: &StatusReport, now_unix: u64) -> String {
             },
             c.zero_loss_reason
         );
+        if let Some(s) = &c.serve {
+            let _ = writeln!(out, "{}: {s}", c.alias);
+        }
         for rep in c.replicas.iter().filter(|r| r.error.is_some()) {
             let _ = writeln!(
                 out,

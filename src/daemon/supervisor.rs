@@ -1,5 +1,5 @@
-//! One follow task and one replica-position task per cluster, started and stopped as the
-//! cluster list changes, each isolated from the others.
+//! One follow task, one replica-position task and (with `[serve]`) one serve task per
+//! cluster, started and stopped as the cluster list changes, each isolated from the others.
 //!
 //! A new alias starts its tasks; a forgotten alias is stopped gracefully (its capture syncs
 //! the spool) in the background, so a slow stop never delays another cluster; a changed
@@ -18,6 +18,7 @@ use crate::capture::{Shutdown, ShutdownTrigger};
 use super::config::{ClusterSpec, DaemonConfig};
 use super::follow::Follower;
 use super::replicas::Recorder;
+use super::serving::Serving;
 use super::state::Registry;
 
 /// How long a stopping capture may take to sync before the daemon exits anyway.
@@ -57,6 +58,7 @@ impl Supervisor {
             stop: stop.clone(),
             registry: self.registry.clone(),
         };
+        let stop_serve = stop.clone();
         let recorder = Recorder {
             cfg: self.cfg.clone(),
             alias: spec.alias.clone(),
@@ -64,7 +66,23 @@ impl Supervisor {
             stop,
             registry: self.registry.clone(),
         };
-        let tasks = vec![tokio::spawn(follower.run()), tokio::spawn(recorder.run())];
+        let mut tasks = vec![tokio::spawn(follower.run()), tokio::spawn(recorder.run())];
+        let serve_addr = self.cfg.serve.as_ref().and_then(|s| {
+            s.listen
+                .iter()
+                .find(|(a, _)| a == &spec.alias)
+                .map(|(_, addr)| *addr)
+        });
+        if let Some(addr) = serve_addr {
+            let serving = Serving {
+                cfg: self.cfg.clone(),
+                alias: spec.alias.clone(),
+                addr,
+                stop: stop_serve,
+                registry: self.registry.clone(),
+            };
+            tasks.push(tokio::spawn(serving.run()));
+        }
         self.running.insert(
             spec.alias.clone(),
             Running {
