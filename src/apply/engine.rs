@@ -71,6 +71,9 @@ pub struct ApplyOptions {
     /// leave, then the target's GTIDs and data are verified as after a run. Needs `target`
     /// and `verify`; `dry_run` must be `None`.
     pub survey: bool,
+    /// With `survey` and without `verify`: record the rows for a conflict check
+    /// ([`Touched::for_conflicts`]) and hand them back ([`survey_rows`]).
+    pub conflict_keys: bool,
 }
 
 impl Default for ApplyOptions {
@@ -86,6 +89,7 @@ impl Default for ApplyOptions {
             fail_after: None,
             insert_rows: 1000,
             survey: false,
+            conflict_keys: false,
         }
     }
 }
@@ -220,7 +224,7 @@ pub async fn apply_files(
         files: files.iter().map(|f| f.display().to_string()).collect(),
         ..RunReport::default()
     };
-    let r = run(files, &opts, &mut report, started).await;
+    let r = run(files, &opts, &mut report, started).await.map(|_| ());
     report.seconds = started.elapsed().as_secs_f64();
     report.transactions_per_second = if report.seconds > 0.0 {
         report.transactions_applied as f64 / report.seconds
@@ -237,12 +241,38 @@ pub async fn apply_files(
     }
 }
 
+/// The rows `files`' transactions touch, as keys for a conflict check
+/// ([`Touched::for_conflicts`]): the transactions walked on `target`'s table shapes as a dry
+/// run would, nothing sent, nothing skipped as executed (see `ApplyOptions::survey`).
+pub async fn survey_rows(
+    files: &[PathBuf],
+    target: TargetOptions,
+    read: ReadOptions,
+) -> Result<(Touched, RunReport), Box<ApplyFailure>> {
+    let opts = ApplyOptions {
+        target: Some(target),
+        parallel: 1,
+        read,
+        verify: false,
+        survey: true,
+        conflict_keys: true,
+        ..ApplyOptions::default()
+    };
+    let mut report = RunReport::default();
+    match run(files, &opts, &mut report, Instant::now()).await {
+        Ok(touched) => Ok((touched.unwrap_or_default(), report)),
+        Err(error) => Err(Box::new(ApplyFailure { report, error })),
+    }
+}
+
+/// The walk and, with `opts.verify`, the check; the rows touched when the check did not take
+/// them (a survey without verification).
 async fn run(
     files: &[PathBuf],
     opts: &ApplyOptions,
     report: &mut RunReport,
     started: Instant,
-) -> Result<(), ApplyError> {
+) -> Result<Option<Touched>, ApplyError> {
     // A survey prints to nowhere: the walk is a dry run's, the checks a run's.
     let survey = opts.survey && opts.dry_run.is_none() && opts.target.is_some();
     let print: Option<DryRunOutput> = opts.dry_run.clone().or_else(|| {
@@ -313,7 +343,11 @@ async fn run(
             };
             let mut a = Applier::new(Session::print(out.clone(), schema, flavor));
             if survey {
-                a.touched = Some(Touched::new());
+                a.touched = Some(if opts.conflict_keys {
+                    Touched::for_conflicts()
+                } else {
+                    Touched::new()
+                });
             }
             free.push(a)
         }
@@ -599,20 +633,65 @@ async fn run(
         let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
         o.flush().map_err(ApplyError::Output)?;
     }
-    // Verify.
+    let mut left = Some(touched);
     if opts.verify
         && dry.is_none()
         && let Some(c) = control.as_mut()
     {
-        let after = read_executed(c, flavor, &label).await?;
+        let touched = left.take().unwrap_or_default();
+        let gtids = (&touched_mysql, touched_mariadb.as_slice());
+        let check = CheckAfter {
+            flavor,
+            label: &label,
+            files,
+            read: &opts.read,
+        };
+        if let Err(e) = check
+            .run(c, gtids, touched, report, first_error.is_none())
+            .await?
+        {
+            first_error = Some(e);
+        }
+    }
+    if let Some(c) = control {
+        let _ = c.disconnect().await;
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(left),
+    }
+}
+
+/// The check after a run: every applied GTID executed on the target, then every row the run
+/// left read back (see `verify`).
+struct CheckAfter<'a> {
+    flavor: ServerFlavor,
+    label: &'a str,
+    files: &'a [PathBuf],
+    read: &'a ReadOptions,
+}
+
+impl CheckAfter<'_> {
+    /// `Ok(Err(e))`: the run fails with `e` (a GTID missing, a row that differs); the rows
+    /// are read only when `rows` (the run had no error before).
+    async fn run(
+        &self,
+        c: &mut mysql_async::Conn,
+        (applied_mysql, applied_mariadb): (&GtidSet, &[crate::binlog::mariadb_gtid::MariadbGtid]),
+        touched: Touched,
+        report: &mut RunReport,
+        rows: bool,
+    ) -> Result<Result<(), ApplyError>, ApplyError> {
+        let label = self.label;
+        let after = read_executed(c, self.flavor, label).await?;
         report.gtid_executed_after = Some(after.to_string());
         let missing = match &after {
             Executed::MySql(s) => {
-                let m = touched_mysql.subtract(s);
+                let m = applied_mysql.subtract(s);
                 (!m.is_empty()).then(|| m.to_string())
             }
             Executed::MariaDb(p) => {
-                let m: Vec<String> = touched_mariadb
+                let m: Vec<String> = applied_mariadb
                     .iter()
                     .filter(|g| !p.contains(g))
                     .map(|g| g.to_string())
@@ -621,47 +700,46 @@ async fn run(
             }
         };
         report.verified = Some(missing.is_none());
-        if let (Some(m), None) = (missing, &first_error) {
-            first_error = Some(ApplyError::Verification { missing: m });
+        if let Some(m) = missing {
+            return Ok(if rows {
+                Err(ApplyError::Verification { missing: m })
+            } else {
+                Ok(())
+            });
         }
-        if first_error.is_none() {
-            let check = verify_data(c, &label, files, &opts.read, touched).await?;
-            report.rows_to_verify = Some(check.to_verify);
-            report.rows_verified = Some(check.verified);
-            report.rows_not_verifiable = Some(check.not_verifiable);
-            report.rows_image_inconsistent = check.image_inconsistent;
-            if let Some(first) = &check.first_inconsistent {
-                tracing::warn!(
-                    rows = check.image_inconsistent,
-                    first = %first,
-                    "rows whose binlog image is inconsistent: a generated column does not follow \
-                     from the image's other columns (the source changed a column the image lacks; \
-                     MariaDB logs a REPLACE under binlog_row_image NOBLOB/MINIMAL without the \
-                     columns it reset): these rows may differ from the source's"
-                );
-            }
-            report.first_image_inconsistent = check.first_inconsistent;
-            if let Some(first) = check.first {
-                report.verified = Some(false);
-                let more = if check.mismatches > 1 {
-                    format!(
-                        " (and {} more of {} rows checked)",
-                        check.mismatches - 1,
-                        check.to_verify
-                    )
-                } else {
-                    String::new()
-                };
-                first_error = Some(ApplyError::DataMismatch { first, more });
-            }
+        if !rows {
+            return Ok(Ok(()));
         }
-    }
-    if let Some(c) = control {
-        let _ = c.disconnect().await;
-    }
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok(()),
+        let check = verify_data(c, label, self.files, self.read, touched).await?;
+        report.rows_to_verify = Some(check.to_verify);
+        report.rows_verified = Some(check.verified);
+        report.rows_not_verifiable = Some(check.not_verifiable);
+        report.rows_image_inconsistent = check.image_inconsistent;
+        if let Some(first) = &check.first_inconsistent {
+            tracing::warn!(
+                rows = check.image_inconsistent,
+                first = %first,
+                "rows whose binlog image is inconsistent: a generated column does not follow \
+                 from the image's other columns (the source changed a column the image lacks; \
+                 MariaDB logs a REPLACE under binlog_row_image NOBLOB/MINIMAL without the \
+                 columns it reset): these rows may differ from the source's"
+            );
+        }
+        report.first_image_inconsistent = check.first_inconsistent;
+        let Some(first) = check.first else {
+            return Ok(Ok(()));
+        };
+        report.verified = Some(false);
+        let more = if check.mismatches > 1 {
+            format!(
+                " (and {} more of {} rows checked)",
+                check.mismatches - 1,
+                check.to_verify
+            )
+        } else {
+            String::new()
+        };
+        Ok(Err(ApplyError::DataMismatch { first, more }))
     }
 }
 

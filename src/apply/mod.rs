@@ -8,7 +8,8 @@
 //! what the run wrote, `verify` reads it back) and reporting it (`report`). It does not talk the replication protocol (see `protocol`), keep
 //! the spool, or guard the failover window (that is `fill`'s).
 //!
-//! Entry point: [`engine::apply_files`] (or [`engine::apply_files_blocking`]).
+//! Entry point: [`engine::apply_files`] (or [`engine::apply_files_blocking`]);
+//! [`engine::survey_rows`] says which rows transactions touch, for a conflict check.
 
 pub mod binlog_stmt;
 pub mod engine;
@@ -29,9 +30,11 @@ pub mod verify;
 
 pub use engine::{
     ApplyFailure, ApplyOptions, DryRunOutput, apply_files, apply_files_blocking, read_executed,
+    survey_rows,
 };
 pub use error::ApplyError;
 pub use reader::{IncompleteTransaction, ReadOptions, TransactionReader};
 pub use report::RunReport;
 pub use session::{ServerFlavor, TargetOptions};
+pub use touched::{Loc, Overlap, Touched};
 pub use transaction::{Executed, GtidSelection, Transaction, TxnGtid};

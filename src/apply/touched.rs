@@ -53,6 +53,8 @@ pub struct TableTouched {
     pub spec: Arc<TableSpec>,
     pub spec_loc: Loc,
     pub keys: HashMap<Box<[u8]>, Last>,
+    /// Row changes of this table recorded without a key (see `Touched::rows_without_key`).
+    pub unkeyed: u64,
 }
 
 /// Everything one worker (or, merged, a whole run) touched.
@@ -69,6 +71,8 @@ pub struct Touched {
     pub schema_drops: HashMap<u64, Loc>,
     /// Transactions whose rows may not be the data that landed.
     pub uncertain: HashSet<(u32, u64)>,
+    /// Keys for a conflict check ([`Touched::for_conflicts`]), not for reading rows back.
+    conflict_keys: bool,
     name_buf: Vec<u8>,
     key_buf: Vec<u8>,
 }
@@ -76,6 +80,18 @@ pub struct Touched {
 impl Touched {
     pub fn new() -> Touched {
         Touched::default()
+    }
+
+    /// A record whose keys say whether two sets of changes touch the same row (see
+    /// [`Touched::overlap`]): a table without a primary key is keyed by the whole row, and
+    /// text compared case-insensitively by its collation is keyed folded (lower case, no
+    /// trailing spaces), so two spellings of one key are one key. Such keys cannot be decoded
+    /// to read rows back.
+    pub fn for_conflicts() -> Touched {
+        Touched {
+            conflict_keys: true,
+            ..Touched::default()
+        }
     }
 
     /// The slot of `spec`'s table, its shape updated when `loc` is later.
@@ -99,6 +115,7 @@ impl Touched {
             spec: spec.clone(),
             spec_loc: loc,
             keys: HashMap::new(),
+            unkeyed: 0,
         });
         self.index
             .insert(self.name_buf.clone().into_boxed_slice(), i);
@@ -115,9 +132,11 @@ impl Touched {
         loc: Loc,
     ) {
         let spec = self.tables[slot].spec.clone();
+        if self.conflict_keys {
+            return self.conflict_row(slot, &spec, rows, before, after, loc);
+        }
         let Some(pk) = spec.primary_key.as_deref() else {
-            self.rows_without_key += 1;
-            return;
+            return self.no_key(slot);
         };
         let has_before = pk.iter().all(|&k| rows.columns_before.get(k));
         match rows.kind {
@@ -125,20 +144,19 @@ impl Touched {
                 if has_before && encode_key(pk, after, &mut self.key_buf) {
                     self.set(slot, loc, false);
                 } else {
-                    self.rows_without_key += 1;
+                    self.no_key(slot);
                 }
             }
             RowsKind::Delete => {
                 if has_before && encode_key(pk, before, &mut self.key_buf) {
                     self.set(slot, loc, true);
                 } else {
-                    self.rows_without_key += 1;
+                    self.no_key(slot);
                 }
             }
             RowsKind::Update | RowsKind::PartialUpdate => {
                 if !(has_before && encode_key(pk, before, &mut self.key_buf)) {
-                    self.rows_without_key += 1;
-                    return;
+                    return self.no_key(slot);
                 }
                 // The key after the update: a key column the after image holds (all of them
                 // with a full image; only the changed ones with MINIMAL) takes its new value,
@@ -158,12 +176,66 @@ impl Touched {
                             .is_some_and(|v| encode_value(v, &mut self.key_buf))
                     });
                     if !encoded {
-                        self.rows_without_key += 1;
-                        return;
+                        return self.no_key(slot);
                     }
                 }
                 self.set(slot, loc, false);
             }
+        }
+    }
+
+    fn no_key(&mut self, slot: usize) {
+        self.rows_without_key += 1;
+        self.tables[slot].unkeyed += 1;
+    }
+
+    /// [`Touched::row`] for a conflict check: the key columns are the primary key or, without
+    /// one, every column; an update records the row it left and the row it made.
+    fn conflict_row(
+        &mut self,
+        slot: usize,
+        spec: &TableSpec,
+        rows: &RowsEvent<'_>,
+        before: &[Value<'_>],
+        after: &[Value<'_>],
+        loc: Loc,
+    ) {
+        let all: Vec<usize>;
+        let cols: &[usize] = match spec.primary_key.as_deref() {
+            Some(pk) => pk,
+            None => {
+                all = (0..spec.columns.len()).collect();
+                &all
+            }
+        };
+        let present = |k: usize| rows.columns_before.get(k);
+        let in_after = |k: usize| rows.columns_after.is_some_and(|a| a.get(k));
+        let (first, deleted) = match rows.kind {
+            RowsKind::Write => (after, false),
+            RowsKind::Delete => (before, true),
+            RowsKind::Update | RowsKind::PartialUpdate => (before, true),
+        };
+        if !cols.iter().all(|&k| present(k))
+            || !encode_conflict_key(spec, cols, |k| first.get(k), &mut self.key_buf)
+        {
+            return self.no_key(slot);
+        }
+        if !matches!(rows.kind, RowsKind::Update | RowsKind::PartialUpdate) {
+            return self.set(slot, loc, deleted);
+        }
+        self.set(slot, loc, true);
+        // The row the update made: the after image's columns over the before image's.
+        let pick = |k: usize| {
+            if in_after(k) {
+                after.get(k)
+            } else {
+                before.get(k)
+            }
+        };
+        if encode_conflict_key(spec, cols, pick, &mut self.key_buf) {
+            self.set(slot, loc, false);
+        } else {
+            self.no_key(slot);
         }
     }
 
@@ -221,6 +293,7 @@ impl Touched {
         self.uncertain.extend(other.uncertain);
         for t in other.tables {
             let slot = self.table_slot(&t.spec, t.spec_loc);
+            self.tables[slot].unkeyed += t.unkeyed;
             let keys = &mut self.tables[slot].keys;
             if keys.is_empty() {
                 *keys = t.keys;
@@ -247,6 +320,160 @@ impl Touched {
             .copied();
         t.max(s)
     }
+}
+
+/// Where two records of changes meet: the first row (or table) both touch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overlap {
+    pub schema: String,
+    pub table: String,
+    /// What both touched: `id=5`, or why rows cannot be told apart.
+    pub what: String,
+    /// Where in each record's source: `self`'s, then `other`'s.
+    pub mine: Loc,
+    pub theirs: Loc,
+    /// How many rows (or tables) overlap in all.
+    pub count: u64,
+}
+
+impl Touched {
+    /// The rows both records touch (both made by [`Touched::for_conflicts`] on the same
+    /// target's table shapes): a key both hold, a table both changed where either side has
+    /// rows without a usable key, or a statement of one side naming a table the other
+    /// changed rows of. `None`: no row in common.
+    pub fn overlap(&self, other: &Touched) -> Option<Overlap> {
+        let mut first: Option<Overlap> = None;
+        let mut count = 0u64;
+        let mut note = |o: Overlap, n: u64| {
+            count += n;
+            first.get_or_insert(o);
+        };
+        for t in &self.tables {
+            let Some(u) = other.table(&t.schema, &t.table) else {
+                continue;
+            };
+            let base = |what: String, mine: Loc, theirs: Loc| Overlap {
+                schema: t.schema.clone(),
+                table: t.table.clone(),
+                what,
+                mine,
+                theirs,
+                count: 0,
+            };
+            let (small, large, flipped) = if t.keys.len() <= u.keys.len() {
+                (&t.keys, &u.keys, false)
+            } else {
+                (&u.keys, &t.keys, true)
+            };
+            for (k, a) in small {
+                if let Some(b) = large.get(k) {
+                    let (mine, theirs) = if flipped {
+                        (b.loc, a.loc)
+                    } else {
+                        (a.loc, b.loc)
+                    };
+                    let cols: Vec<usize> = match t.spec.primary_key.as_deref() {
+                        Some(pk) => pk.to_vec(),
+                        None => (0..t.spec.columns.len()).collect(),
+                    };
+                    note(
+                        base(super::verify::show_key_of(&t.spec, &cols, k), mine, theirs),
+                        1,
+                    );
+                }
+            }
+            if t.unkeyed + u.unkeyed > 0 {
+                let mine = t.keys.values().map(|l| l.loc).max().unwrap_or(t.spec_loc);
+                let theirs = u.keys.values().map(|l| l.loc).max().unwrap_or(u.spec_loc);
+                note(
+                    base(
+                        "rows without a usable key (no primary key and a partial image, or a \
+                         value that cannot be compared): they cannot be told apart"
+                            .into(),
+                        mine,
+                        theirs,
+                    ),
+                    1,
+                );
+            }
+        }
+        // A statement on one side that names a table the other side changed rows of.
+        for (stmts, rows, mine_is_stmt) in [
+            (&self.statements, other, true),
+            (&other.statements, self, false),
+        ] {
+            for t in &rows.tables {
+                if let Some(&at) = stmts.get(&ident_hash(t.table.as_bytes())) {
+                    let row_loc = t.keys.values().map(|l| l.loc).max().unwrap_or(t.spec_loc);
+                    let (mine, theirs) = if mine_is_stmt {
+                        (at, row_loc)
+                    } else {
+                        (row_loc, at)
+                    };
+                    note(
+                        Overlap {
+                            schema: t.schema.clone(),
+                            table: t.table.clone(),
+                            what: "a statement (DDL or statement-based DML) naming the table: \
+                                   the rows it changed are not in the binlog"
+                                .into(),
+                            mine,
+                            theirs,
+                            count: 0,
+                        },
+                        1,
+                    );
+                }
+            }
+        }
+        first.map(|o| Overlap { count, ..o })
+    }
+
+    fn table(&self, schema: &str, table: &str) -> Option<&TableTouched> {
+        self.tables
+            .iter()
+            .find(|t| t.schema == schema && t.table == table)
+    }
+}
+
+/// Encode `cols` of a row (`get` gives each column's value) as a conflict key: text of a
+/// case-insensitive collation folded (see [`Touched::for_conflicts`]). False when a column is
+/// missing or cannot be a key.
+fn encode_conflict_key<'v>(
+    spec: &TableSpec,
+    cols: &[usize],
+    get: impl Fn(usize) -> Option<&'v Value<'v>>,
+    out: &mut Vec<u8>,
+) -> bool {
+    out.clear();
+    cols.iter().all(|&k| {
+        let Some(v) = get(k) else { return false };
+        match (v, spec.columns.get(k).map(|c| &c.style)) {
+            (Value::Bytes(b), Some(super::schema::ParamStyle::Text { collation, .. })) => {
+                let b = strip_trailing_spaces(b);
+                if case_insensitive(collation) {
+                    match std::str::from_utf8(b) {
+                        Ok(text) => bytes(14, text.to_lowercase().as_bytes(), out),
+                        Err(_) => bytes(14, &b.to_ascii_lowercase(), out),
+                    }
+                } else {
+                    bytes(14, b, out)
+                }
+                true
+            }
+            _ => encode_value(v, out),
+        }
+    })
+}
+
+fn strip_trailing_spaces(b: &[u8]) -> &[u8] {
+    let n = b.iter().rposition(|&c| c != b' ').map_or(0, |i| i + 1);
+    &b[..n]
+}
+
+/// A collation that compares case-insensitively (`..._ci`, and MySQL's `utf8mb4_0900_ai_ci`).
+fn case_insensitive(collation: &str) -> bool {
+    collation.ends_with("_ci") || collation.contains("_ci_")
 }
 
 /// FNV-1a of the lower-cased identifier.
@@ -565,6 +792,125 @@ mod tests {
         assert!(decode_key(&[99]).is_none());
         assert!(decode_key(&[14, 5, b'a']).is_none());
         assert!(!encode_key(&[0], &[Value::JsonDiff(b"x")], &mut buf));
+    }
+
+    fn spec(collation: &str, pk: Option<Vec<usize>>) -> Arc<TableSpec> {
+        use super::super::schema::{ColumnSpec, ParamStyle};
+        use super::super::values::BindInfo;
+        use crate::binlog::row_decoder::ColumnKind;
+        let col = |name: &str, style: ParamStyle| ColumnSpec {
+            name: name.into(),
+            bind: BindInfo {
+                kind: ColumnKind::Int32 { unsigned: false },
+                unsigned: false,
+                binary_pad: None,
+            },
+            style,
+            generated: false,
+        };
+        Arc::new(TableSpec {
+            schema: "db".into(),
+            table: "t".into(),
+            columns: vec![
+                col("id", ParamStyle::Plain),
+                col(
+                    "name",
+                    ParamStyle::Text {
+                        charset: "utf8mb4".into(),
+                        collation: collation.into(),
+                    },
+                ),
+            ],
+            primary_key: pk,
+            decoder: None,
+        })
+    }
+
+    fn at(start: u64) -> Loc {
+        Loc {
+            file: 0,
+            start,
+            event: 0,
+            row: 0,
+        }
+    }
+
+    /// A conflict record holding one row of `spec`, keyed by the columns `cols`.
+    fn one_row(spec: &Arc<TableSpec>, cols: &[usize], row: &[Value<'_>], loc: Loc) -> Touched {
+        let mut t = Touched::for_conflicts();
+        let slot = t.table_slot(spec, loc);
+        assert!(encode_conflict_key(
+            spec,
+            cols,
+            |k| row.get(k),
+            &mut t.key_buf
+        ));
+        t.set(slot, loc, false);
+        t
+    }
+
+    #[test]
+    fn conflict_keys_follow_the_collation() {
+        let ci = spec("utf8mb4_0900_ai_ci", Some(vec![1]));
+        let bin = spec("utf8mb4_bin", Some(vec![1]));
+        let key = |s: &Arc<TableSpec>, name: &'static [u8]| {
+            let row = [Value::Int(1), Value::Bytes(name)];
+            let mut out = Vec::new();
+            assert!(encode_conflict_key(s, &[1], |k| row.get(k), &mut out));
+            out
+        };
+        assert_eq!(key(&ci, b"Ann  "), key(&ci, b"ann"));
+        assert_eq!(
+            key(&ci, "\u{c9}MILE".as_bytes()),
+            key(&ci, "\u{e9}mile".as_bytes())
+        );
+        assert_ne!(key(&bin, b"Ann"), key(&bin, b"ann"));
+        assert_eq!(key(&bin, b"ann "), key(&bin, b"ann"), "PAD SPACE");
+        assert!(case_insensitive("latin1_swedish_ci"));
+        assert!(!case_insensitive("utf8mb4_0900_as_cs"));
+    }
+
+    #[test]
+    fn overlaps_by_key_by_whole_row_and_by_statement() {
+        let ci = spec("utf8mb4_0900_ai_ci", Some(vec![1]));
+        let mine = one_row(&ci, &[1], &[Value::Int(1), Value::Bytes(b"ANN")], at(10));
+        let same = one_row(&ci, &[1], &[Value::Int(2), Value::Bytes(b"ann ")], at(20));
+        let other = one_row(&ci, &[1], &[Value::Int(1), Value::Bytes(b"bob")], at(30));
+        let o = mine.overlap(&same).expect("one key, two spellings");
+        assert_eq!((o.schema.as_str(), o.table.as_str()), ("db", "t"));
+        assert_eq!(o.what, "name='ann'");
+        assert_eq!((o.mine, o.theirs, o.count), (at(10), at(20), 1));
+        assert_eq!(
+            same.overlap(&mine).map(|o| (o.mine, o.theirs)),
+            Some((at(20), at(10)))
+        );
+        assert_eq!(mine.overlap(&other), None);
+        // Without a primary key: the whole row.
+        let nopk = spec("utf8mb4_bin", None);
+        let a = one_row(&nopk, &[0, 1], &[Value::Int(1), Value::Bytes(b"x")], at(1));
+        let b = one_row(&nopk, &[0, 1], &[Value::Int(1), Value::Bytes(b"x")], at(2));
+        let c = one_row(&nopk, &[0, 1], &[Value::Int(2), Value::Bytes(b"x")], at(3));
+        assert!(a.overlap(&b).is_some());
+        assert_eq!(a.overlap(&c), None);
+        // Rows without a usable key in a table both touch cannot be told apart.
+        let mut d = one_row(&nopk, &[0, 1], &[Value::Int(9), Value::Bytes(b"z")], at(4));
+        d.no_key(0);
+        assert!(
+            d.overlap(&c)
+                .unwrap()
+                .what
+                .starts_with("rows without a usable key")
+        );
+        // A statement naming a table the other side changed rows of.
+        let mut ddl = Touched::for_conflicts();
+        ddl.statement(at(50), b"ALTER TABLE `db`.`t` ADD COLUMN z INT");
+        let o = ddl.overlap(&other).expect("DDL on a table with gap rows");
+        assert_eq!((o.mine, o.theirs), (at(50), at(30)));
+        let o = other.overlap(&ddl).expect("either way round");
+        assert_eq!((o.mine, o.theirs), (at(30), at(50)));
+        let mut elsewhere = Touched::for_conflicts();
+        elsewhere.statement(at(50), b"INSERT INTO db.u VALUES (1)");
+        assert_eq!(elsewhere.overlap(&other), None);
     }
 
     #[test]

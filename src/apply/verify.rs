@@ -660,7 +660,11 @@ fn short(s: &str) -> String {
 
 /// `(a,b)=(1,'x')` or `id=5`.
 fn show_key(spec: &TableSpec, key: &[u8]) -> String {
-    let pk = spec.primary_key.as_deref().unwrap_or_default();
+    show_key_of(spec, spec.primary_key.as_deref().unwrap_or_default(), key)
+}
+
+/// [`show_key`] of a key made of the columns `pk`.
+pub(super) fn show_key_of(spec: &TableSpec, pk: &[usize], key: &[u8]) -> String {
     let names: Vec<&str> = pk.iter().map(|&i| spec.columns[i].name.as_str()).collect();
     let vals: Vec<String> = match decode_key(key) {
         Some(v) => v

@@ -396,6 +396,8 @@ pub async fn run(req: FillRequest) -> Result<FillReport, FillError> {
             plan: &plan,
             target: &target,
             own_writes: report.successor_own_writes.as_deref(),
+            successor: &req.successor,
+            executed: &executed,
         };
         match via_serve::decide(inputs, &mut succ).await? {
             Decision::Sql { reason } => {
@@ -409,6 +411,15 @@ pub async fn run(req: FillRequest) -> Result<FillReport, FillError> {
             Decision::Refused { reason } => {
                 (report.via, report.via_reason) = (Some(Via::Serve), Some(reason.clone()));
                 report.outcome = Outcome::Refused;
+                report.reason = Some(reason);
+                return finish(report, &req, &dir, started);
+            }
+            Decision::Conflict { reason } => {
+                (report.via, report.via_reason) = (
+                    Some(Via::Serve),
+                    Some("the successor's own writes were checked against the gap".into()),
+                );
+                report.outcome = Outcome::ApplyFailed;
                 report.reason = Some(reason);
                 return finish(report, &req, &dir, started);
             }

@@ -5,7 +5,9 @@
 //! [`guard`] refuses stale or oversized gaps, [`successor`] settles and fences the promoted
 //! replica, the gap is applied by the `apply` engine (typed SQL with the original GTIDs) or
 //! handed to the successor's own applier through gapfill's replication source
-//! ([`via_serve`], `--via serve|auto`), and [`hook`] runs the steps in order and reports. It does not capture (that is `capture`) nor decode rows itself.
+//! ([`via_serve`], `--via serve|auto`; [`own_writes`] checks the successor's own writes
+//! against the gap first), and [`hook`] runs the steps in order and reports. It does not
+//! capture (that is `capture`) nor decode rows itself.
 //!
 //! Two orchestrator set-ups are supported (see DESIGN.md): with
 //! `ApplyMySQLPromotionAfterMasterFailover=false` run `gapfill fill --open-writes`, which waits
@@ -18,6 +20,7 @@ pub mod error;
 pub mod guard;
 pub mod hook;
 pub mod lock;
+pub mod own_writes;
 pub mod plan;
 pub mod successor;
 pub mod tail;

@@ -40,6 +40,7 @@ use super::channel::{
     worker_errors,
 };
 use super::error::FillError;
+use super::own_writes::{self, Verdict};
 use super::plan::GapPlan;
 use super::successor::Successor;
 
@@ -231,6 +232,11 @@ pub enum Decision {
     Refused {
         reason: String,
     },
+    /// The successor's own writes and the gap change the same row: nothing may be applied
+    /// (whichever path), nothing was changed.
+    Conflict {
+        reason: String,
+    },
 }
 
 /// What [`decide`] looks at besides the successor.
@@ -243,6 +249,10 @@ pub struct Inputs<'a> {
     pub plan: &'a GapPlan,
     pub target: &'a TargetPosition,
     pub own_writes: Option<&'a str>,
+    /// The successor as the fill reaches it, and what it had executed (for the own writes'
+    /// conflict check).
+    pub successor: &'a TargetOptions,
+    pub executed: &'a Executed,
 }
 
 /// Choose SQL or serve. Only reads the successor; binds the listener when serving.
@@ -289,12 +299,6 @@ pub async fn decide(inp: Inputs<'_>, succ: &mut Successor) -> Result<Decision, F
             p.transactions, p.peer
         )));
     }
-    if let Some(own) = inp.own_writes {
-        return Ok(no(format!(
-            "the successor has writes of its own ({own}): the SQL path checks every row \
-             against them, the successor's applier would not"
-        )));
-    }
     let gap = match GapGtids::collect(inp.spool, inp.target) {
         Ok(g) if g.len() == inp.plan.transactions => g,
         Ok(g) => {
@@ -319,6 +323,46 @@ pub async fn decide(inp: Inputs<'_>, succ: &mut Successor) -> Result<Decision, F
             "the successor's account lacks {missing}, which configuring a replication channel \
              needs"
         )));
+    }
+    // Writes the successor accepted since its promotion: the successor's applier would
+    // overwrite any row they share with the gap, so no row may be shared.
+    let mut own_check = None;
+    if let Some(own) = inp.own_writes {
+        let gap_read = ReadOptions {
+            start_position: inp.plan.start_offset,
+            include: match &gap {
+                GapGtids::MySql(s) => Some(GtidSelection::MySql(s.clone())),
+                GapGtids::MariaDb(_) => None,
+            },
+            ..ReadOptions::default()
+        };
+        let verdict = own_writes::check(
+            inp.successor,
+            succ.flavor,
+            inp.executed,
+            own,
+            own_writes::Gap {
+                files: &inp.plan.files,
+                read: gap_read,
+            },
+            inp.spool_dir,
+        )
+        .await;
+        match verdict {
+            Verdict::Clear(summary) => {
+                tracing::info!(own, "fill: {summary}");
+                own_check = Some(format!(
+                    "the successor has writes of its own ({own}): {summary}"
+                ));
+            }
+            Verdict::Conflict(reason) => return Ok(Decision::Conflict { reason }),
+            Verdict::Unknown(why) => {
+                return Ok(no(format!(
+                    "the successor has writes of its own ({own}) and {why}; the SQL path \
+                     compares every row against them"
+                )));
+            }
+        }
     }
     let use_gtid = match succ.flavor {
         ServerFlavor::MySql => None,
@@ -378,12 +422,15 @@ pub async fn decide(inp: Inputs<'_>, succ: &mut Successor) -> Result<Decision, F
                 .to_string(),
         );
     }
-    let reason = match via {
+    let mut reason = match via {
         Via::Serve => format!("--via serve, the successor connects to {advertised} ({how})"),
         _ => format!(
             "auto: the spool's flavor is the successor's and it connects to {advertised} ({how})"
         ),
     };
+    if let Some(c) = own_check {
+        reason.push_str(&format!("; {c}"));
+    }
     let report = ServeReport {
         listen: bound.to_string(),
         advertised,
