@@ -220,7 +220,9 @@ struct FillArgs {
     /// for now), serve (the successor's own applier replicates the gap from gapfill on a
     /// channel named `gapfill`, UNTIL the gap's GTIDs, then the channel is removed), or auto
     /// (serve when the spool's flavor is the successor's and the successor can connect back,
-    /// else sql). The report's `via` and `via_reason` say which ran and why.
+    /// else sql). Serving, the successor's own writes are first read from its binlog: a row
+    /// they share with the gap is exit 5 before anything is applied. The report's `via` and
+    /// `via_reason` say which ran and why.
     #[arg(long, value_enum, default_value = "sql")]
     via: ViaArg,
     /// Serve path: what the successor connects to, HOST:PORT (default: this node's address on
