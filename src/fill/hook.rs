@@ -373,11 +373,6 @@ pub async fn run(req: FillRequest) -> Result<FillReport, FillError> {
         ));
         return finish(report, &req, &dir, started);
     }
-    if let Some(reason) = partial_images_refusal(&req, &plan, &mut report)? {
-        report.outcome = Outcome::Refused;
-        report.reason = Some(reason);
-        return finish(report, &req, &dir, started);
-    }
     if !req.force
         && let Err(refusal) = req.guard.check(&plan)
     {
@@ -427,6 +422,15 @@ pub async fn run(req: FillRequest) -> Result<FillReport, FillError> {
     } else {
         None
     };
+    // The SQL path finds rows by their before images; the serve path compared the own
+    // writes' keys with the gap's instead.
+    if ready.is_none()
+        && let Some(reason) = partial_images_refusal(&req, &plan, &mut report)?
+    {
+        report.outcome = Outcome::Refused;
+        report.reason = Some(reason);
+        return finish(report, &req, &dir, started);
+    }
 
     // A fill killed while fenced left its memo: fence (again) so the end restores it.
     let memo = dir.join("fill.fence.json");
