@@ -33,6 +33,18 @@ pub struct JsonExpr {
 /// The expression for the binary document `bin` when it holds a typed opaque scalar; `None`
 /// when its JSON text is exact (bind the text then).
 pub fn json_expr(bin: &[u8]) -> Result<Option<JsonExpr>> {
+    json_expr_as(bin, false)
+}
+
+/// [`json_expr`] for comparing a stored document as JSON, where a DECIMAL's value counts and
+/// not its declared precision: every DECIMAL of scale `s` is cast as `DECIMAL(65,s)` (which
+/// holds any value of that scale), so documents of one shape share one statement text whatever
+/// their numbers' precisions. Not for writing: the precision is part of the stored value.
+pub fn json_expr_for_compare(bin: &[u8]) -> Result<Option<JsonExpr>> {
+    json_expr_as(bin, true)
+}
+
+fn json_expr_as(bin: &[u8], compare: bool) -> Result<Option<JsonExpr>> {
     if !text_loses_types(bin)? {
         return Ok(None);
     }
@@ -41,6 +53,7 @@ pub fn json_expr(bin: &[u8]) -> Result<Option<JsonExpr>> {
         params: Vec::new(),
         first: Vec::new(),
         after_key: false,
+        compare,
     };
     walk_json(bin, &mut b)?;
     let top_scalar = !(b.sql.starts_with("JSON_OBJECT(") || b.sql.starts_with("JSON_ARRAY("));
@@ -62,6 +75,8 @@ struct Builder {
     first: Vec<bool>,
     /// A key was just written: its value follows without a separator.
     after_key: bool,
+    /// See [`json_expr_for_compare`].
+    compare: bool,
 }
 
 impl Builder {
@@ -137,12 +152,8 @@ impl<'a> JsonVisitor<'a> for Builder {
             JsonScalar::Decimal(d) => {
                 let mut text = String::with_capacity(d.precision as usize + 2);
                 write_decimal(&d, &mut text);
-                let _ = write!(
-                    self.sql,
-                    "CAST(? AS DECIMAL({},{}))",
-                    d.precision.max(1),
-                    d.scale
-                );
+                let precision = if self.compare { 65 } else { d.precision.max(1) };
+                let _ = write!(self.sql, "CAST(? AS DECIMAL({precision},{}))", d.scale);
                 self.params.push(Param::Bytes(text.into_bytes()));
                 return Ok(());
             }
@@ -246,5 +257,9 @@ mod tests {
         let top = J::Opaque(246, vec![6, 4, 0x80, 0x09, 0xc4]);
         let e = json_expr(&doc(&top, false)).unwrap().unwrap();
         assert_eq!(e.sql, "CAST(CAST(? AS DECIMAL(6,4)) AS JSON)");
+        // To compare, any precision: one statement text for every DECIMAL of a scale.
+        let e = json_expr_for_compare(&doc(&top, false)).unwrap().unwrap();
+        assert_eq!(e.sql, "CAST(CAST(? AS DECIMAL(65,4)) AS JSON)");
+        assert_eq!(e.params, vec![Param::Bytes(b"0.2500".to_vec())]);
     }
 }

@@ -33,9 +33,9 @@ use crate::binlog::value::Value;
 use crate::binlog::{FormatDescription, RowsKind};
 
 use super::error::ApplyError;
-use super::json_sql::json_expr;
+use super::json_sql::json_expr_for_compare;
 use super::reader::{ReadOptions, TransactionReader};
-use super::row_sql::{RowMatch, compare_term, placeholder, where_clause, where_param_repeats};
+use super::row_sql::{RowMatch, compare_term, where_clause, where_param_repeats};
 use super::schema::{ParamStyle, TableSpec, quote_ident};
 use super::touched::{Loc, Touched, decode_key};
 use super::transaction::Transaction;
@@ -399,18 +399,25 @@ fn image_read(
             detail: format!("column {}: {d}", c.name),
         };
         let mut expr = None;
-        if let Value::Json(bin) = v
-            && let Some(e) = json_expr(bin).map_err(|e| err(format!("JSON value: {e}")))?
-        {
-            params.extend(e.params);
-            expr = Some(e.sql);
+        if c.style == ParamStyle::Json {
+            // MySQL JSON (see `term`): a document whose text loses a scalar's type compared as
+            // JSON with its typed expression, then every document as the server's text.
+            if let Value::Json(bin) = v {
+                if let Some(e) =
+                    json_expr_for_compare(bin).map_err(|e| err(format!("JSON value: {e}")))?
+                {
+                    params.extend(e.params);
+                    expr = Some(e.sql);
+                }
+                let mut text = String::with_capacity(bin.len() * 2);
+                crate::binlog::json_binary::write_json_text(bin, &mut text)
+                    .map_err(|e| err(format!("JSON value: {e}")))?;
+                params.push(Param::Bytes(text.into_bytes()));
+            } else {
+                params.push(bind(&v, &c.bind, true).map_err(err)?);
+            }
         } else {
             params.push(bind(&v, &c.bind, true).map_err(err)?);
-        }
-        if c.style == ParamStyle::Json {
-            // Compared twice: as JSON and as text.
-            let again: Vec<Param> = params[from..].to_vec();
-            params.extend(again);
         }
         ranges.push((from, params.len(), expr));
     }
@@ -449,15 +456,16 @@ fn term(spec: &TableSpec, i: usize, expr: Option<&str>, s: &mut String) {
     let name = quote_ident(&c.name);
     match (&c.style, c.bind.kind) {
         (ParamStyle::Json, _) => {
-            let mut e = String::new();
+            // The server's text of the document against gapfill's text of the image (the
+            // text MySQL's CAST and mysqlbinlog -vv write): the value, a DECIMAL's scale, an
+            // integer against a double. A DATE, DATETIME or TIME scalar has the text of a
+            // string, so a document holding one is first compared as JSON with its typed
+            // expression (`json_sql`), where types count.
+            let text = format!("CAST({name} AS CHAR CHARACTER SET utf8mb4)<=>?");
             match expr {
-                Some(x) => e.push_str(x),
-                None => placeholder(&c.style, super::row_sql::Ctx::Compare, &mut e),
+                Some(x) => s.push_str(&format!("({name}<=>{x} AND {text})")),
+                None => s.push_str(&text),
             }
-            s.push_str(&format!(
-                "({name}<=>{e} AND CAST({name} AS CHAR CHARACTER SET utf8mb4)<=>CAST({e} AS CHAR \
-                 CHARACTER SET utf8mb4))"
-            ));
         }
         (
             ParamStyle::Plain,

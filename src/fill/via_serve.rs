@@ -96,6 +96,8 @@ pub struct ServeReport {
     pub rows_not_verifiable: Option<u64>,
     /// What was checked after the channel finished.
     pub verification: String,
+    /// How long reading the rows back took.
+    pub verification_seconds: f64,
     pub warnings: Vec<String>,
     /// Removing the channel failed (the next fill removes a leftover one first).
     pub cleanup_error: Option<String>,
@@ -591,7 +593,10 @@ pub async fn verify_rows(
         survey: true,
         ..ApplyOptions::default()
     };
-    match apply_files(&plan.files, opts).await {
+    let started = Instant::now();
+    let r = apply_files(&plan.files, opts).await;
+    report.verification_seconds = started.elapsed().as_secs_f64();
+    match r {
         Ok(r) => {
             report.rows_to_verify = r.rows_to_verify;
             report.rows_verified = r.rows_verified;
