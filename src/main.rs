@@ -409,6 +409,7 @@ fn fill_request(a: FillArgs) -> anyhow::Result<gapfill::fill::FillRequest> {
                 a.peers
             },
             token: daemon_cfg.as_ref().and_then(|c| c.http.token.clone()),
+            tls: daemon_cfg.as_ref().and_then(|c| c.peer_tls.clone()),
             timeout: match (a.peer_timeout, &daemon_cfg) {
                 (Some(s), _) => std::time::Duration::from_secs(s),
                 (None, Some(c)) => c.peer_timeout,
@@ -688,6 +689,15 @@ struct StatusArgs {
     /// A file holding the daemon's bearer token ([http] token_file).
     #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
+    /// https: the CA the daemon's certificate chains to ([http] tls_cert).
+    #[arg(long, value_name = "FILE")]
+    ca: Option<PathBuf>,
+    /// https: a client certificate of the cluster CA, when the daemon requires one
+    /// ([http] client_ca), with --key.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    cert: Option<PathBuf>,
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    key: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -979,6 +989,14 @@ fn status(a: StatusArgs) -> anyhow::Result<ExitCode> {
         .block_on(gapfill::daemon::status_table::fetch(
             &a.addr,
             token.as_deref(),
+            a.ca.map(|ca| gapfill::protocol::TlsOptions {
+                mode: gapfill::protocol::TlsMode::VerifyCa,
+                ca_file: Some(ca),
+                cert_file: a.cert,
+                key_file: a.key,
+                ..gapfill::protocol::TlsOptions::default()
+            })
+            .as_ref(),
         ))
         .with_context(|| {
             format!(

@@ -149,3 +149,200 @@ fn a_peer_never_serves_a_hole() {
     )
     .unwrap();
 }
+
+// ------------------------------------------------------------------------------------------
+// Over the daemon's HTTP endpoint with mutual TLS (`[http] tls_cert/tls_key/client_ca`,
+// `[peers] ca_file/cert_file/key_file`): only a peer with a certificate of the cluster CA is
+// answered, and a fill trusts only a peer whose certificate chains to it.
+
+/// `openssl` with `args`, in `dir`; a failure fails the test.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA `name`, and certificates it signs: `<name>-server` for 127.0.0.1, `<name>-client`.
+fn cluster_ca(dir: &std::path::Path, name: &str) {
+    let (ca, key) = (format!("{name}.pem"), format!("{name}.key"));
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN={name}"),
+            "-keyout",
+            &key,
+            "-out",
+            &ca,
+        ],
+    );
+    for (leaf, ext) in [
+        ("server", "subjectAltName=IP:127.0.0.1"),
+        ("client", "extendedKeyUsage=clientAuth"),
+    ] {
+        let base = format!("{name}-{leaf}");
+        openssl(
+            dir,
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                &format!("/CN={base}"),
+                "-keyout",
+                &format!("{base}.key"),
+                "-out",
+                &format!("{base}.csr"),
+            ],
+        );
+        std::fs::write(dir.join(format!("{base}.ext")), format!("{ext}\n")).unwrap();
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{base}.csr"),
+                "-CA",
+                &ca,
+                "-CAkey",
+                &key,
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                &format!("{base}.ext"),
+                "-out",
+                &format!("{base}.pem"),
+            ],
+        );
+    }
+}
+
+#[test]
+fn peers_over_mutual_tls_answer_only_the_cluster() {
+    use gapfill::peer::{PeerSet, client};
+    use gapfill::protocol::{TlsMode, TlsOptions};
+    let certs = tempfile::tempdir().unwrap();
+    let c = certs.path();
+    cluster_ca(c, "cluster");
+    cluster_ca(c, "other");
+    let root = tempfile::tempdir().unwrap();
+    let spool_dir = root.path().join("spools");
+    std::fs::create_dir_all(&spool_dir).unwrap();
+    let a = mysql_spool(&spool_dir.join("c1"), 110);
+    drop(a);
+    let out = tempfile::tempdir().unwrap();
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let tls = gapfill::daemon::config::HttpTls {
+        cert: c.join("cluster-server.pem"),
+        key: c.join("cluster-server.key"),
+        client_ca: Some(c.join("cluster.pem")),
+    };
+    let acceptor = gapfill::daemon::http::tls_acceptor(&tls).unwrap();
+    let listener = rt
+        .block_on(gapfill::daemon::http::bind("127.0.0.1:0".parse().unwrap()))
+        .unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let registry = gapfill::daemon::state::Registry::new(std::time::Duration::from_secs(60));
+    registry.add("c1", "db1:3306", false);
+    let (trigger, stop) = gapfill::capture::Shutdown::new();
+    rt.spawn(gapfill::daemon::http::serve(
+        listener,
+        registry,
+        None,
+        spool_dir.clone(),
+        Some(acceptor),
+        stop,
+    ));
+
+    let peers = |ca: &str, client: Option<&str>| PeerSet {
+        addrs: vec![addr.clone()],
+        token: None,
+        timeout: std::time::Duration::from_secs(5),
+        tls: Some(TlsOptions {
+            mode: TlsMode::VerifyCa,
+            ca_file: Some(c.join(format!("{ca}.pem"))),
+            cert_file: client.map(|n| c.join(format!("{n}-client.pem"))),
+            key_file: client.map(|n| c.join(format!("{n}-client.key"))),
+            ..TlsOptions::default()
+        }),
+    };
+    // The cluster's certificate both ways: the reach, then the stream.
+    let good = peers("cluster", Some("cluster"));
+    let reach = rt
+        .block_on(client::reach(&good, &addr, "c1"))
+        .expect("a peer with the cluster's certificate");
+    assert_eq!(reach.transactions, 10);
+    let local = Reach {
+        mode: "mysql gtid".into(),
+        executed: Some(format!("{UUID}:1-103")),
+        transactions: 3,
+        last_gtid: None,
+        last_commit_us: None,
+        streams: Vec::new(),
+    };
+    let (pulled, skipped) = rt.block_on(client::pull_best(
+        &good,
+        "c1",
+        &local,
+        &format!("{UUID}:1-103"),
+        out.path(),
+    ));
+    let pulled = pulled.unwrap_or_else(|| panic!("nothing pulled: {skipped:?}"));
+    assert_eq!(pulled.promise.gtids, format!("{UUID}:104-110"));
+
+    // Refused: no client certificate, one of another CA, a plain HTTP client, and a server
+    // whose certificate does not chain to the CA the fill trusts.
+    for (what, set) in [
+        ("no client certificate", peers("cluster", None)),
+        (
+            "a client certificate of another CA",
+            peers("cluster", Some("other")),
+        ),
+        (
+            "plain HTTP",
+            PeerSet {
+                tls: None,
+                ..good.clone()
+            },
+        ),
+        ("a server of another CA", peers("other", Some("cluster"))),
+    ] {
+        let r = rt.block_on(client::reach(&set, &addr, "c1"));
+        assert!(r.is_err(), "{what}: answered {r:?}");
+        let (pulled, skipped) = rt.block_on(client::pull_best(
+            &set,
+            "c1",
+            &local,
+            &format!("{UUID}:1-103"),
+            out.path(),
+        ));
+        assert!(
+            pulled.is_none() && skipped.len() == 1,
+            "{what}: {skipped:?}"
+        );
+    }
+    trigger.trigger();
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+}

@@ -52,6 +52,17 @@ pub struct HttpConfig {
     pub listen: SocketAddr,
     /// Bearer token required on every request (from `token_file`); `None`: open.
     pub token: Option<Password>,
+    /// `tls_cert` + `tls_key`: the endpoint speaks https; with `client_ca`, every client
+    /// (the other nodes' daemons and fills) must present a certificate chaining to it.
+    pub tls: Option<HttpTls>,
+}
+
+/// `[http] tls_cert`, `tls_key`, `client_ca`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub client_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +114,9 @@ pub struct DaemonConfig {
     pub peers: Vec<String>,
     /// How long a fill waits for a peer before skipping it.
     pub peer_timeout: Duration,
+    /// `[peers] ca_file` (+ `cert_file`, `key_file`): the peers speak https; their
+    /// certificates must chain to the cluster CA, and this node presents its own.
+    pub peer_tls: Option<crate::protocol::TlsOptions>,
     pub log_format: LogFormat,
     /// `[serve]`: clusters whose spool this daemon serves to replicas, as a binlog server.
     pub serve: Option<ServeSettings>,
@@ -810,19 +824,23 @@ impl DaemonConfig {
         let token = token_file
             .as_ref()
             .and_then(|f| secret_file(f).map_err(|e| p.add("http.token_file", e)).ok());
+        let http_tls = http_tls(&mut hs, &mut p);
         // Peers pull transactions a fill applies to a new master: an endpoint others can
         // reach must ask who is calling.
+        let client_certs = http_tls.as_ref().is_some_and(|t| t.client_ca.is_some());
         if let Ok(addr) = &listen
             && !addr.ip().is_loopback()
             && token_file.is_none()
+            && !client_certs
         {
             p.add(
                 "http.token_file",
                 format!(
-                    "required when http.listen ({addr}) is not a loopback address: anyone who \
-                     reaches it could read the spools and feed a fill through the peer \
-                     endpoints; create a 0600 file with a long random token and name it here \
-                     (the other nodes' daemons share it)"
+                    "required when http.listen ({addr}) is not a loopback address (or \
+                     http.client_ca with tls_cert and tls_key): anyone who reaches it could \
+                     read the spools and feed a fill through the peer endpoints; create a 0600 \
+                     file with a long random token and name it here (the other nodes' daemons \
+                     share it), and prefer TLS with client certificates of a cluster CA"
                 ),
             );
         }
@@ -834,6 +852,7 @@ impl DaemonConfig {
         let peer_timeout = ps
             .duration("timeout", &mut p)
             .unwrap_or(Duration::from_secs(5));
+        let peer_tls = peer_tls(&mut ps, &mut p);
         ps.finish(&mut p);
 
         let serve = parse_serve(table(top.get("serve"), "serve", &mut p), &mut p);
@@ -871,14 +890,95 @@ impl DaemonConfig {
             clusters,
             orchestrator,
             replica_interval,
-            http: HttpConfig { listen, token },
+            http: HttpConfig {
+                listen,
+                token,
+                tls: http_tls,
+            },
             peers,
             peer_timeout,
+            peer_tls,
             log_format,
             serve,
             warnings,
         })
     }
+}
+
+/// Files that must be readable, each a problem under its key otherwise.
+fn readable(files: &[(&str, &Path)], p: &mut Problems) {
+    for (k, f) in files {
+        if let Err(e) = std::fs::metadata(f) {
+            p.add(k, format!("cannot read {}: {e}", f.display()));
+        }
+    }
+}
+
+/// `[http] tls_cert`, `tls_key`, `client_ca`.
+fn http_tls(hs: &mut Section<'_>, p: &mut Problems) -> Option<HttpTls> {
+    let cert = hs.path("tls_cert", p);
+    let key = hs.path("tls_key", p);
+    let client_ca = hs.path("client_ca", p);
+    match (cert, key) {
+        (Some(cert), Some(key)) => {
+            readable(&[("http.tls_cert", &cert), ("http.tls_key", &key)], p);
+            if let Some(ca) = &client_ca {
+                readable(&[("http.client_ca", ca)], p);
+            }
+            Some(HttpTls {
+                cert,
+                key,
+                client_ca,
+            })
+        }
+        (None, None) => {
+            if client_ca.is_some() {
+                p.add("http.client_ca", "needs http.tls_cert and http.tls_key");
+            }
+            None
+        }
+        (Some(_), None) => {
+            p.add("http.tls_key", "required with http.tls_cert");
+            None
+        }
+        (None, Some(_)) => {
+            p.add("http.tls_cert", "required with http.tls_key");
+            None
+        }
+    }
+}
+
+/// `[peers] ca_file`, `cert_file`, `key_file`: how this node's fills reach the peers.
+fn peer_tls(ps: &mut Section<'_>, p: &mut Problems) -> Option<crate::protocol::TlsOptions> {
+    let ca = ps.path("ca_file", p);
+    let cert = ps.path("cert_file", p);
+    let key = ps.path("key_file", p);
+    if cert.is_some() != key.is_some() {
+        p.add("peers.cert_file", "cert_file and key_file go together");
+    }
+    let Some(ca) = ca else {
+        if cert.is_some() {
+            p.add(
+                "peers.ca_file",
+                "required with peers.cert_file: the CA of the peers' certificates",
+            );
+        }
+        return None;
+    };
+    readable(&[("peers.ca_file", &ca)], p);
+    for (k, f) in [("peers.cert_file", &cert), ("peers.key_file", &key)] {
+        if let Some(f) = f {
+            readable(&[(k, f)], p);
+        }
+    }
+    Some(crate::protocol::TlsOptions {
+        // The cluster CA is the authentication: peers are often named by IP address.
+        mode: crate::protocol::TlsMode::VerifyCa,
+        ca_file: Some(ca),
+        cert_file: cert,
+        key_file: key,
+        ..crate::protocol::TlsOptions::default()
+    })
 }
 
 /// `[serve]` (see [`ServeSettings`]); `None` without the table or with problems (reported).
@@ -1076,6 +1176,57 @@ mod tests {
             );
         }
         assert!(err.to_string().contains("chmod 600"), "{err}");
+    }
+
+    #[test]
+    fn http_tls_and_peer_tls() {
+        let dir = tempfile::tempdir().unwrap();
+        let creds = private_file(dir.path(), "creds", "user=gapfill\npassword=s3cret\n");
+        let pem = |n: &str| {
+            let p = dir.path().join(n);
+            std::fs::write(&p, "x").unwrap();
+            p.display().to_string()
+        };
+        let (cert, key, ca) = (pem("cert.pem"), pem("key.pem"), pem("ca.pem"));
+        let base = format!(
+            "spool_dir = \"{}/spool\"\n[credentials]\nfile = \"{}\"\n\
+             [[cluster]]\nalias = \"main\"\nmaster = \"db1:3306\"\n",
+            dir.path().display(),
+            creds.display()
+        );
+        let parse =
+            |extra: &str| DaemonConfig::parse(&format!("{base}{extra}"), Path::new("g.toml"));
+        // Client certificates of the cluster CA authenticate a non-loopback endpoint.
+        let c = parse(&format!(
+            "[http]\nlisten = \"0.0.0.0:7077\"\ntls_cert = \"{cert}\"\ntls_key = \"{key}\"\n\
+             client_ca = \"{ca}\"\n[peers]\naddrs = [\"orc2:7077\"]\nca_file = \"{ca}\"\n\
+             cert_file = \"{cert}\"\nkey_file = \"{key}\"\n"
+        ))
+        .unwrap();
+        let t = c.http.tls.expect("[http] TLS");
+        assert_eq!(t.client_ca.as_deref(), Some(Path::new(&ca)));
+        let p = c.peer_tls.expect("[peers] TLS");
+        assert_eq!(p.mode, crate::protocol::TlsMode::VerifyCa);
+        assert_eq!(p.cert_file.as_deref(), Some(Path::new(&cert)));
+        // TLS without client certificates is not authentication: the token is still needed.
+        let e = parse(&format!(
+            "[http]\nlisten = \"0.0.0.0:7077\"\ntls_cert = \"{cert}\"\ntls_key = \"{key}\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("http.token_file: required"), "{e}");
+        let e = parse(&format!(
+            "[http]\nclient_ca = \"{ca}\"\n[peers]\ncert_file = \"{cert}\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        for want in [
+            "http.client_ca: needs http.tls_cert",
+            "peers.cert_file: cert_file and key_file go together",
+            "peers.ca_file: required with peers.cert_file",
+        ] {
+            assert!(e.contains(want), "missing {want:?} in:\n{e}");
+        }
     }
 
     #[test]

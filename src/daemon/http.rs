@@ -1,6 +1,7 @@
 //! The daemon's HTTP endpoint: `/healthz`, `/status` (JSON) and `/metrics` (Prometheus), and
 //! the peer endpoints (`peer_endpoint.rs`), on the configured address (loopback by default),
-//! optionally behind a bearer token compared in constant time.
+//! optionally behind a bearer token compared in constant time and over TLS, with client
+//! certificates of a cluster CA required when `[http] client_ca` is set.
 //!
 //! Answers from the registry's snapshot; it changes nothing. hyper 1 with HTTP/1.1 only, each
 //! connection with a read deadline so an idle client cannot hold it open forever.
@@ -122,12 +123,26 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// No connection lives longer (a peer's transaction stream included).
 const CONNECTION_LIFETIME: Duration = Duration::from_secs(300);
 
-/// Serve until `stop`.
+/// The endpoint's TLS from `[http]` (with client certificates required when `client_ca`).
+pub fn tls_acceptor(
+    tls: &super::config::HttpTls,
+) -> Result<tokio_rustls::TlsAcceptor, DaemonError> {
+    crate::protocol::tls::server_config(&tls.cert, &tls.key, tls.client_ca.as_deref())
+        .map(tokio_rustls::TlsAcceptor::from)
+        .map_err(|e| DaemonError::Http {
+            url: "[http] tls_cert/tls_key/client_ca".into(),
+            detail: e.to_string(),
+        })
+}
+
+/// Serve until `stop`; over TLS with `tls` (the handshake, a client certificate included when
+/// required, must finish within the header timeout).
 pub async fn serve(
     listener: TcpListener,
     registry: Registry,
     token: Option<Password>,
     spool_dir: std::path::PathBuf,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     mut stop: Shutdown,
 ) {
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
@@ -153,8 +168,22 @@ pub async fn serve(
         let registry = registry.clone();
         let token = token.clone();
         let spool_dir = spool_dir.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let _permit = permit;
+            let io = match tls {
+                None => Io::Plain(stream),
+                Some(acceptor) => {
+                    match tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(s)) => Io::Tls(Box::new(s)),
+                        Ok(Err(e)) => {
+                            tracing::info!(%peer, error = %e, "http: TLS handshake refused");
+                            return;
+                        }
+                        Err(_) => return,
+                    }
+                }
+            };
             let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                 let ok = authorized(&req, token.as_ref());
                 let (registry, spool_dir) = (registry.clone(), spool_dir.clone());
@@ -199,7 +228,7 @@ pub async fn serve(
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service);
+                .serve_connection(TokioIo::new(io), service);
             if let Err(e) = tokio::time::timeout(CONNECTION_LIFETIME, conn)
                 .await
                 .unwrap_or(Ok(()))
@@ -207,6 +236,56 @@ pub async fn serve(
                 tracing::debug!(%peer, error = %e, "http: connection ended with an error");
             }
         });
+    }
+}
+
+/// A connection, in clear or TLS.
+enum Io {
+    Plain(tokio::net::TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>),
+}
+
+impl tokio::io::AsyncRead for Io {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+            Io::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for Io {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Io::Plain(s) => std::pin::Pin::new(s).poll_write(cx, buf),
+            Io::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(s) => std::pin::Pin::new(s).poll_flush(cx),
+            Io::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+            Io::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
     }
 }
 
@@ -233,6 +312,7 @@ mod tests {
             Registry::new(Duration::from_secs(60)),
             None,
             std::env::temp_dir(),
+            None,
             stop,
         ));
         let t0 = std::time::Instant::now();

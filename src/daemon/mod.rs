@@ -48,6 +48,7 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), DaemonError> {
     let cfg = Arc::new(cfg);
     let registry = state::Registry::new((cfg.heartbeat * 3).max(Duration::from_secs(5)));
     let listener = http::bind(cfg.http.listen).await?;
+    let http_tls = cfg.http.tls.as_ref().map(http::tls_acceptor).transpose()?;
     let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
     let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
     let mut hup = signal(SignalKind::hangup()).map_err(DaemonError::Signals)?;
@@ -70,6 +71,7 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), DaemonError> {
         registry.clone(),
         cfg.http.token.clone(),
         cfg.spool_dir.clone(),
+        http_tls,
         stop.clone(),
     ));
     let discovery_task = tokio::spawn(discovery.run(tx, reload.clone(), stop.clone()));

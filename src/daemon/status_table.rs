@@ -11,13 +11,17 @@ use super::http_client;
 use super::state::StatusReport;
 
 /// The daemon's `/status` body, as text.
-pub async fn fetch(addr: &str, token: Option<&str>) -> Result<String, DaemonError> {
+pub async fn fetch(
+    addr: &str,
+    token: Option<&str>,
+    tls: Option<&crate::protocol::TlsOptions>,
+) -> Result<String, DaemonError> {
     let auth = token.map(|t| format!("Bearer {t}"));
     let (status, body) = http_client::get(
         addr,
         "/status",
         auth.as_deref(),
-        None,
+        tls,
         Duration::from_secs(5),
     )
     .await?;

@@ -32,6 +32,22 @@ pub struct PeerSet {
     pub token: Option<crate::protocol::Password>,
     /// Deadline of each question; a stream may take 60 times as long.
     pub timeout: Duration,
+    /// https to the peers (`[peers] ca_file`, `cert_file`, `key_file`): their certificates
+    /// must chain to the cluster CA; this node presents its client certificate.
+    pub tls: Option<crate::protocol::TlsOptions>,
+}
+
+/// `GET path` of `peer`, over https when the set says so.
+async fn get(
+    set: &PeerSet,
+    peer: &str,
+    path: &str,
+) -> Result<hyper::Response<hyper::body::Incoming>, String> {
+    let auth = bearer(set);
+    match &set.tls {
+        Some(tls) => request_tls(peer, path, auth.as_deref(), tls).await,
+        None => request(peer, path, auth.as_deref()).await,
+    }
 }
 
 /// What a pull brought.
@@ -138,7 +154,7 @@ async fn error_text(resp: hyper::Response<hyper::body::Incoming>) -> String {
 pub async fn reach(set: &PeerSet, peer: &str, cluster: &str) -> Result<Reach, String> {
     let path = format!("/peer/{}/reach", encode_query(cluster));
     let work = async {
-        let resp = request(peer, &path, bearer(set).as_deref()).await?;
+        let resp = get(set, peer, &path).await?;
         if !resp.status().is_success() {
             return Err(error_text(resp).await);
         }
@@ -169,7 +185,7 @@ pub async fn pull(
     );
     let part = part_path(dest);
     let work = async {
-        let resp = request(peer, &path, bearer(set).as_deref()).await?;
+        let resp = get(set, peer, &path).await?;
         if !resp.status().is_success() {
             return Err(error_text(resp).await);
         }

@@ -185,6 +185,48 @@ fn with_identity(
     }
 }
 
+/// A rustls server configuration: the certificate chain `cert` and its key `key` (PEM), and,
+/// with `client_ca`, mutual TLS: every client must present a certificate chaining to it.
+/// gapfill's two servers use it (the replication source `serve`, the daemon's HTTP endpoint).
+pub fn server_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    client_ca: Option<&std::path::Path>,
+) -> Result<Arc<rustls::ServerConfig>> {
+    let identity = TlsOptions {
+        cert_file: Some(cert.to_path_buf()),
+        key_file: Some(key.to_path_buf()),
+        ..TlsOptions::default()
+    };
+    let (chain, key) = client_identity(&identity)?
+        .ok_or_else(|| tls_err("certificate", "no certificate and key given"))?;
+    let provider = provider();
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls_err("configuration", e))?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let roots = load_roots(&TlsOptions {
+                mode: TlsMode::VerifyCa,
+                ca_file: Some(ca.to_path_buf()),
+                ..TlsOptions::default()
+            })?;
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(|e| tls_err("client CA", e))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let config = builder
+        .with_single_cert(chain, key)
+        .map_err(|e| tls_err("certificate and key", format!("{}: {e}", cert.display())))?;
+    Ok(Arc::new(config))
+}
+
 /// Build the rustls client configuration for `opts` (whose mode is not `Disabled`).
 pub fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>> {
     let provider = provider();

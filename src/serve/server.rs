@@ -11,9 +11,6 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use rustls::ServerConfig as TlsServerConfig;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
@@ -118,30 +115,9 @@ pub struct Server {
 }
 
 fn load_tls(files: &TlsFiles) -> Result<TlsAcceptor> {
-    let bad = |what: &str, p: &Path, e: String| {
-        ServeError::Config(format!("TLS {what} {}: {e}", p.display()))
-    };
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert)
-        .map_err(|e| bad("certificate", &files.cert, e.to_string()))?
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|e| bad("certificate", &files.cert, e.to_string()))?;
-    if chain.is_empty() {
-        return Err(bad(
-            "certificate",
-            &files.cert,
-            "no certificate in it".into(),
-        ));
-    }
-    let key = PrivateKeyDer::from_pem_file(&files.key)
-        .map_err(|e| bad("key", &files.key, e.to_string()))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = TlsServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ServeError::Config(format!("TLS: {e}")))?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .map_err(|e| bad("certificate and key", &files.cert, e.to_string()))?;
-    Ok(TlsAcceptor::from(Arc::new(config)))
+    crate::protocol::tls::server_config(&files.cert, &files.key, None)
+        .map(TlsAcceptor::from)
+        .map_err(|e| ServeError::Config(e.to_string()))
 }
 
 /// What the source says about itself, from the spool: flavor, identity, version, checksum.
