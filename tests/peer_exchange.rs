@@ -16,6 +16,12 @@ fn set(s: &str) -> GtidSet {
 
 /// A spool that captured gnos 101..=`last` (a rotation after 105), origin 1-100.
 fn mysql_spool(dir: &std::path::Path, last: u64) -> Spool {
+    mysql_spool_at(dir, last, 1_700_000_000_000_000)
+}
+
+/// [`mysql_spool`] whose transactions were committed from `t0` on (another history of the same
+/// GTIDs when `t0` differs).
+fn mysql_spool_at(dir: &std::path::Path, last: u64, t0: u64) -> Spool {
     let mut m = FakeMaster::mysql("binlog.000007");
     m.written = set(&format!("{UUID}:1-100"));
     m.file_head();
@@ -26,7 +32,6 @@ fn mysql_spool(dir: &std::path::Path, last: u64) -> Spool {
     )
     .unwrap();
     feed(&mut s, &m.session_start());
-    let t0 = 1_700_000_000_000_000u64;
     for g in 101..=last {
         if g == 106 {
             feed(&mut s, &m.rotate_to("binlog.000008"));
@@ -308,6 +313,7 @@ fn peers_over_mutual_tls_answer_only_the_cluster() {
         &local,
         &format!("{UUID}:1-103"),
         out.path(),
+        &|_| Ok(()),
     ));
     let pulled = pulled.unwrap_or_else(|| panic!("nothing pulled: {skipped:?}"));
     assert_eq!(pulled.promise.gtids, format!("{UUID}:104-110"));
@@ -337,6 +343,7 @@ fn peers_over_mutual_tls_answer_only_the_cluster() {
             &local,
             &format!("{UUID}:1-103"),
             out.path(),
+            &|_| Ok(()),
         ));
         assert!(
             pulled.is_none() && skipped.len() == 1,
@@ -345,4 +352,59 @@ fn peers_over_mutual_tls_answer_only_the_cluster() {
     }
     trigger.trigger();
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
+}
+
+/// A stream asked from this node's last transaction on must start with that transaction's very
+/// bytes; then it is cut and the promise describes the rest. A peer that followed another
+/// history of the same GTIDs (another master, a rewritten binlog) is refused and its file
+/// removed; without an anchor, every transaction both hold is compared.
+#[test]
+fn a_stream_must_continue_this_spool() {
+    use gapfill::peer::{Anchor, check_overlap};
+    let (a_dir, b_dir, c_dir, out) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let a = mysql_spool(a_dir.path(), 110);
+    let b = mysql_spool(b_dir.path(), 103);
+    let other = mysql_spool_at(c_dir.path(), 110, 1_800_000_000_000_000);
+    let anchor = Anchor::of(&b).expect("b holds transactions");
+    assert_eq!(anchor.gtid, format!("{UUID}:103"));
+    assert_eq!(anchor.after, format!("{UUID}:1-102"));
+
+    let pull = |from: &Spool, name: &str| {
+        let export = Export::plan(from, "c1", &anchor.after).unwrap();
+        let mut body = Vec::new();
+        export.write_to(&mut body).unwrap();
+        let dest = out.path().join(format!("{name}.binlog"));
+        receive(name, &export.promise, &mut body.as_slice(), &dest).unwrap();
+        (export.promise, dest)
+    };
+    // The same master: the anchor matches and is cut; 104-110 remain.
+    let (mut promise, file) = pull(&a, "a");
+    assert_eq!(promise.gtids, format!("{UUID}:103-110"));
+    let o = check_overlap("a", &mut promise, &file, &b, Some(&anchor), true).unwrap();
+    assert_eq!((o.same, o.stripped), (1, 1));
+    assert_eq!(promise.transactions, 7);
+    assert_eq!(promise.gtids, format!("{UUID}:104-110"));
+    assert_eq!(promise.bytes, std::fs::metadata(&file).unwrap().len());
+    // Another history of the same GTIDs: refused, nothing left behind.
+    let (mut promise, file) = pull(&other, "other");
+    let e = check_overlap("other", &mut promise, &file, &b, Some(&anchor), true).unwrap_err();
+    assert!(matches!(e, PeerError::Diverges { .. }), "{e}");
+    assert!(
+        e.to_string().contains(&format!("{UUID}:103 differs")),
+        "{e}"
+    );
+    assert!(!file.exists());
+    // Without an anchor (this spool does not cover the gap): what both hold is compared.
+    let (mut promise, file) = pull(&other, "other2");
+    let e = check_overlap("other2", &mut promise, &file, &a, None, false).unwrap_err();
+    assert!(matches!(e, PeerError::Diverges { .. }), "{e}");
+    let (mut promise, file) = pull(&a, "a2");
+    let o = check_overlap("a2", &mut promise, &file, &a, None, false).unwrap();
+    assert_eq!((o.same, o.stripped), (8, 0));
+    assert_eq!(promise.transactions, 8, "nothing cut without strip");
 }

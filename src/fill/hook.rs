@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::apply::{
     ApplyOptions, DryRunOutput, Executed, ReadOptions, RunReport, TargetOptions, apply_files,
 };
-use crate::peer::{PeerSet, Reach, pull_best};
+use crate::peer::{Anchor, PeerSet, Pulled, Reach, check_overlap, pull_best};
 use crate::spool::{
     FsyncPolicy, Retention, Spool, SpoolConfig, SpoolError, StreamRecord, TargetPosition,
 };
@@ -301,8 +301,18 @@ pub async fn run(req: FillRequest) -> Result<FillReport, FillError> {
         Ok(mut p) => {
             // Another node's capture may have got further than this one.
             if let (false, Some(after)) = (req.peers.addrs.is_empty(), local.executed.as_deref()) {
+                // Asked from this spool's last transaction on: the stream must start with its
+                // very bytes (the same master's binlog, continuing this spool), which are then
+                // cut (applied from this spool).
+                let anchor = Anchor::of(&spool);
+                let ask = anchor.as_ref().map_or(after, |a| a.after.as_str());
+                let check = |p: &mut Pulled| {
+                    check_overlap(&p.peer, &mut p.promise, &p.file, &spool, anchor.as_ref(), true)
+                        .map(|o| tracing::info!(peer = %p.peer, same = o.same, "fill: the peer's stream continues this spool"))
+                        .map_err(|e| e.to_string())
+                };
                 let (pulled, skipped) =
-                    pull_best(&req.peers, &req.cluster, &local, after, &dir).await;
+                    pull_best(&req.peers, &req.cluster, &local, ask, &dir, &check).await;
                 report.peers_skipped = skipped;
                 if let Some(pulled) = pulled {
                     p.add_peer(&pulled);
@@ -313,7 +323,14 @@ pub async fn run(req: FillRequest) -> Result<FillReport, FillError> {
         Err(why) if !req.peers.addrs.is_empty() && start.is_none() => {
             // This spool cannot prove it covers the successor; a peer's may.
             let after = succ.position_for_peers(&executed);
-            let (pulled, skipped) = pull_best(&req.peers, &req.cluster, &local, &after, &dir).await;
+            // Whatever both hold must be the same bytes.
+            let check = |p: &mut Pulled| {
+                check_overlap(&p.peer, &mut p.promise, &p.file, &spool, None, false)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            };
+            let (pulled, skipped) =
+                pull_best(&req.peers, &req.cluster, &local, &after, &dir, &check).await;
             report.peers_skipped = skipped;
             match pulled {
                 Some(pulled) => {

@@ -235,14 +235,16 @@ pub async fn pull(
 }
 
 /// Ask every peer how far it reaches and pull, from the one holding the most beyond `local`,
-/// what `local` lacks after `after` (falling back to the next peer when a pull fails). The
-/// second value lists the peers skipped and why.
+/// what `local` lacks after `after` (falling back to the next peer when a pull fails or
+/// `check` refuses what it brought: see `import::check_overlap`). The second value lists the
+/// peers skipped and why.
 pub async fn pull_best(
     set: &PeerSet,
     cluster: &str,
     local: &Reach,
     after: &str,
     dir: &Path,
+    check: &dyn Fn(&mut Pulled) -> Result<(), String>,
 ) -> (Option<Pulled>, Vec<String>) {
     let mut skipped = Vec::new();
     // Ask all at once: the slowest peer's deadline bounds the whole.
@@ -285,15 +287,19 @@ pub async fn pull_best(
         );
         match pull(set, peer, cluster, after, &dest).await {
             Ok((promise, received)) => {
-                return (
-                    Some(Pulled {
-                        peer: peer.clone(),
-                        reach,
-                        promise,
-                        file: received.path,
-                    }),
-                    skipped,
-                );
+                let mut pulled = Pulled {
+                    peer: peer.clone(),
+                    reach,
+                    promise,
+                    file: received.path,
+                };
+                match check(&mut pulled) {
+                    Ok(()) => return (Some(pulled), skipped),
+                    Err(e) => {
+                        let _ = std::fs::remove_file(&pulled.file);
+                        skipped.push(format!("{peer}: {e}"));
+                    }
+                }
             }
             Err(e) => skipped.push(format!("{peer}: {e}")),
         }

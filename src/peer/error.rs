@@ -25,6 +25,14 @@ pub enum PeerError {
          (the fill goes on without this peer)"
     )]
     Mismatch { peer: String, detail: String },
+    /// The received stream disagrees with this node's own spool: a transaction both hold has
+    /// other bytes, or it does not continue what this node holds.
+    #[error(
+        "the stream from peer {peer} does not continue this node's spool: {detail}; it was \
+         discarded (the fill goes on without this peer): check that the peer follows the same \
+         master of the same cluster"
+    )]
+    Diverges { peer: String, detail: String },
     /// The received stream could not be read as binlog transactions.
     #[error("the stream from peer {peer} is not valid: {source}")]
     Invalid {

@@ -3,13 +3,18 @@
 //! Owns the checks that make a peer's bytes as trustworthy as the local spool's: the length
 //! the promise named, every event's checksum, only complete transactions, and exactly the
 //! promised GTIDs. The stream lands in a temporary file renamed into place only once it
-//! passed, so a half-received or lying stream never reaches the apply engine.
+//! passed, so a half-received or lying stream never reaches the apply engine. Then
+//! [`check_overlap`]: every transaction the stream and this node's spool both hold must be the
+//! same bytes (the same master's binlog), and a stream asked to start with this node's last
+//! transaction ([`Anchor`]) must, which proves it continues this spool.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::apply::{ReadOptions, TransactionReader, TxnGtid};
 use crate::binlog::gtid_set::GtidSet;
+use crate::binlog::mariadb_gtid::MariadbGtidPos;
+use crate::spool::{ResumePoint, Spool};
 
 use super::error::PeerError;
 use super::export::Promise;
@@ -137,4 +142,218 @@ fn verify(peer: &str, promise: &Promise, path: &Path) -> Result<u64, PeerError> 
         )));
     }
     Ok(n)
+}
+
+/// This node's last transaction, which a stream asked for with [`Anchor::after`] must start
+/// with, byte for byte.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anchor {
+    /// Its GTID, as text.
+    pub gtid: String,
+    /// The position just before it: the spool's executed set without it.
+    pub after: String,
+}
+
+impl Anchor {
+    /// The anchor of `spool`: its last transaction with a GTID (`None`: nothing held, or no
+    /// GTIDs).
+    pub fn of(spool: &Spool) -> Option<Anchor> {
+        let last = spool.transactions().filter_map(Result::ok).last()?;
+        let gtid = last.gtid?;
+        let after = match (spool.resume_point()?, &gtid) {
+            (ResumePoint::MySqlGtids(set), crate::spool::TxnGtid::MySql(g)) => {
+                let mut one = GtidSet::new();
+                one.add(g).ok()?;
+                set.subtract(&one).to_string()
+            }
+            (ResumePoint::MariaDbGtids(pos), crate::spool::TxnGtid::MariaDb(g)) => {
+                let mut before = MariadbGtidPos::new();
+                for p in pos.iter() {
+                    if p.domain == g.domain {
+                        if g.seq > 1 {
+                            before.set(crate::binlog::mariadb_gtid::MariadbGtid {
+                                seq: g.seq - 1,
+                                ..*p
+                            });
+                        }
+                    } else {
+                        before.set(*p);
+                    }
+                }
+                before.to_string()
+            }
+            _ => return None,
+        };
+        Some(Anchor {
+            gtid: gtid.to_string(),
+            after,
+        })
+    }
+}
+
+/// What [`check_overlap`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Overlap {
+    /// Transactions both hold, byte for byte equal.
+    pub same: u64,
+    /// Of those, removed from the stream (`strip`): applied from this node's spool instead.
+    pub stripped: u64,
+}
+
+/// Compare the received stream at `path` with `local` wherever both hold a transaction (by
+/// GTID): the bytes must be equal. With `anchor`, the stream's first transaction must be the
+/// anchor. With `strip`, the transactions both hold are cut from the file and `promise` is
+/// made to describe what is left. On any disagreement the file is removed.
+pub fn check_overlap(
+    peer: &str,
+    promise: &mut Promise,
+    path: &Path,
+    local: &Spool,
+    anchor: Option<&Anchor>,
+    strip: bool,
+) -> Result<Overlap, PeerError> {
+    let r = overlap_inner(peer, promise, path, local, anchor, strip);
+    if r.is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+    r
+}
+
+fn overlap_inner(
+    peer: &str,
+    promise: &mut Promise,
+    path: &Path,
+    local: &Spool,
+    anchor: Option<&Anchor>,
+    strip: bool,
+) -> Result<Overlap, PeerError> {
+    let diverges = |detail: String| PeerError::Diverges {
+        peer: peer.to_string(),
+        detail,
+    };
+    let invalid = |source| PeerError::Invalid {
+        peer: peer.to_string(),
+        source: Box::new(source),
+    };
+    let io = |source| PeerError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    // The stream's transactions: GTID and byte range.
+    let mut reader = TransactionReader::new(vec![path.to_path_buf()], ReadOptions::default())
+        .map_err(invalid)?;
+    let mut theirs: Vec<(String, u64, u64)> = Vec::new();
+    while let Some(t) = reader.next_transaction().map_err(invalid)? {
+        theirs.push((t.gtid.to_string(), t.pos.start, t.pos.end));
+    }
+    if let Some(a) = anchor {
+        match theirs.first() {
+            Some((g, _, _)) if *g == a.gtid => {}
+            first => {
+                return Err(diverges(format!(
+                    "asked for the transactions after {}, it starts with {} instead of this \
+                     node's last transaction {}",
+                    a.after,
+                    first.map_or("nothing", |f| f.0.as_str()),
+                    a.gtid
+                )));
+            }
+        }
+    }
+    let wanted: std::collections::HashMap<&str, usize> = theirs
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.0.as_str(), i))
+        .collect();
+    // The same transactions in this node's spool.
+    let mut mine: Vec<Option<(std::path::PathBuf, u64, u64)>> = vec![None; theirs.len()];
+    for rec in local.transactions() {
+        let rec = rec?;
+        if let Some(g) = &rec.gtid
+            && let Some(&i) = wanted.get(g.to_string().as_str())
+        {
+            mine[i] = Some((rec.segment.clone(), rec.local_start, rec.local_end));
+        }
+    }
+    if anchor.is_some() && mine.first().is_none_or(Option::is_none) {
+        return Err(diverges(
+            "this node no longer holds the anchor transaction".into(),
+        ));
+    }
+    let file = std::fs::read(path).map_err(io)?;
+    let mut out = Overlap::default();
+    let mut keep: Vec<(u64, u64)> = Vec::new();
+    for (i, (g, start, end)) in theirs.iter().enumerate() {
+        let Some((seg, ls, le)) = &mine[i] else {
+            continue;
+        };
+        let held = read_range(seg, *ls, *le).map_err(|source| PeerError::Io {
+            path: seg.clone(),
+            source,
+        })?;
+        if file.get(*start as usize..*end as usize) != Some(held.as_slice()) {
+            return Err(diverges(format!(
+                "transaction {g} differs from the one this node holds ({} bytes there, {} here)",
+                end - start,
+                held.len()
+            )));
+        }
+        out.same += 1;
+        if strip {
+            keep.push((*start, *end));
+        }
+    }
+    if strip && !keep.is_empty() {
+        // Cut the transactions both hold: they are applied from this node's spool.
+        let mut cut = Vec::with_capacity(file.len());
+        let mut at = 0usize;
+        for (s, e) in &keep {
+            cut.extend_from_slice(&file[at..*s as usize]);
+            at = *e as usize;
+        }
+        cut.extend_from_slice(&file[at..]);
+        std::fs::write(path, &cut).map_err(io)?;
+        out.stripped = keep.len() as u64;
+        let n = verify_counts(peer, path)?;
+        promise.transactions = n.0;
+        promise.gtids = n.1;
+        promise.bytes = cut.len() as u64;
+    }
+    Ok(out)
+}
+
+/// Transactions and their GTIDs (as a promise writes them) of a stream file.
+fn verify_counts(peer: &str, path: &Path) -> Result<(u64, String), PeerError> {
+    let invalid = |source| PeerError::Invalid {
+        peer: peer.to_string(),
+        source: Box::new(source),
+    };
+    let mut reader = TransactionReader::new(vec![path.to_path_buf()], ReadOptions::default())
+        .map_err(invalid)?;
+    let (mut n, mut mysql, mut mariadb) = (0u64, GtidSet::new(), Vec::new());
+    while let Some(t) = reader.next_transaction().map_err(invalid)? {
+        n += 1;
+        match &t.gtid {
+            TxnGtid::MySql(g) => {
+                let _ = mysql.add(g);
+            }
+            TxnGtid::MariaDb(g) => mariadb.push(g.to_string()),
+            TxnGtid::None => {}
+        }
+    }
+    let gtids = if mariadb.is_empty() {
+        mysql.to_string()
+    } else {
+        mariadb.join(",")
+    };
+    Ok((n, gtids))
+}
+
+fn read_range(path: &Path, start: u64, end: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::{Seek, SeekFrom};
+    let mut f = std::fs::File::open(path)?;
+    f.seek(SeekFrom::Start(start))?;
+    let mut buf = vec![0u8; end.saturating_sub(start) as usize];
+    f.read_exact(&mut buf)?;
+    Ok(buf)
 }

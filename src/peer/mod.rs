@@ -21,5 +21,5 @@ pub mod reach;
 pub use client::{PeerSet, Pulled, pull_best, reach};
 pub use error::PeerError;
 pub use export::{Export, Promise};
-pub use import::{Received, accept, part_path, receive};
+pub use import::{Anchor, Overlap, Received, accept, check_overlap, part_path, receive};
 pub use reach::Reach;
