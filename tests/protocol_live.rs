@@ -1205,3 +1205,181 @@ async fn mysql_async_logins_never_send_the_password_over_unverified_tls() {
     c.disconnect().await.unwrap();
     a.execute(&format!("DROP USER '{user}'@'%'")).await.unwrap();
 }
+
+// ------------------------------------------------------------------------------------------
+// A man in the middle of the TLS upgrade
+
+/// A MySQL-aware TLS man in the middle: relays the server's greeting, then, when the client
+/// asks for TLS, terminates it with its own self-signed certificate and opens TLS to the
+/// server itself, relaying everything in between and recording what the client sent after
+/// the upgrade, decrypted: what an attacker on the path reads.
+struct Mitm {
+    addr: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Mitm {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn read_packet<R: tokio::io::AsyncRead + Unpin>(r: &mut R) -> std::io::Result<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut head = [0u8; 4];
+    r.read_exact(&mut head).await?;
+    let len = u32::from_le_bytes([head[0], head[1], head[2], 0]) as usize;
+    let mut p = head.to_vec();
+    p.resize(4 + len, 0);
+    r.read_exact(&mut p[4..]).await?;
+    Ok(p)
+}
+
+async fn mitm(server: String, dir: &std::path::Path) -> Mitm {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (cert, key) = (dir.join("mitm.pem"), dir.join("mitm.key"));
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args(["-subj", "/CN=not-the-server", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("run openssl");
+    assert!(out.status.success());
+    let acceptor = tokio_rustls::TlsAcceptor::from(
+        gapfill::protocol::tls::server_config(&cert, &key, None).unwrap(),
+    );
+    let upstream = tokio_rustls::TlsConnector::from(
+        gapfill::protocol::tls::client_config(&TlsOptions::with_mode(TlsMode::Required)).unwrap(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let rec = seen.clone();
+    let task = tokio::spawn(async move {
+        while let Ok((mut cli, _)) = listener.accept().await {
+            let (acceptor, upstream, rec) = (acceptor.clone(), upstream.clone(), rec.clone());
+            let server = server.clone();
+            tokio::spawn(async move {
+                let Ok(mut srv) = tokio::net::TcpStream::connect(&server).await else {
+                    return;
+                };
+                let Ok(greeting) = read_packet(&mut srv).await else {
+                    return;
+                };
+                if cli.write_all(&greeting).await.is_err() {
+                    return;
+                }
+                let Ok(first) = read_packet(&mut cli).await else {
+                    return;
+                };
+                rec.lock().unwrap().extend_from_slice(&first);
+                if srv.write_all(&first).await.is_err() {
+                    return;
+                }
+                // An SSLRequest: 32 bytes whose capabilities ask for SSL (0x800).
+                let caps = first
+                    .get(4..8)
+                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+                if first.len() != 36 || caps.is_none_or(|c| c & 0x800 == 0) {
+                    return;
+                }
+                let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+                let Ok(srv) = upstream.connect(name, srv).await else {
+                    return;
+                };
+                let Ok(cli) = acceptor.accept(cli).await else {
+                    return;
+                };
+                let (mut cr, mut cw) = tokio::io::split(cli);
+                let (mut sr, mut sw) = tokio::io::split(srv);
+                let down = tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut sr, &mut cw).await;
+                });
+                let mut buf = vec![0u8; 16 << 10];
+                while let Ok(n) = cr.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    rec.lock().unwrap().extend_from_slice(&buf[..n]);
+                    if sw.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+                down.abort();
+            });
+        }
+    });
+    Mitm { addr, seen, task }
+}
+
+/// A proxy with a self-signed certificate between gapfill and MySQL: under `verify-ca` the
+/// handshake is refused; under `preferred` full authentication refuses before sending the
+/// password, so the proxy never sees it (asserted on the decrypted bytes it relayed), and the
+/// fast path only sends a scramble; the opt-in `--allow-unverified-tls` hands it over (which is
+/// why it is an opt-in, and what shows this test can fail).
+#[tokio::test]
+#[ignore = "needs real servers: run scripts/test"]
+async fn mysql_password_never_crosses_a_tls_man_in_the_middle() {
+    let addr = mysql();
+    let mut a = admin(&addr).await;
+    let (user, pw) = ("gf_proto_mitm", "gf-proto-mitm-secret-7c1e");
+    fresh_user(&mut a, user, pw).await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = mitm(addr.clone(), dir.path()).await;
+    let saw_password = || contains(&proxy.seen.lock().unwrap(), pw.as_bytes());
+    let through = |tls: TlsOptions| {
+        let mut o = opts_as(&proxy.addr, user, pw);
+        o.tls = tls;
+        o
+    };
+
+    // verify-ca with the server's real CA: the proxy's certificate is refused.
+    let ca = format!("{}/ca.pem", env("GAPFILL_MYSQL_MASTER_DATADIR"));
+    let e = Connection::connect(&through(TlsOptions {
+        mode: TlsMode::VerifyCa,
+        ca_file: Some(ca.into()),
+        ..TlsOptions::default()
+    }))
+    .await
+    .unwrap_err();
+    assert!(matches!(e, ProtocolError::Tls { .. }), "{e}");
+    // preferred, cold cache (full authentication): refused before the password is sent.
+    let e = Connection::connect(&through(TlsOptions::with_mode(TlsMode::Preferred)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, ProtocolError::FullAuthOverUnverifiedTls { .. }),
+        "{e}"
+    );
+    assert!(
+        !proxy.seen.lock().unwrap().is_empty(),
+        "the proxy relayed nothing"
+    );
+    assert!(
+        !saw_password(),
+        "the password crossed the man in the middle"
+    );
+    // The opt-in: the login works through the proxy, which reads the password.
+    let c = Connection::connect(&through(tls_accepting(TlsMode::Preferred)))
+        .await
+        .expect("through the proxy with --allow-unverified-tls");
+    c.close().await;
+    assert!(
+        saw_password(),
+        "the proxy should read a password sent in clear inside its TLS"
+    );
+    // Warm cache: the fast path sends a scramble only, no opt-in needed.
+    proxy.seen.lock().unwrap().clear();
+    let c = Connection::connect(&through(TlsOptions::with_mode(TlsMode::Preferred)))
+        .await
+        .expect("fast path through the proxy");
+    c.close().await;
+    assert!(!proxy.seen.lock().unwrap().is_empty());
+    assert!(!saw_password(), "the fast path sent the password");
+    a.execute(&format!("DROP USER '{user}'@'%'")).await.unwrap();
+}
