@@ -91,6 +91,21 @@ struct SslArgs {
 }
 
 impl SslArgs {
+    /// TLS from these flags when any is given, else from the daemon's `[capture] ssl_*`
+    /// (`gapfill fill --config`), else the defaults: the one place that precedence lives.
+    /// `--allow-unverified-tls` adds to the daemon's `allow_unverified_tls`.
+    fn tls_or_daemon(&self, daemon: Option<&gapfill::daemon::DaemonConfig>) -> TlsOptions {
+        let given = self.ssl_mode.is_some() || self.ssl_ca.is_some() || self.ssl_cert.is_some();
+        match daemon {
+            Some(c) if !given => {
+                let mut t = c.tls_options();
+                t.allow_unverified |= self.allow_unverified_tls;
+                t
+            }
+            _ => self.tls(None),
+        }
+    }
+
     fn tls(&self, server_name: Option<String>) -> TlsOptions {
         TlsOptions {
             mode: tls_mode(self.ssl_mode, self.ssl_ca.is_some()),
@@ -327,10 +342,13 @@ fn fill_request(a: FillArgs) -> anyhow::Result<gapfill::fill::FillRequest> {
             TargetOptions {
                 addr: successor,
                 credentials: c.credentials.clone(),
-                tls: a.access.tls(),
+                tls: a.access.ssl.tls_or_daemon(Some(c)),
             }
         }
-        _ => a.access.target(successor)?,
+        _ => TargetOptions {
+            tls: a.access.ssl.tls_or_daemon(daemon_cfg.as_ref()),
+            ..a.access.target(successor)?
+        },
     };
     let start = match a.start {
         Some(s) => {
@@ -1334,6 +1352,45 @@ mod tests {
             matches!(parse(&["fill", "--cluster", "c", "--orchestrator-config", orc_s]).command,
             Command::Fill(a) if fill_max_lag(None, None, a.access.orchestrator_config.as_deref()).is_err())
         );
+    }
+
+    #[test]
+    fn fill_with_config_takes_the_daemons_tls_unless_flags_say_otherwise() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let creds = dir.path().join("creds");
+        std::fs::write(&creds, "user=u\npassword=p\n").unwrap();
+        std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "x").unwrap();
+        let cfg = dir.path().join("gapfill.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "spool_dir = \"{}/spool\"\n[credentials]\nfile = \"{}\"\n\
+                 [capture]\nssl_mode = \"verify-ca\"\nssl_ca = \"{}\"\n\
+                 [[cluster]]\nalias = \"c\"\nmaster = \"db1:3306\"\n",
+                dir.path().display(),
+                creds.display(),
+                ca.display()
+            ),
+        )
+        .unwrap();
+        let req = |extra: &[&str]| {
+            let mut args = vec!["fill", "--cluster", "c", "--failed", "db1:3306"];
+            args.extend_from_slice(&["--successor", "db2:3306", "--config", cfg.to_str().unwrap()]);
+            args.extend_from_slice(extra);
+            match parse(&args).command {
+                Command::Fill(a) => fill_request(*a).unwrap(),
+                _ => unreachable!(),
+            }
+        };
+        let t = req(&[]).successor.tls;
+        assert_eq!(t.mode, TlsMode::VerifyCa);
+        assert_eq!(t.ca_file.as_deref(), Some(ca.as_path()));
+        let t = req(&["--ssl-mode", "disabled"]).successor.tls;
+        assert_eq!(t.mode, TlsMode::Disabled);
+        assert_eq!(t.ca_file, None);
     }
 
     #[test]
