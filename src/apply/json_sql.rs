@@ -33,18 +33,6 @@ pub struct JsonExpr {
 /// The expression for the binary document `bin` when it holds a typed opaque scalar; `None`
 /// when its JSON text is exact (bind the text then).
 pub fn json_expr(bin: &[u8]) -> Result<Option<JsonExpr>> {
-    json_expr_as(bin, false)
-}
-
-/// [`json_expr`] for comparing a stored document as JSON, where a DECIMAL's value counts and
-/// not its declared precision: every DECIMAL of scale `s` is cast as `DECIMAL(65,s)` (which
-/// holds any value of that scale), so documents of one shape share one statement text whatever
-/// their numbers' precisions. Not for writing: the precision is part of the stored value.
-pub fn json_expr_for_compare(bin: &[u8]) -> Result<Option<JsonExpr>> {
-    json_expr_as(bin, true)
-}
-
-fn json_expr_as(bin: &[u8], compare: bool) -> Result<Option<JsonExpr>> {
     if !text_loses_types(bin)? {
         return Ok(None);
     }
@@ -53,7 +41,6 @@ fn json_expr_as(bin: &[u8], compare: bool) -> Result<Option<JsonExpr>> {
         params: Vec::new(),
         first: Vec::new(),
         after_key: false,
-        compare,
     };
     walk_json(bin, &mut b)?;
     let top_scalar = !(b.sql.starts_with("JSON_OBJECT(") || b.sql.starts_with("JSON_ARRAY("));
@@ -75,8 +62,6 @@ struct Builder {
     first: Vec<bool>,
     /// A key was just written: its value follows without a separator.
     after_key: bool,
-    /// See [`json_expr_for_compare`].
-    compare: bool,
 }
 
 impl Builder {
@@ -152,8 +137,12 @@ impl<'a> JsonVisitor<'a> for Builder {
             JsonScalar::Decimal(d) => {
                 let mut text = String::with_capacity(d.precision as usize + 2);
                 write_decimal(&d, &mut text);
-                let precision = if self.compare { 65 } else { d.precision.max(1) };
-                let _ = write!(self.sql, "CAST(? AS DECIMAL({precision},{}))", d.scale);
+                let _ = write!(
+                    self.sql,
+                    "CAST(? AS DECIMAL({},{}))",
+                    d.precision.max(1),
+                    d.scale
+                );
                 self.params.push(Param::Bytes(text.into_bytes()));
                 return Ok(());
             }
@@ -197,10 +186,123 @@ impl<'a> JsonVisitor<'a> for Builder {
     }
 }
 
+/// Where a document holds DATE, TIME or DATETIME (and TIMESTAMP) scalars: each one's JSON path
+/// (`$."k"[2]`) and the type `JSON_TYPE` names (`DATE`, `TIME`, `DATETIME`). Their text is a
+/// string's, so comparing documents as text cannot see them turn into strings; these can.
+pub fn temporal_paths(bin: &[u8]) -> Result<Vec<(String, &'static str)>> {
+    let mut p = Paths {
+        path: String::from("$"),
+        frames: Vec::new(),
+        found: Vec::new(),
+    };
+    walk_json(bin, &mut p)?;
+    Ok(p.found)
+}
+
+struct Paths {
+    /// The path of the value being visited's parent.
+    path: String,
+    /// Per open container: the path's length before it, whether it is an object, the next
+    /// array index, and the pending key.
+    frames: Vec<(usize, bool, usize, Option<String>)>,
+    found: Vec<(String, &'static str)>,
+}
+
+impl Paths {
+    /// Push the path step of the next value; returns the length to truncate back to.
+    fn step(&mut self) -> usize {
+        let len = self.path.len();
+        if let Some((_, object, index, key)) = self.frames.last_mut() {
+            if *object {
+                self.path.push_str(".\"");
+                for c in key.take().unwrap_or_default().chars() {
+                    if c == '"' || c == '\\' {
+                        self.path.push('\\');
+                    }
+                    self.path.push(c);
+                }
+                self.path.push('"');
+            } else {
+                let _ = write!(self.path, "[{index}]");
+                *index += 1;
+            }
+        }
+        len
+    }
+}
+
+impl<'a> JsonVisitor<'a> for Paths {
+    fn begin(&mut self, object: bool, _count: usize) -> Result<()> {
+        let len = self.step();
+        self.frames.push((len, object, 0, None));
+        Ok(())
+    }
+
+    fn key(&mut self, key: &'a [u8]) -> Result<()> {
+        if let Some(f) = self.frames.last_mut() {
+            f.3 = Some(String::from_utf8_lossy(key).into_owned());
+        }
+        Ok(())
+    }
+
+    fn scalar(&mut self, v: JsonScalar<'a>) -> Result<()> {
+        let ty = match v {
+            JsonScalar::Date(_) => Some("DATE"),
+            JsonScalar::Time(_) => Some("TIME"),
+            JsonScalar::DateTime(_) | JsonScalar::Timestamp(_) => Some("DATETIME"),
+            _ => None,
+        };
+        let len = self.step();
+        if let Some(t) = ty {
+            self.found.push((self.path.clone(), t));
+        }
+        self.path.truncate(len);
+        Ok(())
+    }
+
+    fn end(&mut self, _object: bool) -> Result<()> {
+        let (len, ..) = self
+            .frames
+            .pop()
+            .ok_or_else(|| BinlogError::invalid("binary JSON", "unbalanced containers"))?;
+        self.path.truncate(len);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::binlog::json_binary::tests::{J, doc};
+
+    #[test]
+    fn temporal_scalars_by_path() {
+        let packed: i64 = (((2020 * 13 + 1) << 5) | 2) << 41;
+        let date = || J::Opaque(10, packed.to_le_bytes().to_vec());
+        let dec = J::Opaque(246, vec![6, 4, 0x80, 0x09, 0xc4]);
+        let j = J::Obj(vec![
+            (
+                "a",
+                J::Arr(vec![dec, date(), J::Obj(vec![("q\"x", date())])]),
+            ),
+            ("d", date()),
+            ("s", J::S("2020-01-02")),
+        ]);
+        let p = temporal_paths(&doc(&j, false)).unwrap();
+        assert_eq!(
+            p,
+            vec![
+                ("$.\"a\"[1]".to_string(), "DATE"),
+                ("$.\"a\"[2].\"q\\\"x\"".to_string(), "DATE"),
+                ("$.\"d\"".to_string(), "DATE"),
+            ]
+        );
+        assert_eq!(
+            temporal_paths(&doc(&date(), false)).unwrap(),
+            vec![("$".to_string(), "DATE")]
+        );
+        assert!(temporal_paths(&doc(&J::S("x"), false)).unwrap().is_empty());
+    }
 
     #[test]
     fn documents_without_typed_scalars_keep_the_text_path() {
@@ -257,9 +359,5 @@ mod tests {
         let top = J::Opaque(246, vec![6, 4, 0x80, 0x09, 0xc4]);
         let e = json_expr(&doc(&top, false)).unwrap().unwrap();
         assert_eq!(e.sql, "CAST(CAST(? AS DECIMAL(6,4)) AS JSON)");
-        // To compare, any precision: one statement text for every DECIMAL of a scale.
-        let e = json_expr_for_compare(&doc(&top, false)).unwrap().unwrap();
-        assert_eq!(e.sql, "CAST(CAST(? AS DECIMAL(65,4)) AS JSON)");
-        assert_eq!(e.params, vec![Param::Bytes(b"0.2500".to_vec())]);
     }
 }

@@ -7,9 +7,10 @@
 //! of the target, a few hundred keys a statement (`SELECT n, c1<=>?, ... FROM t WHERE pk=?
 //! UNION ALL ...`), every value bound exactly as the apply path binds it and compared by the
 //! server column by column, byte-exactly: character columns as binary strings, DECIMAL as a
-//! DECIMAL of the column's precision and scale, TIME as TIME(6), JSON both as JSON and as its
-//! text (so a DECIMAL scale or a scalar type that changed is a difference), everything else
-//! NULL-safe against the bound value. Only columns the last image carries are compared
+//! DECIMAL of the column's precision and scale, TIME as TIME(6), MySQL JSON as the server's
+//! text against gapfill's text of the image (a value, a DECIMAL's scale, a number's type) plus
+//! the JSON_TYPE of each DATE/TIME/DATETIME scalar by its path (whose text is a string's),
+//! everything else NULL-safe against the bound value. Only columns the last image carries are compared
 //! (MINIMAL/NOBLOB images, partial JSON updates). It does not apply anything.
 //!
 //! Rows that are not checked, counted as not verifiable: tables without a primary key (a row
@@ -33,13 +34,13 @@ use crate::binlog::value::Value;
 use crate::binlog::{FormatDescription, RowsKind};
 
 use super::error::ApplyError;
-use super::json_sql::json_expr_for_compare;
+use super::json_sql::temporal_paths;
 use super::reader::{ReadOptions, TransactionReader};
 use super::row_sql::{RowMatch, compare_term, where_clause, where_param_repeats};
 use super::schema::{ParamStyle, TableSpec, quote_ident};
 use super::touched::{Loc, Touched, decode_key};
 use super::transaction::Transaction;
-use super::values::{bind, inline_params, literal};
+use super::values::{bind, literal};
 
 /// Most keys in one read.
 const CHUNK_KEYS: usize = 256;
@@ -399,25 +400,29 @@ fn image_read(
             detail: format!("column {}: {d}", c.name),
         };
         let mut expr = None;
-        if c.style == ParamStyle::Json {
-            // MySQL JSON (see `term`): a document whose text loses a scalar's type compared as
-            // JSON with its typed expression, then every document as the server's text.
-            if let Value::Json(bin) = v {
-                if let Some(e) =
-                    json_expr_for_compare(bin).map_err(|e| err(format!("JSON value: {e}")))?
-                {
-                    params.extend(e.params);
-                    expr = Some(e.sql);
-                }
+        match v {
+            // MySQL JSON (see `term`): the server's text against gapfill's text of the image,
+            // and the type of every DATE/TIME/DATETIME scalar, whose text is a string's.
+            Value::Json(bin) if c.style == ParamStyle::Json => {
                 let mut text = String::with_capacity(bin.len() * 2);
                 crate::binlog::json_binary::write_json_text(bin, &mut text)
                     .map_err(|e| err(format!("JSON value: {e}")))?;
                 params.push(Param::Bytes(text.into_bytes()));
-            } else {
-                params.push(bind(&v, &c.bind, true).map_err(err)?);
+                let typed = temporal_paths(bin).map_err(|e| err(format!("JSON value: {e}")))?;
+                if !typed.is_empty() {
+                    let name = quote_ident(&c.name);
+                    let mut checks = String::new();
+                    for (path, ty) in typed {
+                        checks.push_str(&format!(
+                            " AND JSON_TYPE(JSON_EXTRACT({name},CAST(? AS CHAR CHARACTER SET utf8mb4)))=?"
+                        ));
+                        params.push(Param::Bytes(path.into_bytes()));
+                        params.push(Param::Bytes(ty.as_bytes().to_vec()));
+                    }
+                    expr = Some(checks);
+                }
             }
-        } else {
-            params.push(bind(&v, &c.bind, true).map_err(err)?);
+            _ => params.push(bind(&v, &c.bind, true).map_err(err)?),
         }
         ranges.push((from, params.len(), expr));
     }
@@ -458,14 +463,12 @@ fn term(spec: &TableSpec, i: usize, expr: Option<&str>, s: &mut String) {
         (ParamStyle::Json, _) => {
             // The server's text of the document against gapfill's text of the image (the
             // text MySQL's CAST and mysqlbinlog -vv write): the value, a DECIMAL's scale, an
-            // integer against a double. A DATE, DATETIME or TIME scalar has the text of a
-            // string, so a document holding one is first compared as JSON with its typed
-            // expression (`json_sql`), where types count.
-            let text = format!("CAST({name} AS CHAR CHARACTER SET utf8mb4)<=>?");
-            match expr {
-                Some(x) => s.push_str(&format!("({name}<=>{x} AND {text})")),
-                None => s.push_str(&text),
-            }
+            // integer against a double, an opaque value's type. A DATE, TIME or DATETIME scalar
+            // has the text of a string: `expr` then checks each one's JSON_TYPE by its path.
+            s.push_str(&format!(
+                "(CAST({name} AS CHAR CHARACTER SET utf8mb4)<=>?{})",
+                expr.unwrap_or_default()
+            ));
         }
         (
             ParamStyle::Plain,
@@ -596,21 +599,34 @@ async fn describe_column(
     let i = c.cols[j];
     let col = &spec.columns[i];
     let (from, to, expr) = &r.cols[j];
-    let expected_params = match col.style {
-        // The value's parameters were bound twice (JSON and text comparisons).
-        ParamStyle::Json => &r.params[*from..*from + (to - from) / 2],
-        _ => &r.params[*from..*to],
-    };
-    let expected = match expr {
-        Some(e) => inline_params(e, expected_params),
-        None => {
-            let mut s = String::new();
-            if let Some(p) = expected_params.first() {
-                literal(p, &mut s);
-            }
-            s
-        }
-    };
+    // The value's parameter first (JSON: its text, then path and type of each temporal
+    // scalar).
+    let params = &r.params[*from..*to];
+    let mut expected = String::new();
+    if let Some(p) = params.first() {
+        literal(p, &mut expected);
+    }
+    let mut expected = short(&expected);
+    if expr.is_some() {
+        let typed: Vec<String> = params[1..]
+            .chunks(2)
+            .map(|pt| {
+                let text = |p: &Param| match p {
+                    Param::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+                    _ => String::new(),
+                };
+                format!(
+                    "{} a {}",
+                    text(&pt[0]),
+                    pt.get(1).map(text).unwrap_or_default()
+                )
+            })
+            .collect();
+        expected.push_str(&format!(
+            " (with {}: the target's text may be the same, its JSON_TYPE is not)",
+            typed.join(", ")
+        ));
+    }
     let name = quote_ident(&col.name);
     let shown = match (&col.style, col.bind.kind) {
         (ParamStyle::Json, _) => format!("CAST({name} AS CHAR CHARACTER SET utf8mb4)"),
@@ -654,7 +670,7 @@ async fn describe_column(
         "column {} is {} on the target, but the binlog's last image has {}",
         col.name,
         short(&found),
-        short(&expected)
+        expected
     )
 }
 
