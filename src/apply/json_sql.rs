@@ -214,14 +214,12 @@ impl Paths {
         let len = self.path.len();
         if let Some((_, object, index, key)) = self.frames.last_mut() {
             if *object {
-                self.path.push_str(".\"");
-                for c in key.take().unwrap_or_default().chars() {
-                    if c == '"' || c == '\\' {
-                        self.path.push('\\');
-                    }
-                    self.path.push(c);
-                }
-                self.path.push('"');
+                // A quoted member name is a JSON string: control characters, quotes and
+                // backslashes escaped as JSON escapes them (checked on MySQL 9.7).
+                let key = key.take().unwrap_or_default();
+                self.path.push('.');
+                self.path
+                    .push_str(&serde_json::to_string(&key).unwrap_or_else(|_| "\"\"".into()));
             } else {
                 let _ = write!(self.path, "[{index}]");
                 *index += 1;
@@ -283,7 +281,7 @@ mod tests {
         let j = J::Obj(vec![
             (
                 "a",
-                J::Arr(vec![dec, date(), J::Obj(vec![("q\"x", date())])]),
+                J::Arr(vec![dec, date(), J::Obj(vec![("q\"x\u{1}", date())])]),
             ),
             ("d", date()),
             ("s", J::S("2020-01-02")),
@@ -293,7 +291,7 @@ mod tests {
             p,
             vec![
                 ("$.\"a\"[1]".to_string(), "DATE"),
-                ("$.\"a\"[2].\"q\\\"x\"".to_string(), "DATE"),
+                ("$.\"a\"[2].\"q\\\"x\\u0001\"".to_string(), "DATE"),
                 ("$.\"d\"".to_string(), "DATE"),
             ]
         );
