@@ -196,12 +196,10 @@ fn decode_of_rows_consuming_nothing_ends_with_an_error() {
     }
 }
 
-/// OPEN BUG in src/binlog/rows_event.rs (owned by the rows branch): `RowIter::next_row` returns
-/// `Ok(true)` forever when a row image consumes no bytes (the column bitmap selects no column)
-/// and rows data remains, so every caller that loops on it (`while it.next_row(..)? {}`) hangs.
-/// Suggested fix, in `RowIter::next_row`: note `self.c.position()` before `self.decode(..)` and,
-/// if it did not move while `!self.c.is_empty()`, set `failed` and return
-/// `BinlogError::invalid("rows event", "row image consumes no bytes: ...")`.
+/// Found by `rows` (the library side of the case above): `RowIter::next_row` returned
+/// `Ok(true)` forever when a row image consumed no bytes (the column bitmap selects no column)
+/// and rows data remained, so every caller looping on it hung. Fixed in
+/// src/binlog/rows_event.rs: a row that consumes nothing is an error.
 #[test]
 fn row_iter_ends_on_rows_consuming_nothing() {
     let tm = one_int_table_map();
