@@ -1158,27 +1158,6 @@ fn peers_fill_what_the_leaders_capture_missed() {
 const REPL_USER: &str = "gf_repl";
 const REPL_PASSWORD: &str = "daemon-serve-pw";
 
-/// A self-signed certificate made with the openssl CLI.
-fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
-    let (cert, key) = (dir.join("serve-cert.pem"), dir.join("serve-key.pem"));
-    let out = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-        ])
-        .args(["-subj", "/CN=gapfill-daemon-serve", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (cert, key)
-}
-
 /// The daemon follows a cluster with `[serve]` on: a replica that lacks everything the spool
 /// holds (the standalone target, given the spool's origin) replicates it from the daemon, over
 /// TLS, to the master's CHECKSUM TABLE and GTIDs, and a transaction committed later follows.
@@ -1193,7 +1172,7 @@ fn daemon_serves_its_spool(kind: Kind) {
     let setup = Setup::new();
     let r = setup.root.path();
     private_file(&r.join("serve.pw"), REPL_PASSWORD);
-    let (cert, key) = self_signed(r);
+    let (cert, key) = common::self_signed(r, "gapfill-daemon-serve");
     let serve_port = free_port();
     let origin = executed(&master);
     let cfg = setup.config(

@@ -1522,26 +1522,9 @@ fn mariadb_partial_images_with_own_writes_need_force() {
 // ------------------------------------------------------------------------------------------
 // --via serve: the successor's own applier replicates the gap from gapfill (issue 8)
 
-/// A self-signed certificate made with the openssl CLI.
+/// A self-signed certificate for the serve path.
 fn serve_tls(dir: &Path) -> (PathBuf, PathBuf) {
-    let cert = dir.join("serve-cert.pem");
-    let key = dir.join("serve-key.pem");
-    let out = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-        ])
-        .args(["-subj", "/CN=gapfill-fill-via-serve", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (cert, key)
+    common::self_signed(dir, "gapfill-fill-via-serve")
 }
 
 /// The successor's replication channel `gapfill`, if it has one.

@@ -55,25 +55,9 @@ fn capture(master: &Server, dir: &Path, log: &Path) -> Capture {
     Capture(child)
 }
 
-/// A self-signed certificate made with the openssl CLI.
+/// A self-signed certificate for gapfill serve.
 fn tls_files(dir: &Path) -> TlsFiles {
-    let cert = dir.join("cert.pem");
-    let key = dir.join("key.pem");
-    let out = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-        ])
-        .args(["-subj", "/CN=gapfill-serve-live", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (cert, key) = common::self_signed(dir, "gapfill-serve-live");
     TlsFiles { cert, key }
 }
 
@@ -284,8 +268,11 @@ fn serve_to_a_real_replica(kind: Kind) {
     let root = tempfile::tempdir().unwrap();
     let spool = root.path().join("spool");
     // Whatever the master holds now is the spool's origin: the target must get it another way.
+    // A fresh topology (another test's reset) has none yet: make one, so the origin is not
+    // empty whatever ran before.
+    master.sql("CREATE DATABASE IF NOT EXISTS gf_serve_origin; DROP DATABASE gf_serve_origin");
     let origin = executed(&master);
-    assert!(!origin.is_empty(), "the sandbox master has no GTIDs yet");
+    assert!(!origin.is_empty(), "the sandbox master has no GTIDs");
     let _capture = capture(&master, &spool, &root.path().join("capture.log"));
     // The capture connected once its stream record names the master's end.
     wait_spool_reached(&spool, &master);

@@ -98,19 +98,51 @@ pub fn accept(
 
 /// Read the file back as transactions (checksums verified) and compare with the promise.
 fn verify(peer: &str, promise: &Promise, path: &Path) -> Result<u64, PeerError> {
-    let invalid = |source| PeerError::Invalid {
-        peer: peer.to_string(),
-        source: Box::new(source),
-    };
     let mismatch = |detail: String| PeerError::Mismatch {
         peer: peer.to_string(),
         detail,
     };
+    let held = read_stream(peer, path)?;
+    if held.anonymous {
+        return Err(mismatch("a transaction without a GTID".into()));
+    }
+    if let Some(i) = held.incomplete {
+        return Err(mismatch(format!("an incomplete transaction: {i}")));
+    }
+    if held.transactions != promise.transactions {
+        return Err(mismatch(format!(
+            "{} transactions, {} promised",
+            held.transactions, promise.transactions
+        )));
+    }
+    if held.gtids != promise.gtids {
+        return Err(mismatch(format!(
+            "GTIDs {:?}, {:?} promised",
+            held.gtids, promise.gtids
+        )));
+    }
+    Ok(held.transactions)
+}
+
+/// What a stream file holds, read back with its checksums verified.
+struct Held {
+    transactions: u64,
+    /// As a promise writes them: a MySQL GTID set, or MariaDB GTIDs comma-separated.
+    gtids: String,
+    /// A transaction without a GTID.
+    anonymous: bool,
+    /// The first transaction the file ends inside of.
+    incomplete: Option<String>,
+}
+
+fn read_stream(peer: &str, path: &Path) -> Result<Held, PeerError> {
+    let invalid = |source| PeerError::Invalid {
+        peer: peer.to_string(),
+        source: Box::new(source),
+    };
     let mut reader = TransactionReader::new(vec![path.to_path_buf()], ReadOptions::default())
         .map_err(invalid)?;
-    let mut n = 0u64;
-    let mut mysql = GtidSet::new();
-    let mut mariadb = Vec::new();
+    let (mut n, mut anonymous, mut mysql, mut mariadb) = (0u64, false, GtidSet::new(), Vec::new());
     while let Some(t) = reader.next_transaction().map_err(invalid)? {
         n += 1;
         match &t.gtid {
@@ -118,30 +150,19 @@ fn verify(peer: &str, promise: &Promise, path: &Path) -> Result<u64, PeerError> 
                 let _ = mysql.add(g);
             }
             TxnGtid::MariaDb(g) => mariadb.push(g.to_string()),
-            TxnGtid::None => return Err(mismatch("a transaction without a GTID".into())),
+            TxnGtid::None => anonymous = true,
         }
     }
-    if let Some(i) = reader.incomplete.first() {
-        return Err(mismatch(format!("an incomplete transaction: {i:?}")));
-    }
-    if n != promise.transactions {
-        return Err(mismatch(format!(
-            "{n} transactions, {} promised",
-            promise.transactions
-        )));
-    }
-    let gtids = if mariadb.is_empty() {
-        mysql.to_string()
-    } else {
-        mariadb.join(",")
-    };
-    if gtids != promise.gtids {
-        return Err(mismatch(format!(
-            "GTIDs {gtids:?}, {:?} promised",
-            promise.gtids
-        )));
-    }
-    Ok(n)
+    Ok(Held {
+        transactions: n,
+        gtids: if mariadb.is_empty() {
+            mysql.to_string()
+        } else {
+            mariadb.join(",")
+        },
+        anonymous,
+        incomplete: reader.incomplete.first().map(|i| format!("{i:?}")),
+    })
 }
 
 /// This node's last transaction, which a stream asked for with [`Anchor::after`] must start
@@ -314,39 +335,12 @@ fn overlap_inner(
         cut.extend_from_slice(&file[at..]);
         std::fs::write(path, &cut).map_err(io)?;
         out.stripped = keep.len() as u64;
-        let n = verify_counts(peer, path)?;
-        promise.transactions = n.0;
-        promise.gtids = n.1;
+        let held = read_stream(peer, path)?;
+        promise.transactions = held.transactions;
+        promise.gtids = held.gtids;
         promise.bytes = cut.len() as u64;
     }
     Ok(out)
-}
-
-/// Transactions and their GTIDs (as a promise writes them) of a stream file.
-fn verify_counts(peer: &str, path: &Path) -> Result<(u64, String), PeerError> {
-    let invalid = |source| PeerError::Invalid {
-        peer: peer.to_string(),
-        source: Box::new(source),
-    };
-    let mut reader = TransactionReader::new(vec![path.to_path_buf()], ReadOptions::default())
-        .map_err(invalid)?;
-    let (mut n, mut mysql, mut mariadb) = (0u64, GtidSet::new(), Vec::new());
-    while let Some(t) = reader.next_transaction().map_err(invalid)? {
-        n += 1;
-        match &t.gtid {
-            TxnGtid::MySql(g) => {
-                let _ = mysql.add(g);
-            }
-            TxnGtid::MariaDb(g) => mariadb.push(g.to_string()),
-            TxnGtid::None => {}
-        }
-    }
-    let gtids = if mariadb.is_empty() {
-        mysql.to_string()
-    } else {
-        mariadb.join(",")
-    };
-    Ok((n, gtids))
 }
 
 fn read_range(path: &Path, start: u64, end: u64) -> std::io::Result<Vec<u8>> {

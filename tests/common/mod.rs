@@ -411,3 +411,28 @@ pub fn rows_by_name(s: &Server, sql: &str) -> Vec<BTreeMap<String, String>> {
         })
         .collect()
 }
+
+/// A self-signed certificate and its key (PEM, `cert-<cn>.pem`, `key-<cn>.pem` in `dir`), made
+/// with the openssl CLI; a failure fails the test.
+pub fn self_signed(dir: &Path, cn: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = (
+        dir.join(format!("cert-{cn}.pem")),
+        dir.join(format!("key-{cn}.pem")),
+    );
+    let out = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args(["-subj", &format!("/CN={cn}"), "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (cert, key)
+}
