@@ -330,42 +330,15 @@ async fn run(
         tracing::info!(target = %label, executed = %executed.as_ref().expect("set"), "target state read");
     }
     let shared = Arc::new(shared);
-    // Workers.
-    let parallel = report.parallel;
-    let mut free: Vec<Applier> = Vec::with_capacity(parallel);
-    match &print {
-        Some(out) => {
-            // Table shapes come from the target when it is reachable, so the dry run prints
-            // what a run would send (generated columns left out, the target's signedness).
-            let schema = match (&opts.target, control.is_some()) {
-                (Some(t), true) => t.connect().await.ok(),
-                _ => None,
-            };
-            let mut a = Applier::new(Session::print(out.clone(), schema, flavor));
-            if survey {
-                a.touched = Some(if opts.conflict_keys {
-                    Touched::for_conflicts()
-                } else {
-                    Touched::new()
-                });
-            }
-            free.push(a)
-        }
-        None => {
-            let t = opts.target.as_ref().expect("checked above");
-            for _ in 0..parallel {
-                let conn = t.connect().await.map_err(|source| ApplyError::Connect {
-                    target: t.addr.clone(),
-                    source,
-                })?;
-                let mut a = Applier::new(Session::live(conn, flavor));
-                if opts.verify {
-                    a.touched = Some(Touched::new());
-                }
-                free.push(a);
-            }
-        }
-    }
+    let mut free = workers(
+        opts,
+        print.as_ref(),
+        control.is_some(),
+        flavor,
+        survey,
+        report.parallel,
+    )
+    .await?;
     let progress_rec = match &opts.progress_file {
         Some(p) => Progress::load(p)?,
         None => None,
@@ -379,59 +352,20 @@ async fn run(
     let total_bytes = reader.total_bytes().max(1);
     let read_counter = reader.progress_counter();
     let (tx, mut rx) = mpsc::channel::<ReaderMsg>(64);
-    let reader_thread = std::thread::Builder::new()
-        .name("gapfill-reader".into())
-        .spawn(move || {
-            let mut reader = reader;
-            loop {
-                match reader.next_transaction() {
-                    Ok(Some(t)) => {
-                        if tx.blocking_send(ReaderMsg::Txn(Box::new(t))).is_err() {
-                            return;
-                        }
-                    }
-                    Ok(None) => {
-                        let _ = tx.blocking_send(ReaderMsg::Done(
-                            reader.stats.clone(),
-                            std::mem::take(&mut reader.incomplete),
-                        ));
-                        return;
-                    }
-                    Err(e) => {
-                        let _ = tx.blocking_send(ReaderMsg::Failed(e));
-                        return;
-                    }
-                }
-            }
-        })
-        .map_err(|e| ApplyError::Internal(format!("cannot start the reader thread: {e}")))?;
+    let reader_thread = spawn_reader(reader, tx)?;
     // Progress line.
     let counters = Arc::new(Counters {
         applied: AtomicU64::new(0),
     });
     let stop_progress = Arc::new(AtomicBool::new(false));
     let progress_task = opts.show_progress.then(|| {
-        let counters = counters.clone();
-        let stop = stop_progress.clone();
-        let read_counter = read_counter.clone();
-        tokio::spawn(async move {
-            let mut printed = false;
-            while !stop.load(Ordering::Relaxed) {
-                tokio::time::sleep(Duration::from_millis(250)).await;
-                let n = counters.applied.load(Ordering::Relaxed);
-                let secs = started.elapsed().as_secs_f64().max(0.001);
-                let pct = read_counter.load(Ordering::Relaxed) as f64 * 100.0 / total_bytes as f64;
-                eprint!(
-                    "\r{n} transactions, {:.0}/s, {:.1}% read   ",
-                    n as f64 / secs,
-                    pct.min(100.0)
-                );
-                printed = true;
-            }
-            if printed {
-                eprintln!();
-            }
-        })
+        spawn_progress(
+            counters.clone(),
+            stop_progress.clone(),
+            read_counter.clone(),
+            total_bytes,
+            started,
+        )
     });
 
     let tracker = Arc::new(CommitTracker::new());
@@ -501,103 +435,22 @@ async fn run(
         if first_error.is_some() {
             break;
         }
-        let Some(mut applier) = free.pop() else {
+        let Some(applier) = free.pop() else {
             first_error.get_or_insert(ApplyError::Internal("no worker left".into()));
             break;
         };
         dispatched += 1;
-        let tracker2 = tracker.clone();
-        let shared2 = shared.clone();
-        let progress_path = progress_path.clone();
-        let target_label = label.clone();
-        joins.spawn(async move {
-            let ord = t.ordinal;
-            let done = TxnDone {
-                gtid: t.gtid.clone(),
-                label: t.label(),
-                bytes: t.bytes(),
-                result: Ok(TxnStats::default()),
-            };
-            if tracker2.wait_prefix(dep).await.is_err() {
-                return (
-                    None,
-                    TxnDone {
-                        result: Err(None),
-                        ..done
-                    },
-                );
-            }
-            let mut attempt = 0u32;
-            let r = loop {
-                let gate: Option<CommitGate<'_>> = if ordered {
-                    let tr = tracker2.clone();
-                    Some(Box::pin(async move {
-                        tr.wait_prefix(ord - 1).await.map_err(|_| ())
-                    }))
-                } else {
-                    None
-                };
-                let r = applier.apply(&t, &shared2, gate).await;
-                // A deadlock or lock wait timeout between transactions applied side by side:
-                // retry on a new connection (the old one is dropped and the server rolls
-                // back what it held), as the server's applier does (replica_transaction_retries).
-                let retry = matches!(&r, Err(e) if e.is_lock_conflict()) && attempt < LOCK_RETRIES;
-                let Some(target) = shared2.target.as_ref().filter(|_| retry) else {
-                    break r;
-                };
-                attempt += 1;
-                tracing::warn!(
-                    txn = %t.label(),
-                    attempt,
-                    "deadlock or lock wait timeout on the target: retrying the transaction on a new connection"
-                );
-                tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
-                match target.connect().await {
-                    Ok(conn) => applier.session = Session::live(conn, flavor),
-                    Err(_) => break r,
-                }
-            };
-            match r {
-                Ok(stats) => {
-                    if let (Some(p), TxnGtid::None) = (&progress_path, &t.gtid) {
-                        let rec = Progress {
-                            target: target_label,
-                            file: file_name(&t.pos.file),
-                            pos: t.pos.end,
-                        };
-                        if let Err(e) = rec.store(p) {
-                            tracker2.abort();
-                            return (
-                                None,
-                                TxnDone {
-                                    result: Err(Some(e)),
-                                    ..done
-                                },
-                            );
-                        }
-                    }
-                    tracker2.done(ord);
-                    (
-                        Some(applier),
-                        TxnDone {
-                            result: Ok(stats),
-                            ..done
-                        },
-                    )
-                }
-                Err(e) => {
-                    tracker2.abort();
-                    // The session is dropped: the server rolls back what it had started.
-                    (
-                        None,
-                        TxnDone {
-                            result: Err(Some(e)),
-                            ..done
-                        },
-                    )
-                }
-            }
-        });
+        joins.spawn(run_one(Job {
+            t,
+            applier,
+            dep,
+            ordered,
+            flavor,
+            shared: shared.clone(),
+            tracker: tracker.clone(),
+            progress_path: progress_path.clone(),
+            target_label: label.clone(),
+        }));
     }
     drop(rx);
     while let Some(j) = joins.join_next().await {
@@ -741,6 +594,236 @@ impl CheckAfter<'_> {
         };
         Ok(Err(ApplyError::DataMismatch { first, more }))
     }
+}
+
+/// The workers: one printing session for a dry run or a survey (reading table shapes from the
+/// target when it is reachable), else `parallel` connections to the target; each records what
+/// it touches when the run is checked.
+async fn workers(
+    opts: &ApplyOptions,
+    print: Option<&DryRunOutput>,
+    reachable: bool,
+    flavor: ServerFlavor,
+    survey: bool,
+    parallel: usize,
+) -> Result<Vec<Applier>, ApplyError> {
+    let mut free: Vec<Applier> = Vec::with_capacity(parallel);
+    match print {
+        Some(out) => {
+            // Table shapes come from the target when it is reachable, so the dry run prints
+            // what a run would send (generated columns left out, the target's signedness).
+            let schema = match (&opts.target, reachable) {
+                (Some(t), true) => t.connect().await.ok(),
+                _ => None,
+            };
+            let mut a = Applier::new(Session::print(out.clone(), schema, flavor));
+            if survey {
+                a.touched = Some(if opts.conflict_keys {
+                    Touched::for_conflicts()
+                } else {
+                    Touched::new()
+                });
+            }
+            free.push(a)
+        }
+        None => {
+            let t = opts
+                .target
+                .as_ref()
+                .ok_or_else(|| ApplyError::Invalid("no target given".into()))?;
+            for _ in 0..parallel {
+                let conn = t.connect().await.map_err(|source| ApplyError::Connect {
+                    target: t.addr.clone(),
+                    source,
+                })?;
+                let mut a = Applier::new(Session::live(conn, flavor));
+                if opts.verify {
+                    a.touched = Some(Touched::new());
+                }
+                free.push(a);
+            }
+        }
+    }
+    Ok(free)
+}
+
+/// One transaction dispatched to a worker: everything it needs, owned.
+struct Job {
+    t: Box<Transaction>,
+    applier: Applier,
+    /// The ordinal every earlier transaction it depends on is below.
+    dep: u64,
+    /// Commit in the source's order (MariaDB, a progress file).
+    ordered: bool,
+    flavor: ServerFlavor,
+    shared: Arc<Shared>,
+    tracker: Arc<CommitTracker>,
+    progress_path: Option<Arc<PathBuf>>,
+    target_label: String,
+}
+
+/// Apply one transaction once its dependencies committed (and, `ordered`, every earlier one),
+/// retrying a deadlock or lock wait timeout on a new connection as the server's applier does;
+/// record a position-based source's progress. The worker comes back unless it failed.
+async fn run_one(job: Job) -> (Option<Applier>, TxnDone) {
+    let Job {
+        t,
+        mut applier,
+        dep,
+        ordered,
+        flavor,
+        shared,
+        tracker,
+        progress_path,
+        target_label,
+    } = job;
+    let ord = t.ordinal;
+    let done = TxnDone {
+        gtid: t.gtid.clone(),
+        label: t.label(),
+        bytes: t.bytes(),
+        result: Ok(TxnStats::default()),
+    };
+    if tracker.wait_prefix(dep).await.is_err() {
+        return (
+            None,
+            TxnDone {
+                result: Err(None),
+                ..done
+            },
+        );
+    }
+    let mut attempt = 0u32;
+    let r = loop {
+        let gate: Option<CommitGate<'_>> = if ordered {
+            let tr = tracker.clone();
+            Some(Box::pin(async move {
+                tr.wait_prefix(ord - 1).await.map_err(|_| ())
+            }))
+        } else {
+            None
+        };
+        let r = applier.apply(&t, &shared, gate).await;
+        // A deadlock or lock wait timeout between transactions applied side by side:
+        // retry on a new connection (the old one is dropped and the server rolls
+        // back what it held), as the server's applier does (replica_transaction_retries).
+        let retry = matches!(&r, Err(e) if e.is_lock_conflict()) && attempt < LOCK_RETRIES;
+        let Some(target) = shared.target.as_ref().filter(|_| retry) else {
+            break r;
+        };
+        attempt += 1;
+        tracing::warn!(
+            txn = %t.label(),
+            attempt,
+            "deadlock or lock wait timeout on the target: retrying the transaction on a new connection"
+        );
+        tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
+        match target.connect().await {
+            Ok(conn) => applier.session = Session::live(conn, flavor),
+            Err(_) => break r,
+        }
+    };
+    match r {
+        Ok(stats) => {
+            if let (Some(p), TxnGtid::None) = (&progress_path, &t.gtid) {
+                let rec = Progress {
+                    target: target_label,
+                    file: file_name(&t.pos.file),
+                    pos: t.pos.end,
+                };
+                if let Err(e) = rec.store(p) {
+                    tracker.abort();
+                    return (
+                        None,
+                        TxnDone {
+                            result: Err(Some(e)),
+                            ..done
+                        },
+                    );
+                }
+            }
+            tracker.done(ord);
+            (
+                Some(applier),
+                TxnDone {
+                    result: Ok(stats),
+                    ..done
+                },
+            )
+        }
+        Err(e) => {
+            tracker.abort();
+            // The session is dropped: the server rolls back what it had started.
+            (
+                None,
+                TxnDone {
+                    result: Err(Some(e)),
+                    ..done
+                },
+            )
+        }
+    }
+}
+
+/// The reader thread: transactions of the files in order, then what it skipped or found
+/// incomplete, or the error that stopped it.
+fn spawn_reader(
+    mut reader: TransactionReader,
+    tx: mpsc::Sender<ReaderMsg>,
+) -> Result<std::thread::JoinHandle<()>, ApplyError> {
+    std::thread::Builder::new()
+        .name("gapfill-reader".into())
+        .spawn(move || {
+            loop {
+                match reader.next_transaction() {
+                    Ok(Some(t)) => {
+                        if tx.blocking_send(ReaderMsg::Txn(Box::new(t))).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(None) => {
+                        let _ = tx.blocking_send(ReaderMsg::Done(
+                            reader.stats.clone(),
+                            std::mem::take(&mut reader.incomplete),
+                        ));
+                        return;
+                    }
+                    Err(e) => {
+                        let _ = tx.blocking_send(ReaderMsg::Failed(e));
+                        return;
+                    }
+                }
+            }
+        })
+        .map_err(|e| ApplyError::Internal(format!("cannot start the reader thread: {e}")))
+}
+
+/// The progress line on stderr, every 250 ms until `stop`.
+fn spawn_progress(
+    counters: Arc<Counters>,
+    stop: Arc<AtomicBool>,
+    read_counter: Arc<AtomicU64>,
+    total_bytes: u64,
+    started: Instant,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut printed = false;
+        while !stop.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let n = counters.applied.load(Ordering::Relaxed);
+            let secs = started.elapsed().as_secs_f64().max(0.001);
+            let pct = read_counter.load(Ordering::Relaxed) as f64 * 100.0 / total_bytes as f64;
+            eprint!(
+                "\r{n} transactions, {:.0}/s, {:.1}% read   ",
+                n as f64 / secs,
+                pct.min(100.0)
+            );
+            printed = true;
+        }
+        if printed {
+            eprintln!();
+        }
+    })
 }
 
 struct TxnDone {
