@@ -88,14 +88,14 @@ async fn check_with(
         }
     };
     let own_files = vec![file.to_path_buf()];
-    let own_read = own_read_again(&include);
+    let own_read = own_selection(&include);
     let (mine, own_report) = match survey_rows(&own_files, successor.clone(), own_read).await {
         Ok(r) => r,
         Err(f) => {
             return Verdict::Unknown(format!("walking its own writes: {}", f.error));
         }
     };
-    if let Err(why) = all_read(flavor, own, &gtids_in(&own_files, own_read_again(&include))) {
+    if let Err(why) = all_read(flavor, own, &gtids_in(&own_files, own_selection(&include))) {
         return Verdict::Unknown(format!(
             "its binlog does not hold all of its own writes ({why}; {events} events read)"
         ));
@@ -191,7 +191,8 @@ fn all_read(flavor: ServerFlavor, own: &str, read: &[String]) -> Result<(), Stri
     }
 }
 
-fn own_read_again(include: &Option<GtidSelection>) -> ReadOptions {
+/// The own writes' file read as a whole, or (MySQL) only the own GTIDs.
+fn own_selection(include: &Option<GtidSelection>) -> ReadOptions {
     ReadOptions {
         include: include.clone(),
         ..ReadOptions::default()

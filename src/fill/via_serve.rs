@@ -130,6 +130,15 @@ impl GapGtids {
         }
     }
 
+    /// The gap as a read filter: MySQL's GTID set; MariaDB's gap is every transaction from the
+    /// plan's start (a domain commits in order), so no filter.
+    pub fn selection(&self) -> Option<GtidSelection> {
+        match self {
+            GapGtids::MySql(s) => Some(GtidSelection::MySql(s.clone())),
+            GapGtids::MariaDb(_) => None,
+        }
+    }
+
     pub fn len(&self) -> u64 {
         match self {
             GapGtids::MySql(s) => s.count(),
@@ -332,10 +341,7 @@ pub async fn decide(inp: Inputs<'_>, succ: &mut Successor) -> Result<Decision, F
     if let Some(own) = inp.own_writes {
         let gap_read = ReadOptions {
             start_position: inp.plan.start_offset,
-            include: match &gap {
-                GapGtids::MySql(s) => Some(GtidSelection::MySql(s.clone())),
-                GapGtids::MariaDb(_) => None,
-            },
+            include: gap.selection(),
             ..ReadOptions::default()
         };
         let verdict = own_writes::check(
@@ -561,13 +567,9 @@ pub async fn run(
 }
 
 impl Ready {
-    /// The transactions of the gap as a read filter: MySQL's GTID set; MariaDB's gap is every
-    /// transaction from the plan's start (a domain commits in order), so no filter.
+    /// The transactions of the gap as a read filter (see [`GapGtids::selection`]).
     pub fn selection(&self) -> Option<GtidSelection> {
-        match &self.gap {
-            GapGtids::MySql(s) => Some(GtidSelection::MySql(s.clone())),
-            GapGtids::MariaDb(_) => None,
-        }
+        self.gap.selection()
     }
 }
 

@@ -301,9 +301,8 @@ fn overlap_inner(
             "this node no longer holds the anchor transaction".into(),
         ));
     }
-    let file = std::fs::read(path).map_err(io)?;
     let mut out = Overlap::default();
-    let mut keep: Vec<(u64, u64)> = Vec::new();
+    let mut cuts: Vec<(u64, u64)> = Vec::new();
     for (i, (g, start, end)) in theirs.iter().enumerate() {
         let Some((seg, ls, le)) = &mine[i] else {
             continue;
@@ -312,35 +311,51 @@ fn overlap_inner(
             path: seg.clone(),
             source,
         })?;
-        if file.get(*start as usize..*end as usize) != Some(held.as_slice()) {
+        let got = read_range(path, *start, *end).map_err(io)?;
+        if got != held {
             return Err(diverges(format!(
                 "transaction {g} differs from the one this node holds ({} bytes there, {} here)",
-                end - start,
+                got.len(),
                 held.len()
             )));
         }
         out.same += 1;
         if strip {
-            keep.push((*start, *end));
+            cuts.push((*start, *end));
         }
     }
-    if strip && !keep.is_empty() {
-        // Cut the transactions both hold: they are applied from this node's spool.
-        let mut cut = Vec::with_capacity(file.len());
-        let mut at = 0usize;
-        for (s, e) in &keep {
-            cut.extend_from_slice(&file[at..*s as usize]);
-            at = *e as usize;
+    if strip && !cuts.is_empty() {
+        // Cut the transactions both hold (applied from this node's spool), streaming the rest
+        // into a new file that replaces the stream.
+        let cut_path = path.with_extension("cut");
+        let copied =
+            copy_without(path, &cuts, &cut_path).and_then(|_| std::fs::rename(&cut_path, path));
+        if let Err(e) = copied {
+            let _ = std::fs::remove_file(&cut_path);
+            return Err(io(e));
         }
-        cut.extend_from_slice(&file[at..]);
-        std::fs::write(path, &cut).map_err(io)?;
-        out.stripped = keep.len() as u64;
+        out.stripped = cuts.len() as u64;
         let held = read_stream(peer, path)?;
         promise.transactions = held.transactions;
         promise.gtids = held.gtids;
-        promise.bytes = cut.len() as u64;
+        promise.bytes = std::fs::metadata(path).map_err(io)?.len();
     }
     Ok(out)
+}
+
+/// Copy `from` to `to` leaving out the byte ranges `cuts` (in order, not overlapping).
+fn copy_without(from: &Path, cuts: &[(u64, u64)], to: &Path) -> std::io::Result<()> {
+    use std::io::{Seek, SeekFrom};
+    let mut src = std::fs::File::open(from)?;
+    let mut dst = std::io::BufWriter::new(std::fs::File::create(to)?);
+    let mut at = 0u64;
+    for &(s, e) in cuts {
+        std::io::copy(&mut (&mut src).take(s - at), &mut dst)?;
+        src.seek(SeekFrom::Start(e))?;
+        at = e;
+    }
+    std::io::copy(&mut src, &mut dst)?;
+    dst.flush()
 }
 
 fn read_range(path: &Path, start: u64, end: u64) -> std::io::Result<Vec<u8>> {
