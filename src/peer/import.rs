@@ -179,8 +179,8 @@ impl Anchor {
     /// The anchor of `spool`: its last transaction with a GTID (`None`: nothing held, or no
     /// GTIDs).
     pub fn of(spool: &Spool) -> Option<Anchor> {
-        let last = spool.transactions().filter_map(Result::ok).last()?;
-        let gtid = last.gtid?;
+        // The spool's status knows its last transaction: no walk of the index.
+        let gtid = spool.status().last?.gtid?;
         let after = match (spool.resume_point()?, &gtid) {
             (ResumePoint::MySqlGtids(set), crate::spool::TxnGtid::MySql(g)) => {
                 let mut one = GtidSet::new();
