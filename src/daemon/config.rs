@@ -1043,11 +1043,7 @@ fn parse_serve(t: Option<&toml::Table>, p: &mut Problems) -> Option<ServeSetting
     };
     let tls = match (cert, key) {
         (Some(cert), Some(key)) => {
-            for (k, f) in [("serve.tls_cert", &cert), ("serve.tls_key", &key)] {
-                if let Err(e) = std::fs::metadata(f) {
-                    p.add(k, format!("cannot read {}: {e}", f.display()));
-                }
-            }
+            readable(&[("serve.tls_cert", &cert), ("serve.tls_key", &key)], p);
             Some(crate::serve::TlsFiles { cert, key })
         }
         (None, None) => None,
