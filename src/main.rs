@@ -509,8 +509,25 @@ struct ReplayArgs {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum SemiSyncAckArg {
+    /// The segment fsynced before the acknowledgement.
+    Durable,
+    /// Written to the spool, fsynced later by the --fsync policy (a stock replica's promise).
+    Received,
+}
+
+impl From<SemiSyncAckArg> for gapfill::capture::SemiSyncAck {
+    fn from(a: SemiSyncAckArg) -> Self {
+        match a {
+            SemiSyncAckArg::Durable => gapfill::capture::SemiSyncAck::Durable,
+            SemiSyncAckArg::Received => gapfill::capture::SemiSyncAck::Received,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum FsyncArg {
-    /// fsync every transaction (semi-sync ACKs always wait for an fsync anyway).
+    /// fsync every transaction (durable semi-sync ACKs wait for an fsync anyway).
     Always,
     /// fsync at most every --fsync-interval.
     Interval,
@@ -630,9 +647,14 @@ struct CaptureArgs {
     /// Fresh spool: start at this binlog FILE:POS (a transaction boundary).
     #[arg(long, value_name = "FILE:POS")]
     position: Option<String>,
-    /// Acknowledge semi-sync events once they are fsynced in the spool.
+    /// Acknowledge semi-sync events once the spool holds them (see --semi-sync-ack).
     #[arg(long)]
     semi_sync: bool,
+    /// What a semi-sync acknowledgement promises: `durable` (the segment fsynced first: not even
+    /// a power cut of this host loses an acknowledged transaction) or `received` (written to
+    /// the spool, not yet fsynced: a stock replica's promise and its latency).
+    #[arg(long, value_enum, default_value = "durable", requires = "semi_sync")]
+    semi_sync_ack: SemiSyncAckArg,
     /// Replica server id (default: derived from the host name and --dir).
     #[arg(long)]
     server_id: Option<u32>,
@@ -1084,6 +1106,7 @@ fn capture_config(
         (false, None) => StartMode::Auto,
     };
     cfg.semisync = a.semi_sync;
+    cfg.semisync_ack = a.semi_sync_ack.into();
     cfg.fsync = match a.fsync {
         FsyncArg::Always => FsyncPolicy::Always,
         FsyncArg::Interval => FsyncPolicy::Interval(a.fsync_interval),
@@ -1207,6 +1230,26 @@ mod tests {
         assert_eq!(t.ca_file, Some(PathBuf::from("/ca.pem")));
         let t = access_of(&["replay", "f.bin", "--dry-run", "--ssl-mode", "disabled"]);
         assert_eq!(t.mode, TlsMode::Disabled);
+    }
+
+    #[test]
+    fn semi_sync_ack_is_durable_unless_asked_and_needs_semi_sync() {
+        use gapfill::capture::SemiSyncAck;
+        assert_eq!(
+            capture_of(&["--semi-sync"]).semisync_ack,
+            SemiSyncAck::Durable
+        );
+        let c = capture_of(&["--semi-sync", "--semi-sync-ack", "received"]);
+        assert!(c.semisync);
+        assert_eq!(c.semisync_ack, SemiSyncAck::Received);
+        for bad in [
+            &["--semi-sync-ack", "received"][..],
+            &["--semi-sync", "--semi-sync-ack", "fsynced"][..],
+        ] {
+            let mut args = vec!["gapfill", "capture", "--source", "db1:3306", "--dir", "/x"];
+            args.extend_from_slice(bad);
+            assert!(Cli::try_parse_from(&args).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]

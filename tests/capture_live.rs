@@ -588,9 +588,10 @@ fn rows_in_spool(dir: &Path, token: &str) -> usize {
         .count()
 }
 
-/// `fsync`: the capture's `--fsync` arguments; semi-sync acknowledges after an fsync of what
-/// it acknowledges whatever the policy, so both `always` and the default (`interval`) must
-/// keep every acknowledged commit.
+/// `fsync`: the capture's `--fsync` (and `--semi-sync-ack`) arguments; a durable semi-sync
+/// acknowledgement follows an fsync of what it acknowledges whatever the policy, so both
+/// `always` and the default (`interval`) must keep every acknowledged commit; a `received`
+/// one follows the write to the spool, which a kill -9 of gapfill must not lose either.
 fn semisync(server: Server, server_id: u32, db: &str, fsync: &[&str]) {
     let _g = server_lock();
     let n = semisync_names(server.kind);
@@ -731,6 +732,31 @@ fn mariadb_semisync_default_fsync_policy_acknowledges_only_what_is_synced() {
         3_000_304,
         "gf_capture_ss_default",
         &[],
+    );
+}
+
+/// `--semi-sync-ack received` (a stock replica's promise) with `--fsync never`: nothing is
+/// fsynced, yet every acknowledged commit was written before its ACK and survives gapfill's
+/// crash.
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mysql_semisync_ack_received_keeps_every_acknowledged_commit_through_a_crash() {
+    semisync(
+        Server::mysql_master(),
+        3_000_305,
+        "gf_capture_ss_received",
+        &["--semi-sync-ack", "received", "--fsync", "never"],
+    );
+}
+
+#[test]
+#[ignore = "needs real servers: run scripts/test"]
+fn mariadb_semisync_ack_received_keeps_every_acknowledged_commit_through_a_crash() {
+    semisync(
+        Server::mariadb_master(),
+        3_000_306,
+        "gf_capture_ss_received",
+        &["--semi-sync-ack", "received", "--fsync", "never"],
     );
 }
 

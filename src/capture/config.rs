@@ -42,6 +42,39 @@ pub enum OnBreak {
     Stop,
 }
 
+/// What a semi-sync acknowledgement promises the master about the transaction it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SemiSyncAck {
+    /// On the spool's disk: the segment is fsynced before the acknowledgement goes out, so
+    /// not even a power cut of this host loses an acknowledged transaction.
+    #[default]
+    Durable,
+    /// Written to the spool (in the operating system's hands): what a stock MySQL replica
+    /// promises (`sync_relay_log` > 1). A crash of gapfill loses nothing; a crash of this
+    /// host may lose what was not yet fsynced by the `--fsync` policy, and the stream record
+    /// then shows the capture ended by a crash, so no fill calls that tail proven.
+    Received,
+}
+
+impl SemiSyncAck {
+    /// The config and command-line spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            SemiSyncAck::Durable => "durable",
+            SemiSyncAck::Received => "received",
+        }
+    }
+
+    /// From the config and command-line spelling.
+    pub fn parse(s: &str) -> Option<SemiSyncAck> {
+        match s {
+            "durable" => Some(SemiSyncAck::Durable),
+            "received" => Some(SemiSyncAck::Received),
+            _ => None,
+        }
+    }
+}
+
 /// Everything a capture needs.
 #[derive(Debug, Clone)]
 pub struct CaptureConfig {
@@ -63,11 +96,13 @@ pub struct CaptureConfig {
     /// Shown in the master's `SHOW REPLICAS` (default [`DEFAULT_REPORT_PORT`], the daemon's
     /// HTTP port). Never 0: orchestrator stops its replica discovery at a row with port 0.
     pub report_port: NonZeroU16,
-    /// Ask for semi-sync and ACK flagged events once they are durable in the spool.
+    /// Ask for semi-sync and ACK flagged events once the spool holds them as `semisync_ack`
+    /// says.
     pub semisync: bool,
+    pub semisync_ack: SemiSyncAck,
     pub heartbeat_period: Duration,
     pub on_break: OnBreak,
-    /// When the spool fsyncs (a semi-sync ACK always waits for an fsync, whatever this says).
+    /// When the spool fsyncs (a durable semi-sync ACK waits for an fsync, whatever this says).
     pub fsync: FsyncPolicy,
     /// How much the spool keeps (`None`: everything, like `mysqlbinlog --stop-never`).
     pub retention: Option<Retention>,
@@ -102,6 +137,7 @@ impl CaptureConfig {
             report_host: report_host(),
             report_port: DEFAULT_REPORT_PORT,
             semisync: false,
+            semisync_ack: SemiSyncAck::Durable,
             heartbeat_period: Duration::from_secs(1),
             on_break: OnBreak::NewOrigin,
             fsync: FsyncPolicy::Interval(Duration::from_secs(1)),

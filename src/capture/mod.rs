@@ -26,7 +26,8 @@ pub mod shutdown;
 pub mod start;
 
 pub use config::{
-    CaptureConfig, DEFAULT_REPORT_PORT, OnBreak, StartMode, parse_duration, parse_file_pos,
+    CaptureConfig, DEFAULT_REPORT_PORT, OnBreak, SemiSyncAck, StartMode, parse_duration,
+    parse_file_pos,
 };
 pub use error::CaptureError;
 pub use master::MasterState;

@@ -25,7 +25,7 @@ use crate::spool::{
     Appended, EndCause, ResumePoint, Seen, SemiSyncFacts, Spool, SpoolConfig, SpoolError,
 };
 
-use super::config::{CaptureConfig, OnBreak, StartMode};
+use super::config::{CaptureConfig, OnBreak, SemiSyncAck, StartMode};
 use super::error::CaptureError;
 use super::master::{MasterState, semisync_facts};
 use super::progress::{Progress, ProgressMeter};
@@ -393,6 +393,7 @@ impl<'a> Capture<'a> {
             server_id = state.server_id,
             from = %resume,
             semisync = cfg.semisync,
+            semisync_ack = cfg.semisync_ack.name(),
             "capture: streaming"
         );
         Ok(session)
@@ -564,12 +565,13 @@ impl<'a> Capture<'a> {
         Ok(())
     }
 
-    /// Make the segment durable, then acknowledge the last position that asked.
+    /// Make the segment durable (unless the acknowledgement promises only that the spool
+    /// received it), then acknowledge the last position that asked.
     async fn acknowledge(&mut self, session: &mut ReplicaSession) -> Result<(), SessionEnd> {
         let Some((file, pos, durable)) = self.pending_ack.take() else {
             return Ok(());
         };
-        if !durable {
+        if !durable && self.cfg.semisync_ack == SemiSyncAck::Durable {
             self.spool
                 .sync_data()
                 .map_err(|e| SessionEnd::Fatal(self.spool_err(e)))?;

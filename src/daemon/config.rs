@@ -10,7 +10,7 @@ use std::num::NonZeroU16;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::capture::parse_duration;
+use crate::capture::{SemiSyncAck, parse_duration};
 use crate::credentials::Credentials;
 use crate::protocol::{Password, TlsMode};
 use crate::spool::{FsyncPolicy, Retention};
@@ -84,6 +84,8 @@ pub struct DaemonConfig {
     pub retention: Retention,
     pub fsync: FsyncPolicy,
     pub semi_sync: bool,
+    /// `semi_sync_ack`: what an acknowledgement promises (durable by default).
+    pub semi_sync_ack: SemiSyncAck,
     pub heartbeat: Duration,
     pub tls: TlsMode,
     pub tls_ca: Option<PathBuf>,
@@ -551,6 +553,16 @@ impl DaemonConfig {
             }
         };
         let semi_sync = ks.boolean("semi_sync", &mut p).unwrap_or(false);
+        let semi_sync_ack = match ks.string("semi_sync_ack", &mut p) {
+            None => SemiSyncAck::Durable,
+            Some(s) => SemiSyncAck::parse(&s).unwrap_or_else(|| {
+                p.add(
+                    "capture.semi_sync_ack",
+                    format!("{s:?}: expected \"durable\" or \"received\""),
+                );
+                SemiSyncAck::Durable
+            }),
+        };
         let heartbeat = ks
             .duration("heartbeat", &mut p)
             .unwrap_or(Duration::from_secs(1));
@@ -875,6 +887,7 @@ impl DaemonConfig {
             retention: Retention { keep, max_bytes },
             fsync,
             semi_sync,
+            semi_sync_ack,
             heartbeat,
             tls,
             tls_ca,
@@ -1345,6 +1358,28 @@ mod tests {
                     .to_string();
             assert!(err.contains("capture.report_"), "{bad}: {err}");
         }
+        assert_eq!(
+            DaemonConfig::parse(&base, Path::new("g.toml"))
+                .unwrap()
+                .semi_sync_ack,
+            SemiSyncAck::Durable
+        );
+        let c = DaemonConfig::parse(
+            &format!("{base}[capture]\nsemi_sync = true\nsemi_sync_ack = \"received\"\n"),
+            Path::new("g.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.semi_sync_ack, SemiSyncAck::Received);
+        let err = DaemonConfig::parse(
+            &format!("{base}[capture]\nsemi_sync_ack = \"fsynced\"\n"),
+            Path::new("g.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("capture.semi_sync_ack") && err.contains("\"durable\" or \"received\""),
+            "{err}"
+        );
     }
 
     #[test]

@@ -49,6 +49,7 @@ pub fn capture_config(cfg: &DaemonConfig, spec: &ClusterSpec) -> CaptureConfig {
     }
     c.report_port = cfg.report_port;
     c.semisync = cfg.semi_sync;
+    c.semisync_ack = cfg.semi_sync_ack;
     c.fsync = cfg.fsync;
     c.retention = Some(cfg.retention);
     c.heartbeat_period = cfg.heartbeat;
