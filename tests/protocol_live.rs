@@ -1383,3 +1383,48 @@ async fn mysql_password_never_crosses_a_tls_man_in_the_middle() {
     assert!(!saw_password(), "the fast path sent the password");
     a.execute(&format!("DROP USER '{user}'@'%'")).await.unwrap();
 }
+
+/// fill and replay connect with mysql_async, whose `verify-ca` still checks the host name (its
+/// name-skipping does not recognise this rustls's error): against MySQL's own certificate,
+/// which names no host, the connection is refused before anything is sent, and the error says
+/// why and what to do; a certificate of another CA (the man in the middle) is refused as such.
+#[tokio::test]
+#[ignore = "needs real servers: run scripts/test"]
+async fn fill_and_replay_verify_ca_explain_a_certificate_without_the_host() {
+    use gapfill::apply::TargetOptions;
+    use gapfill::credentials::Credentials;
+    let addr = mysql();
+    let ca = format!("{}/ca.pem", env("GAPFILL_MYSQL_MASTER_DATADIR"));
+    let target = |addr: &str| TargetOptions {
+        addr: addr.to_string(),
+        credentials: Credentials {
+            user: env("GAPFILL_TEST_USER"),
+            password: Password::new(env("GAPFILL_TEST_PASSWORD")),
+            source: "test".into(),
+        },
+        tls: TlsOptions {
+            mode: TlsMode::VerifyCa,
+            ca_file: Some(ca.clone().into()),
+            ..TlsOptions::default()
+        },
+    };
+    let e = target(&addr).connect().await.unwrap_err().to_string();
+    assert!(
+        e.contains("not valid for name") && e.contains("--ssl-server-name"),
+        "{e}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = mitm(addr.clone(), dir.path()).await;
+    let e = target(&proxy.addr).connect().await.unwrap_err().to_string();
+    assert!(
+        e.contains("invalid peer certificate") && !e.contains("--ssl-server-name"),
+        "{e}"
+    );
+    assert!(
+        !contains(
+            &proxy.seen.lock().unwrap(),
+            env("GAPFILL_TEST_PASSWORD").as_bytes()
+        ),
+        "the password crossed the man in the middle"
+    );
+}

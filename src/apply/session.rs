@@ -103,9 +103,43 @@ impl TargetOptions {
                 )) => Conn::new(self.opts(false)).await,
                 r => r,
             },
-            _ => Conn::new(self.opts(true)).await,
+            _ => Conn::new(self.opts(true))
+                .await
+                .map_err(|e| self.explain_name_check(e)),
         }
     }
+
+    /// mysql_async's "skip domain validation" does not recognise the name error of the rustls
+    /// it is built with, so under `verify-ca` it still requires the certificate to name the
+    /// host it was given: say so, and what to do, instead of a bare certificate error.
+    fn explain_name_check(&self, e: mysql_async::Error) -> mysql_async::Error {
+        let text = e.to_string();
+        if self.tls.mode == TlsMode::VerifyCa
+            && self.tls.server_name.is_none()
+            && text.contains("not valid for name")
+        {
+            return mysql_async::Error::Other(Box::new(VerifyCaNameCheck {
+                addr: self.addr.clone(),
+                detail: text,
+            }));
+        }
+        e
+    }
+}
+
+/// `verify-ca` on fill/replay met a certificate that does not name the host (see
+/// [`TargetOptions::explain_name_check`]).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "TLS to {addr}: {detail}. Under --ssl-mode verify-ca, fill and replay's MySQL client still \
+     checks that the server's certificate names the host it connects to (its subjectAltName; \
+     the common name is not enough): pass --ssl-server-name with a name the certificate \
+     carries, or give the server a certificate whose subjectAltName holds this host, then use \
+     --ssl-mode verify-identity. Nothing was sent to the server"
+)]
+pub struct VerifyCaNameCheck {
+    addr: String,
+    detail: String,
 }
 
 impl TargetOptions {
