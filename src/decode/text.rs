@@ -84,6 +84,14 @@ pub fn write_micros_time(out: &mut Vec<u8>, micros: u64) {
 }
 
 impl TextRenderer {
+    /// Follow `flavor`'s conventions (string escaping), as its FORMAT_DESCRIPTION sets them.
+    pub fn set_flavor(&mut self, flavor: crate::binlog::Flavor) {
+        self.scratch.style = match flavor {
+            crate::binlog::Flavor::MySql => Style::MySql,
+            crate::binlog::Flavor::MariaDb => Style::MariaDb,
+        };
+    }
+
     /// The `# at` and header lines every event starts with.
     fn header(&mut self, out: &mut Vec<u8>, pos: u64, ev: &Event<'_>) {
         out.extend_from_slice(b"# at ");
@@ -110,10 +118,7 @@ impl TextRenderer {
         let name = ev.header.event_type.name();
         match &ev.body {
             EventBody::FormatDescription(f) => {
-                self.scratch.style = match f.flavor {
-                    crate::binlog::Flavor::MySql => Style::MySql,
-                    crate::binlog::Flavor::MariaDb => Style::MariaDb,
-                };
+                self.set_flavor(f.flavor);
                 out.extend_from_slice(b"\tStart: binlog v ");
                 push_int(out, f.binlog_version);
                 out.extend_from_slice(b", server v ");
