@@ -55,7 +55,7 @@ pub struct ChunkSizes {
 impl Default for ChunkSizes {
     fn default() -> Self {
         ChunkSizes {
-            target: 2 << 20,
+            target: 512 << 10,
             max: 64 << 20,
         }
     }

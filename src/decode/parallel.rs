@@ -3,7 +3,7 @@
 //!
 //! Owns cutting a file into chunks and the workers' lifecycle. The calling thread reads the
 //! file, asks the [`Framer`] where transactions start (the only place it cuts, so table maps
-//! stay with the rows events that use them), and hands each chunk of about 2 MiB to
+//! stay with the rows events that use them), and hands each chunk of about 512 KiB to
 //! the next worker in turn; each worker decodes its chunk with its own [`Decoder`] started from
 //! the description in force there, and the calling thread writes the rendered chunks back in
 //! the order it cut them. A chunk carries the top-level TABLE_MAPs in force where it starts, so
