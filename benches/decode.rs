@@ -3,10 +3,21 @@
 //!
 //! Both sides go "to typed values in memory": every column value of every row image is
 //! materialised and touched (`black_box`), nothing is printed. gapfill reads through
-//! `BinlogFileReader` + `EventStream` + `RowsEvent::rows(..).next_row(..)` into reused `Vec`s
-//! (values borrow the event bytes); mysql_common through `BinlogFile`/`EventStreamReader` and
-//! `RowsEventData::rows(table_map)`, which builds a `BinlogRow` of owned `BinlogValue`s per
-//! image. Both verify CRC32 and expand TRANSACTION_PAYLOAD events.
+//! `BinlogFileReader` + `EventStream` + `RowsEvent::rows(..).next_row(..)` into reused `Vec`s;
+//! mysql_common through `BinlogFile`/`EventStreamReader` and `RowsEventData::rows(table_map)`,
+//! which builds a `BinlogRow` of owned `BinlogValue`s per image. Both verify CRC32 and expand
+//! TRANSACTION_PAYLOAD events. gapfill is measured twice:
+//!
+//! * `gapfill` (borrowed): values borrow the event bytes; DECIMAL and JSON stay undecoded
+//!   slices, rendered only when asked.
+//! * `gapfill_owned_values`: every image also becomes a new `Vec<OwnedValue>`, the same owned
+//!   values mysql_common gives, one allocation per byte value: strings, BLOBs and JSON copied
+//!   into their own `Vec<u8>` (mysql_common's `Jsonb` value owns the binary document too),
+//!   DECIMAL rendered to its exact text (as mysql_common's `Bytes(decimal.to_string())`),
+//!   integers and temporal values typed.
+//! * `gapfill_owned_rows`: every image becomes a new `OwnedRow`: the same values detached from
+//!   the event, every byte value (DECIMAL as its binary digits) copied into one buffer per row,
+//!   two allocations per image.
 //!
 //! The file: `$GAPFILL_BENCH_BINLOG`, else whatever `scripts/bench-data` prints (it generates
 //! and caches about 220 MB with the sandbox's MySQL 9.7 when missing). `cargo test --benches`
@@ -28,7 +39,7 @@ use gapfill::binlog::event::EventBody;
 use gapfill::binlog::file_reader::{BinlogFileReader, ReadOutcome};
 use gapfill::binlog::header::{EventHeader, HEADER_LEN};
 use gapfill::binlog::stream::{EventStream, expand_rows, payload_events};
-use gapfill::binlog::{FormatDescription, Value};
+use gapfill::binlog::{FormatDescription, OwnedRow, OwnedValue, Value};
 
 /// What one pass over the file produced, to check that both sides saw the same rows.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +115,12 @@ fn fixture_input() -> (String, Vec<u8>) {
     for rel in FIXTURES {
         let bytes = fixture_bytes(rel);
         let (ours, theirs) = (decode_gapfill(&bytes), decode_mysql_common(&bytes));
+        assert_eq!(
+            decode_gapfill_owned_values(&bytes),
+            ours,
+            "{rel}: owned values"
+        );
+        assert_eq!(decode_gapfill_owned_rows(&bytes), ours, "{rel}: owned rows");
         eprintln!(
             "decode bench (test mode) {rel}: {} events, {} rows, {} values",
             ours.events, ours.rows, ours.values
@@ -126,8 +143,51 @@ fn touch(v: &Value<'_>) {
     black_box(v);
 }
 
-/// gapfill: the file reader over the in-memory bytes, the event stream, every row decoded.
+/// gapfill, borrowed values: the file reader over the in-memory bytes, the event stream,
+/// every row decoded.
 fn decode_gapfill(file: &[u8]) -> Counts {
+    decode_gapfill_with(file, Take::Borrowed)
+}
+
+/// gapfill, owned values: as [`decode_gapfill`], and each image made a `Vec<OwnedValue>`.
+fn decode_gapfill_owned_values(file: &[u8]) -> Counts {
+    decode_gapfill_with(file, Take::OwnedValues)
+}
+
+/// gapfill, owned rows: as [`decode_gapfill`], and each image made an `OwnedRow`.
+fn decode_gapfill_owned_rows(file: &[u8]) -> Counts {
+    decode_gapfill_with(file, Take::OwnedRows)
+}
+
+/// What the gapfill side makes of each row image.
+#[derive(Clone, Copy)]
+enum Take {
+    /// Every value touched where it is, borrowing the event.
+    Borrowed,
+    /// A new `Vec<OwnedValue>` per image (as mysql_common builds a `BinlogRow` per image).
+    OwnedValues,
+    /// A new `OwnedRow` per image.
+    OwnedRows,
+}
+
+#[inline]
+fn take_row(b: &[Value<'_>], a: &[Value<'_>], take: Take) {
+    for image in [b, a] {
+        match take {
+            Take::Borrowed => image.iter().for_each(touch),
+            _ if image.is_empty() => {}
+            Take::OwnedValues => {
+                let row: Vec<OwnedValue> = image.iter().map(Value::to_owned_value).collect();
+                black_box(row);
+            }
+            Take::OwnedRows => {
+                black_box(OwnedRow::new(image));
+            }
+        }
+    }
+}
+
+fn decode_gapfill_with(file: &[u8], owned: Take) -> Counts {
     let mut counts = Counts::default();
     let mut reader = BinlogFileReader::new("bench.binlog", file).expect("binlog magic");
     let mut stream: Option<EventStream> = None;
@@ -160,7 +220,7 @@ fn decode_gapfill(file: &[u8]) -> Counts {
                 while it.next_row(&mut b, &mut a).expect("row") {
                     counts.rows += 1;
                     counts.values += (b.len() + a.len()) as u64;
-                    b.iter().chain(a.iter()).for_each(touch);
+                    take_row(&b, &a, owned);
                 }
                 before = reuse(&mut b);
                 after = reuse(&mut a);
@@ -176,7 +236,7 @@ fn decode_gapfill(file: &[u8]) -> Counts {
                         while it.next_row(&mut b, &mut a).expect("row") {
                             counts.rows += 1;
                             counts.values += (b.len() + a.len()) as u64;
-                            b.iter().chain(a.iter()).for_each(touch);
+                            take_row(&b, &a, owned);
                         }
                         before = reuse(&mut b);
                         after = reuse(&mut a);
@@ -304,6 +364,16 @@ fn main() {
     let mb = file.len() as f64 / 1e6;
 
     let ours = decode_gapfill(file);
+    assert_eq!(
+        decode_gapfill_owned_values(file),
+        ours,
+        "owned values: same rows"
+    );
+    assert_eq!(
+        decode_gapfill_owned_rows(file),
+        ours,
+        "owned rows: same rows"
+    );
     let t = Instant::now();
     let theirs = decode_mysql_common(file);
     let mc_pass = t.elapsed();
@@ -318,6 +388,8 @@ fn main() {
     );
 
     let gf: Samples = Default::default();
+    let go: Samples = Default::default();
+    let gr: Samples = Default::default();
     let mc: Samples = Default::default();
     {
         let mut g = c.benchmark_group("decode");
@@ -325,6 +397,12 @@ fn main() {
         g.sampling_mode(SamplingMode::Flat);
         g.bench_function("gapfill", |b| {
             b.iter_custom(timed(&gf, || decode_gapfill(file)))
+        });
+        g.bench_function("gapfill_owned_values", |b| {
+            b.iter_custom(timed(&go, || decode_gapfill_owned_values(file)))
+        });
+        g.bench_function("gapfill_owned_rows", |b| {
+            b.iter_custom(timed(&gr, || decode_gapfill_owned_rows(file)))
         });
         // mysql_common is an order of magnitude slower: the minimum of 10 samples, one pass
         // each (sized from the pass above so criterion does not warn).
@@ -336,8 +414,9 @@ fn main() {
     }
     c.final_summary();
 
-    let (gf, mc) = (gf.lock().unwrap(), mc.lock().unwrap());
-    if gf.is_empty() || mc.is_empty() {
+    let (gf, go, gr) = (gf.lock().unwrap(), go.lock().unwrap(), gr.lock().unwrap());
+    let mc = mc.lock().unwrap();
+    if gf.is_empty() || go.is_empty() || gr.is_empty() || mc.is_empty() {
         return;
     }
     let wall = |s: &[(f64, f64)]| median(s.iter().map(|x| x.0));
@@ -346,17 +425,24 @@ fn main() {
     println!();
     println!(
         "decode to typed values, {mb:.1} MB, {} rows, {} values; medians of this run \
-         ({} and {} timed passes, warm-up included), wall and on-CPU (one core)",
+         ({}, {}, {} and {} timed passes, warm-up included), wall and on-CPU (one core)",
         ours.rows,
         ours.values,
         gf.len(),
+        go.len(),
+        gr.len(),
         mc.len()
     );
     println!(
         "| decoder | wall s/pass | MB/s wall | rows/s wall | CPU s/pass | MB/s CPU | rows/s CPU |"
     );
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
-    for (name, s) in [("gapfill", &gf), ("mysql_common 0.38", &mc)] {
+    for (name, s) in [
+        ("gapfill (borrowed values)", &gf),
+        ("gapfill (Vec<OwnedValue> per image)", &go),
+        ("gapfill (OwnedRow per image)", &gr),
+        ("mysql_common 0.38 (owned values)", &mc),
+    ] {
         let (w, c) = (wall(s), cpu(s));
         println!(
             "| {name} | {w:.3} | {:.0} | {:.0} | {c:.3} | {:.0} | {:.0} |",
@@ -367,8 +453,15 @@ fn main() {
         );
     }
     println!(
-        "ratio gapfill / mysql_common: {:.1}x wall, {:.1}x CPU",
+        "ratio gapfill borrowed / mysql_common: {:.1}x wall, {:.1}x CPU",
         wall(&mc) / wall(&gf),
         cpu(&mc) / cpu(&gf)
     );
+    for (name, s) in [("Vec<OwnedValue>", &go), ("OwnedRow", &gr)] {
+        println!(
+            "ratio gapfill owned ({name}) / mysql_common: {:.1}x wall, {:.1}x CPU",
+            wall(&mc) / wall(s),
+            cpu(&mc) / cpu(s)
+        );
+    }
 }

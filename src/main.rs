@@ -810,6 +810,10 @@ enum Command {
         /// Do not verify event CRC32 checksums.
         #[arg(long)]
         no_verify_checksums: bool,
+        /// Threads rendering chunks of transactions in parallel (output unchanged); 1 decodes
+        /// on one thread. Default: the available cores.
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+        threads: Option<u16>,
     },
 }
 
@@ -947,6 +951,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             start_position,
             stop_position,
             no_verify_checksums,
+            threads,
         } => {
             let opts = DecodeOptions {
                 format: match format {
@@ -956,6 +961,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 start_position,
                 stop_position,
                 verify_checksums: !no_verify_checksums,
+                threads: threads.map_or_else(
+                    || std::thread::available_parallelism().map_or(1, |n| n.get()),
+                    usize::from,
+                ),
+                ..DecodeOptions::default()
             };
             let stdout = std::io::stdout();
             let mut lock = stdout.lock();

@@ -260,6 +260,19 @@ impl Writer<'_> {
     }
 
     fn string(&mut self, s: &[u8], quoted: bool) -> Result<()> {
+        // Short printable ASCII (most keys and many values): valid UTF-8 needing no escape,
+        // written byte by byte, cheaper for a few bytes than validating and copying.
+        if quoted
+            && s.len() <= 16
+            && s.iter()
+                .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+        {
+            self.out.reserve(s.len() + 2);
+            self.out.push('"');
+            s.iter().for_each(|&b| self.out.push(b as char));
+            self.out.push('"');
+            return Ok(());
+        }
         let s = std::str::from_utf8(s)
             .map_err(|e| BinlogError::invalid(W, format!("string is not UTF-8: {e}")))?;
         if quoted {

@@ -46,7 +46,7 @@ pub use event::{Event, EventBody};
 pub use event_type::{EventType, RowsKind};
 pub use format::{Flavor, FormatDescription};
 pub use header::EventHeader;
-pub use value::Value;
+pub use value::{OwnedRow, OwnedValue, Value};
 
 /// The four bytes every binlog and relay log file starts with.
 pub const BINLOG_MAGIC: [u8; 4] = [0xfe, b'b', b'i', b'n'];

@@ -7,6 +7,7 @@
 //! it the bytes of one event at a time, from a file or from the replication stream.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::error::{BinlogError, Result};
 use super::event::{Event, EventBody};
@@ -23,8 +24,9 @@ pub struct MappedTable {
     body: Box<[u8]>,
     post_header_len: u8,
     flavor: super::format::Flavor,
-    /// Distinct for every TABLE_MAP the stream has seen, so renderers can cache per-table work
-    /// and know when a table id was re-mapped.
+    /// Distinct for every TABLE_MAP compiled in this process (across streams, so a renderer
+    /// that outlives one stream cannot mistake another stream's table for its cached one), so
+    /// renderers can cache per-table work and know when a table id was re-mapped. Never 0.
     pub generation: u64,
     pub decoder: RowDecoder,
 }
@@ -44,8 +46,10 @@ pub struct EventStream {
     fde: FormatDescription,
     tables: HashMap<u64, MappedTable>,
     verify_checksums: bool,
-    generation: u64,
 }
+
+/// The next [`MappedTable::generation`]: process-wide, so generations never repeat.
+static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
 
 impl EventStream {
     /// Start with the description from the file's first event.
@@ -54,7 +58,6 @@ impl EventStream {
             fde,
             tables: HashMap::new(),
             verify_checksums: true,
-            generation: 0,
         }
     }
 
@@ -108,14 +111,13 @@ impl EventStream {
                     return Ok(());
                 }
                 let decoder = RowDecoder::new(tm)?;
-                self.generation += 1;
                 self.tables.insert(
                     tm.table_id,
                     MappedTable {
                         body: body.into(),
                         post_header_len,
                         flavor: tm.flavor,
-                        generation: self.generation,
+                        generation: NEXT_GENERATION.fetch_add(1, Ordering::Relaxed),
                         decoder,
                     },
                 );

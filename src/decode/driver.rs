@@ -1,21 +1,22 @@
 //! The decode loop: files in, rendered events out.
 //!
-//! Owns walking each file from its FORMAT_DESCRIPTION to its end (or `--stop-position`), jumping
-//! to `--start-position`, expanding TRANSACTION_PAYLOAD and MariaDB-compressed rows, and handing
-//! each event to the chosen renderer. Output is built in a buffer and written in large chunks.
+//! Owns walking each file from its FORMAT_DESCRIPTION to its end (or `--stop-position`),
+//! jumping to `--start-position`, and choosing the engine: with one thread each event is
+//! decoded and rendered here ([`Decoder`]); with more, [`parallel`](super::parallel) renders
+//! chunks of whole transactions on worker threads and writes them in file order. Both give the
+//! same bytes, and on bad input the same error after the same output: every whole event before
+//! the failing one. Output is built in a buffer and written in large chunks.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use crate::binlog::event::{Event, EventBody};
 use crate::binlog::file_reader::{BinlogFileReader, ReadOutcome};
 use crate::binlog::header::{EventHeader, HEADER_LEN};
-use crate::binlog::stream::{EventStream, expand_rows, payload_events};
 use crate::binlog::{BinlogError, EventType, FormatDescription};
 
+use super::decoder::{Decoder, TableMaps};
 use super::error::DecodeError;
-use super::json::JsonRenderer;
-use super::text::TextRenderer;
+use super::parallel::Pool;
 
 /// Output flavour of `gapfill decode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +34,31 @@ pub struct DecodeOptions {
     /// Stop before the first event at or after this offset.
     pub stop_position: Option<u64>,
     pub verify_checksums: bool,
+    /// Worker threads rendering chunks of transactions; 1 (the default) decodes on the
+    /// calling thread alone. The output is the same either way.
+    pub threads: usize,
+    /// How files are cut for the workers (with `threads` > 1).
+    pub chunks: ChunkSizes,
+}
+
+/// How the parallel engine cuts a file. The defaults suit large files; tests make chunks tiny
+/// so that every cut and the large-transaction path are exercised on small fixtures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkSizes {
+    /// Input bytes after which a chunk ends at the next transaction start.
+    pub target: usize,
+    /// A chunk this large whose transaction goes on is not held: the rest of that
+    /// transaction is rendered by the reading thread as it is read, so memory stays bounded.
+    pub max: usize,
+}
+
+impl Default for ChunkSizes {
+    fn default() -> Self {
+        ChunkSizes {
+            target: 512 << 10,
+            max: 64 << 20,
+        }
+    }
 }
 
 impl Default for DecodeOptions {
@@ -42,6 +68,8 @@ impl Default for DecodeOptions {
             start_position: None,
             stop_position: None,
             verify_checksums: true,
+            threads: 1,
+            chunks: ChunkSizes::default(),
         }
     }
 }
@@ -54,49 +82,16 @@ pub struct DecodeStats {
     pub bytes: u64,
 }
 
-const FLUSH_AT: usize = 1 << 20;
-
-enum Renderer {
-    Text(TextRenderer),
-    Json(JsonRenderer),
-}
-
-impl Renderer {
-    fn event(
-        &mut self,
-        out: &mut Vec<u8>,
-        file: &str,
-        pos: u64,
-        ev: &Event<'_>,
-        stream: &EventStream,
-        rows_buf: &mut Vec<u8>,
-    ) -> Result<(), BinlogError> {
-        let rows = match &ev.body {
-            EventBody::Rows(r) => {
-                let compressed = ev.header.event_type.rows_info().is_some_and(|i| i.2);
-                Some((
-                    stream.table(r.table_id)?,
-                    expand_rows(r, compressed, rows_buf)?,
-                ))
-            }
-            _ => None,
-        };
-        let rows = rows.as_ref().map(|(t, r)| (*t, r));
-        match self {
-            Renderer::Text(t) => t.event(out, pos, ev, rows),
-            Renderer::Json(j) => j.event(out, file, pos, ev, rows),
-        }
+impl DecodeStats {
+    pub(super) fn add(&mut self, other: &DecodeStats) {
+        self.files += other.files;
+        self.events += other.events;
+        self.bytes += other.bytes;
     }
 }
 
-impl Renderer {
-    fn new(format: Format) -> Renderer {
-        match format {
-            Format::Text => Renderer::Text(TextRenderer::default()),
-            Format::Json => Renderer::Json(JsonRenderer::default()),
-        }
-    }
-}
+/// Output is written to the sink when the buffer reaches this size.
+pub(super) const FLUSH_AT: usize = 1 << 20;
 
 /// Decode `paths` in order into `sink`.
 pub fn decode_files(
@@ -104,17 +99,10 @@ pub fn decode_files(
     opts: &DecodeOptions,
     sink: &mut dyn Write,
 ) -> Result<DecodeStats, DecodeError> {
-    let mut renderer = Renderer::new(opts.format);
-    let mut out = Vec::with_capacity(FLUSH_AT * 2);
-    let mut stats = DecodeStats::default();
-    for path in paths {
-        let reader = BinlogFileReader::open(path)?;
-        decode_file(reader, opts, &mut renderer, &mut out, sink, &mut stats)?;
-        stats.files += 1;
-    }
-    sink.write_all(&out).map_err(DecodeError::Output)?;
-    sink.flush().map_err(DecodeError::Output)?;
-    Ok(stats)
+    let mut files = paths
+        .iter()
+        .map(|p| BinlogFileReader::open(p).map_err(DecodeError::from));
+    decode_all(&mut files, opts, sink)
 }
 
 /// Decode one binlog read from `src` (starting with the magic) into `sink`, exactly as
@@ -125,92 +113,158 @@ pub fn decode_reader<R: Read>(
     opts: &DecodeOptions,
     sink: &mut dyn Write,
 ) -> Result<DecodeStats, DecodeError> {
-    let mut renderer = Renderer::new(opts.format);
-    let mut out = Vec::new();
-    let mut stats = DecodeStats::default();
     let reader = BinlogFileReader::new(name, src)?;
-    decode_file(reader, opts, &mut renderer, &mut out, sink, &mut stats)?;
-    stats.files += 1;
-    sink.write_all(&out).map_err(DecodeError::Output)?;
+    decode_all(&mut std::iter::once(Ok(reader)), opts, sink)
+}
+
+type Files<'a, R> = dyn Iterator<Item = Result<BinlogFileReader<R>, DecodeError>> + 'a;
+
+fn decode_all<R: Read>(
+    files: &mut Files<'_, R>,
+    opts: &DecodeOptions,
+    sink: &mut dyn Write,
+) -> Result<DecodeStats, DecodeError> {
+    let mut stats = DecodeStats::default();
+    if opts.threads > 1 {
+        std::thread::scope(|scope| {
+            let mut pool = Pool::start(scope, opts);
+            for reader in files {
+                pool.file(reader?, sink, &mut stats)?;
+                stats.files += 1;
+            }
+            Ok::<_, DecodeError>(())
+        })?;
+    } else {
+        let mut out = Vec::with_capacity(FLUSH_AT * 2);
+        let each = || {
+            for reader in files {
+                decode_file(reader?, opts, &mut out, sink, &mut stats)?;
+                stats.files += 1;
+            }
+            Ok::<_, DecodeError>(())
+        };
+        let r = each();
+        // Whatever happened, the whole events rendered before it are printed.
+        let w = sink.write_all(&out).map_err(DecodeError::Output);
+        r?;
+        w?;
+    }
     sink.flush().map_err(DecodeError::Output)?;
     Ok(stats)
 }
 
+/// Decode one file on this thread, appending to `out` and flushing it to `sink` as it grows.
 fn decode_file<R: Read>(
-    mut reader: BinlogFileReader<R>,
+    reader: BinlogFileReader<R>,
     opts: &DecodeOptions,
-    renderer: &mut Renderer,
     out: &mut Vec<u8>,
     sink: &mut dyn Write,
     stats: &mut DecodeStats,
 ) -> Result<(), DecodeError> {
-    let path_buf = reader.path().to_path_buf();
-    let path: &Path = &path_buf;
-    let name = path.display().to_string();
-    let mut stream: Option<EventStream> = None;
-    let mut payload_buf = Vec::new();
-    let mut rows_buf = Vec::new();
-    let mut pending_skip = None;
-    loop {
-        if let Some(to) = pending_skip.take() {
-            reader.skip_to(to)?;
-        }
-        let (offset, bytes) = match reader.next_event()? {
-            ReadOutcome::Event { offset, bytes } => (offset, bytes),
-            ReadOutcome::End => break,
-            ReadOutcome::TornTail { offset, have } => {
-                sink.write_all(out).map_err(DecodeError::Output)?;
-                out.clear();
-                return Err(DecodeError::TornTail {
-                    path: path.to_path_buf(),
-                    offset,
-                    have,
-                });
-            }
-        };
-        let at = |e: BinlogError| e.in_file(path, offset);
-        let stream = match &mut stream {
-            Some(s) => s,
-            None => {
-                let h = EventHeader::parse(bytes).map_err(at)?;
-                if h.event_type != EventType::FormatDescription {
-                    return Err(DecodeError::NoFormatDescription {
-                        path: path.to_path_buf(),
-                        found: h.event_type.name(),
-                    });
-                }
-                let body = bytes.get(HEADER_LEN..).unwrap_or_default();
-                let fde = FormatDescription::parse(body).map_err(at)?;
-                if let Some(start) = opts.start_position
-                    && start > offset
-                {
-                    pending_skip = Some(start);
-                }
-                stream.insert(EventStream::new(fde).verify_checksums(opts.verify_checksums))
-            }
-        };
-        if opts.stop_position.is_some_and(|stop| offset >= stop) {
-            break;
-        }
-        let ev = stream.decode(bytes).map_err(at)?;
-        stats.events += 1;
-        stats.bytes += bytes.len() as u64;
-        renderer
-            .event(out, &name, offset, &ev, stream, &mut rows_buf)
-            .map_err(at)?;
-        if let EventBody::TransactionPayload(p) = &ev.body {
-            for inner in payload_events(p, &mut payload_buf).map_err(at)? {
-                let iev = stream.decode_inner(inner.map_err(at)?).map_err(at)?;
-                stats.events += 1;
-                renderer
-                    .event(out, &name, offset, &iev, stream, &mut rows_buf)
-                    .map_err(at)?;
-            }
-        }
+    let Some((mut events, fde)) = FileEvents::open(reader, opts)? else {
+        return Ok(());
+    };
+    let (path, name) = (events.path.clone(), events.name.clone());
+    let mut decoder = Decoder::new(fde, opts);
+    let none = TableMaps::new();
+    while let Some((offset, bytes)) = events.next()? {
+        decoder
+            .event(out, &name, offset, bytes, &none, stats)
+            .map_err(|e| e.in_file(&path, offset))?;
         if out.len() >= FLUSH_AT {
             sink.write_all(out).map_err(DecodeError::Output)?;
             out.clear();
         }
     }
     Ok(())
+}
+
+/// A file's events in decode order: its FORMAT_DESCRIPTION, then the events from
+/// `--start-position` up to `--stop-position`. A torn tail is an error here.
+pub(super) struct FileEvents<R> {
+    reader: BinlogFileReader<R>,
+    pub path: PathBuf,
+    /// The path as output shows it.
+    pub name: String,
+    /// The FORMAT_DESCRIPTION's offset and bytes, read by `open`.
+    first: (u64, Vec<u8>),
+    first_given: bool,
+    start: Option<u64>,
+    stop: Option<u64>,
+    done: bool,
+}
+
+impl<R: Read> FileEvents<R> {
+    /// Read the first event, which must be a FORMAT_DESCRIPTION, and return its description;
+    /// `None` for a file with no event at all.
+    pub fn open(
+        mut reader: BinlogFileReader<R>,
+        opts: &DecodeOptions,
+    ) -> Result<Option<(Self, FormatDescription)>, DecodeError> {
+        let path = reader.path().to_path_buf();
+        let (offset, bytes) = match reader.next_event()? {
+            ReadOutcome::Event { offset, bytes } => (offset, bytes.to_vec()),
+            ReadOutcome::End => return Ok(None),
+            ReadOutcome::TornTail { offset, have } => {
+                return Err(DecodeError::TornTail { path, offset, have });
+            }
+        };
+        let at = |e: BinlogError| e.in_file(&path, offset);
+        let h = EventHeader::parse(&bytes).map_err(at)?;
+        if h.event_type != EventType::FormatDescription {
+            return Err(DecodeError::NoFormatDescription {
+                path,
+                found: h.event_type.name(),
+            });
+        }
+        let fde =
+            FormatDescription::parse(bytes.get(HEADER_LEN..).unwrap_or_default()).map_err(at)?;
+        let events = FileEvents {
+            reader,
+            name: path.display().to_string(),
+            path,
+            first: (offset, bytes),
+            first_given: false,
+            start: opts.start_position.filter(|&s| s > offset),
+            stop: opts.stop_position,
+            done: false,
+        };
+        Ok(Some((events, fde)))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The next event's offset and bytes; `None` at the end of the file or the stop position.
+    pub fn next(&mut self) -> Result<Option<(u64, &[u8])>, DecodeError> {
+        if self.done {
+            return Ok(None);
+        }
+        let (offset, bytes) = if !self.first_given {
+            self.first_given = true;
+            (self.first.0, &self.first.1[..])
+        } else {
+            if let Some(to) = self.start.take() {
+                self.reader.skip_to(to)?;
+            }
+            match self.reader.next_event()? {
+                ReadOutcome::Event { offset, bytes } => (offset, bytes),
+                ReadOutcome::End => return Ok(None),
+                ReadOutcome::TornTail { offset, have } => {
+                    self.done = true;
+                    return Err(DecodeError::TornTail {
+                        path: self.path.clone(),
+                        offset,
+                        have,
+                    });
+                }
+            }
+        };
+        if self.stop.is_some_and(|stop| offset >= stop) {
+            self.done = true;
+            return Ok(None);
+        }
+        Ok(Some((offset, bytes)))
+    }
 }

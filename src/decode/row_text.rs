@@ -54,20 +54,38 @@ pub(crate) fn push_int(out: &mut Vec<u8>, v: impl itoa::Integer) {
     out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
-pub(crate) fn push_2(out: &mut Vec<u8>, v: u32) {
-    if v < 10 {
-        out.push(b'0');
-    }
-    push_int(out, v);
+/// Append the first `len` bytes of `buf` with one copy of the whole array (a fixed-size copy
+/// the compiler inlines, where a copy of `len` bytes would be a call), then cut the rest.
+#[inline]
+pub(crate) fn push_prefix<const N: usize>(out: &mut Vec<u8>, buf: &[u8; N], len: usize) {
+    out.extend_from_slice(buf);
+    out.truncate(out.len() - (N - len.min(N)));
 }
 
-pub(crate) fn push_4(out: &mut Vec<u8>, v: u32) {
-    for d in [1000, 100, 10] {
-        if v < d {
-            out.push(b'0');
-        }
+/// The two decimal digits of `v` (below 100).
+#[inline]
+fn two(v: u32) -> [u8; 2] {
+    [b'0' + (v / 10 % 10) as u8, b'0' + (v % 10) as u8]
+}
+
+/// At least two digits, zero-padded.
+pub(crate) fn push_2(out: &mut Vec<u8>, v: u32) {
+    if v < 100 {
+        out.extend_from_slice(&two(v));
+    } else {
+        push_int(out, v);
     }
-    push_int(out, v);
+}
+
+/// At least four digits, zero-padded.
+pub(crate) fn push_4(out: &mut Vec<u8>, v: u32) {
+    if v < 10_000 {
+        let [a, b] = two(v / 100);
+        let [c, d] = two(v % 100);
+        out.extend_from_slice(&[a, b, c, d]);
+    } else {
+        push_int(out, v);
+    }
 }
 
 /// `.` and the first `fsp` of the six microsecond digits (nothing when `fsp` is 0).
@@ -102,16 +120,41 @@ pub(crate) fn push_time(out: &mut Vec<u8>, t: &Time, frac: bool) {
 
 /// `YYYY-MM-DD HH:MM:SS` and, when `frac`, the declared fraction digits.
 pub(crate) fn push_datetime(out: &mut Vec<u8>, dt: &DateTime, frac: bool) {
-    push_date(out, &dt.date, b'-');
-    out.push(b' ');
-    push_2(out, dt.hour as u32);
-    out.push(b':');
-    push_2(out, dt.minute as u32);
-    out.push(b':');
-    push_2(out, dt.second as u32);
-    if frac {
-        push_frac(out, dt.micros, dt.fsp);
+    let d = &dt.date;
+    let (y, m, day) = (d.year as u32, d.month as u32, d.day as u32);
+    let (h, mi, sec) = (dt.hour as u32, dt.minute as u32, dt.second as u32);
+    if y >= 10_000 || m.max(day).max(h).max(mi).max(sec) >= 100 {
+        // Out of range for the fixed layout (damaged data): field by field.
+        push_date(out, d, b'-');
+        out.push(b' ');
+        push_2(out, h);
+        out.push(b':');
+        push_2(out, mi);
+        out.push(b':');
+        push_2(out, sec);
+        if frac {
+            push_frac(out, dt.micros, dt.fsp);
+        }
+        return;
     }
+    // The usual case, built in place and appended with one fixed-size copy.
+    let mut b = *b"0000-00-00 00:00:00.000000";
+    b[..2].copy_from_slice(&two(y / 100));
+    b[2..4].copy_from_slice(&two(y % 100));
+    b[5..7].copy_from_slice(&two(m));
+    b[8..10].copy_from_slice(&two(day));
+    b[11..13].copy_from_slice(&two(h));
+    b[14..16].copy_from_slice(&two(mi));
+    b[17..19].copy_from_slice(&two(sec));
+    let mut len = 19;
+    if frac && dt.fsp > 0 {
+        let us = dt.micros % 1_000_000;
+        b[20..22].copy_from_slice(&two(us / 10_000));
+        b[22..24].copy_from_slice(&two(us / 100 % 100));
+        b[24..26].copy_from_slice(&two(us % 100));
+        len = 20 + (dt.fsp as usize).min(6);
+    }
+    push_prefix(out, &b, len);
 }
 
 pub(crate) fn push_date(out: &mut Vec<u8>, d: &Date, sep: u8) {

@@ -16,7 +16,7 @@ use crate::binlog::value::Value;
 use crate::binlog::{BinlogError, EventType};
 
 use super::quote::write_identifier;
-use super::row_text::{Scratch, Style, write_type_comment, write_value};
+use super::row_text::{Scratch, Style, push_prefix, write_type_comment, write_value};
 
 /// Renders events as text into a byte buffer the caller flushes.
 #[derive(Default)]
@@ -51,21 +51,23 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-/// `YYMMDD HH:MM:SS` in UTC, as mysqlbinlog prints event times.
+/// `YYMMDD HH:MM:SS` in UTC, as mysqlbinlog prints event times (the hour space-padded).
 pub fn write_short_time(out: &mut Vec<u8>, secs: u32) {
     let secs = secs as i64;
     let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-    let t = secs.rem_euclid(86_400);
-    let s = format!(
-        "{:02}{:02}{:02} {:2}:{:02}:{:02}",
-        y % 100,
-        m,
-        d,
-        t / 3600,
-        t / 60 % 60,
-        t % 60
-    );
-    out.extend_from_slice(s.as_bytes());
+    let t = secs.rem_euclid(86_400) as u32;
+    let two = |v: u32| [b'0' + (v / 10 % 10) as u8, b'0' + (v % 10) as u8];
+    let mut b = *b"000000 00:00:00";
+    b[..2].copy_from_slice(&two(y.rem_euclid(100) as u32));
+    b[2..4].copy_from_slice(&two(m));
+    b[4..6].copy_from_slice(&two(d));
+    b[7..9].copy_from_slice(&two(t / 3600));
+    if t < 36_000 {
+        b[7] = b' ';
+    }
+    b[10..12].copy_from_slice(&two(t / 60 % 60));
+    b[13..15].copy_from_slice(&two(t % 60));
+    out.extend_from_slice(&b);
 }
 
 /// `YYYY-MM-DD HH:MM:SS.ffffff` in UTC for a microsecond timestamp.
@@ -84,6 +86,14 @@ pub fn write_micros_time(out: &mut Vec<u8>, micros: u64) {
 }
 
 impl TextRenderer {
+    /// Follow `flavor`'s conventions (string escaping), as its FORMAT_DESCRIPTION sets them.
+    pub fn set_flavor(&mut self, flavor: crate::binlog::Flavor) {
+        self.scratch.style = match flavor {
+            crate::binlog::Flavor::MySql => Style::MySql,
+            crate::binlog::Flavor::MariaDb => Style::MariaDb,
+        };
+    }
+
     /// The `# at` and header lines every event starts with.
     fn header(&mut self, out: &mut Vec<u8>, pos: u64, ev: &Event<'_>) {
         out.extend_from_slice(b"# at ");
@@ -110,10 +120,7 @@ impl TextRenderer {
         let name = ev.header.event_type.name();
         match &ev.body {
             EventBody::FormatDescription(f) => {
-                self.scratch.style = match f.flavor {
-                    crate::binlog::Flavor::MySql => Style::MySql,
-                    crate::binlog::Flavor::MariaDb => Style::MariaDb,
-                };
+                self.set_flavor(f.flavor);
                 out.extend_from_slice(b"\tStart: binlog v ");
                 push_int(out, f.binlog_version);
                 out.extend_from_slice(b", server v ");
@@ -382,37 +389,66 @@ impl TextRenderer {
             if !present.get(i) {
                 continue;
             }
-            let t = &self.table.text;
-            out.extend_from_slice(&t.as_bytes()[text.prefix.clone()]);
-            write_value(out, col, v, &t[text.name.clone()], &mut self.scratch)?;
-            if v.is_null() {
-                out.extend_from_slice(&t.as_bytes()[text.comment.clone()]);
-                out.extend_from_slice(b"1 */\n");
-            } else {
-                out.extend_from_slice(&t.as_bytes()[text.comment.clone()]);
-                out.extend_from_slice(b"0 */\n");
-            }
+            text.prefix.push(out);
+            write_value(out, col, v, &text.name, &mut self.scratch)?;
+            text.tail[v.is_null() as usize].push(out);
         }
         Ok(())
     }
 }
 
 /// The constant text of a table's row lines, built once per TABLE_MAP: `###   @N=` prefixes and
-/// the ` /* TYPE meta=M nullable=N is_null=` comments, so a row costs only its values.
+/// the ` /* TYPE meta=M nullable=N is_null=I */` comments, so a row costs only its values.
 #[derive(Default)]
 struct TableText {
     generation: u64,
     /// `` `db`.`t` `` and a newline.
     name: Vec<u8>,
-    text: String,
     cols: Vec<ColumnText>,
 }
 
 struct ColumnText {
-    prefix: std::ops::Range<usize>,
+    /// `###   @N=`
+    prefix: Snippet<16>,
     /// `@N`, the name partial JSON updates refer to.
-    name: std::ops::Range<usize>,
-    comment: std::ops::Range<usize>,
+    name: String,
+    /// The comment and newline after a value, for `is_null=0` and `is_null=1`.
+    tail: [Snippet<64>; 2],
+}
+
+/// Constant text appended with one fixed-size copy when it is short (most are): a copy of a
+/// known size is a few stores, a copy of a varying size a call, and there are several per value.
+struct Snippet<const N: usize> {
+    fixed: [u8; N],
+    len: usize,
+    /// The text when longer than `N`.
+    long: Option<Box<[u8]>>,
+}
+
+impl<const N: usize> Snippet<N> {
+    fn new(text: &[u8]) -> Self {
+        let mut fixed = [0; N];
+        let long = match fixed.get_mut(..text.len()) {
+            Some(f) => {
+                f.copy_from_slice(text);
+                None
+            }
+            None => Some(text.into()),
+        };
+        Snippet {
+            fixed,
+            len: text.len(),
+            long,
+        }
+    }
+
+    #[inline]
+    fn push(&self, out: &mut Vec<u8>) {
+        match &self.long {
+            None => push_prefix(out, &self.fixed, self.len),
+            Some(t) => out.extend_from_slice(t),
+        }
+    }
 }
 
 impl TableText {
@@ -423,34 +459,25 @@ impl TableText {
         name.push(b'.');
         write_identifier(&mut name, tm.table);
         name.push(b'\n');
-        let mut text = String::new();
         let mut cols = Vec::new();
         let mut buf = Vec::new();
         for (i, col) in table.decoder.columns().iter().enumerate() {
-            let start = text.len();
-            text.push_str("###   ");
-            let name_start = text.len();
-            text.push('@');
-            text.push_str(itoa::Buffer::new().format(i + 1));
-            let name_end = text.len();
-            text.push('=');
-            let prefix = start..text.len();
-            buf.clear();
-            write_type_comment(&mut buf, col, tm.vector_dimension(i), false, scratch);
-            // Keep the comment up to `is_null=`; the flag and ` */` are added per value.
-            let cut = buf.len() - " 0 */".len() + 1;
-            let c_start = text.len();
-            text.push_str(&String::from_utf8_lossy(&buf[..cut]));
+            let n = format!("@{}", i + 1);
+            let mut tail = |is_null| {
+                buf.clear();
+                write_type_comment(&mut buf, col, tm.vector_dimension(i), is_null, scratch);
+                buf.push(b'\n');
+                Snippet::new(&buf)
+            };
             cols.push(ColumnText {
-                prefix,
-                name: name_start..name_end,
-                comment: c_start..text.len(),
+                prefix: Snippet::new(format!("###   {n}=").as_bytes()),
+                tail: [tail(false), tail(true)],
+                name: n,
             });
         }
         TableText {
             generation: table.generation,
             name,
-            text,
             cols,
         }
     }
