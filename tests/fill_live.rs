@@ -1258,6 +1258,11 @@ fn semisync_tail(c: &Cluster, fallback: bool) {
         assert!(f.contains("without asking") || f.contains("timeout"), "{f}");
     } else {
         assert!(guaranteed, "{why}: {text}");
+        // The default acknowledgement follows the segment's fsync, and the record says so.
+        assert!(
+            !ss.acks_unsynced && why.ends_with("once fsynced in the spool"),
+            "{why}: {text}"
+        );
         assert_eq!(ss.fell_back_at_us, None, "{text}");
         assert!(ss.acks >= 20, "{text}");
     }

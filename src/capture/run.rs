@@ -385,7 +385,7 @@ impl<'a> Capture<'a> {
             tracing::warn!(master = %addr, "capture: semi-sync cannot make this capture a zero-loss witness: {why}");
         }
         self.spool
-            .stream_begin(semisync)
+            .stream_begin(semisync, cfg.semisync_ack == SemiSyncAck::Received)
             .map_err(|e| SessionEnd::Fatal(self.spool_err(e)))?;
         tracing::info!(
             master = %addr,

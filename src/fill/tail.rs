@@ -354,6 +354,7 @@ mod tests {
             asking_since_us: asking.then_some(2_000_000),
             fell_back_at_us: fallback.map(|_| 3_000_000),
             fallback: fallback.map(str::to_string),
+            acks_unsynced: false,
         })
     }
 

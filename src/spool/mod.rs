@@ -363,8 +363,13 @@ pub fn writer_alive(dir: &Path) -> bool {
 impl Spool {
     /// A dump session connected to the current epoch's master (call right after
     /// [`Spool::begin`]); `semisync` is what the master said about semi-sync when the session
-    /// asked for it. Durable when this returns.
-    pub fn stream_begin(&mut self, semisync: Option<SemiSyncFacts>) -> Result<(), SpoolError> {
+    /// asked for it; `acks_unsynced`: its acknowledgements go out before an fsync
+    /// (`--semi-sync-ack received`). Durable when this returns.
+    pub fn stream_begin(
+        &mut self,
+        semisync: Option<SemiSyncFacts>,
+        acks_unsynced: bool,
+    ) -> Result<(), SpoolError> {
         self.refuse_if_read_only("stream_begin")?;
         let (epoch, master) = match self.epochs.last() {
             Some(e) => (e.id, e.master.clone()),
@@ -379,7 +384,7 @@ impl Spool {
             _ => (String::new(), 0),
         };
         match self.streams.as_mut() {
-            Some(s) => s.begin(epoch, &master, semisync, at),
+            Some(s) => s.begin(epoch, &master, semisync, acks_unsynced, at),
             None => Ok(()),
         }
     }

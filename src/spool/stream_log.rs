@@ -102,6 +102,11 @@ pub struct SemiSyncSeen {
     /// without waiting.
     pub fell_back_at_us: Option<u64>,
     pub fallback: Option<String>,
+    /// Acknowledgements went out once the events were written to the spool, before an fsync
+    /// (`--semi-sync-ack received`); false: after the segment's fsync (records written before
+    /// the option existed were all so).
+    #[serde(default)]
+    pub acks_unsynced: bool,
 }
 
 /// The last commit a session received.
@@ -205,9 +210,15 @@ impl StreamRecord {
                 },
             );
         }
+        let when = if ss.acks_unsynced {
+            "once written to the spool, before its fsync (--semi-sync-ack received: a crash of \
+             this host together with the master's may lose the last acknowledged commits)"
+        } else {
+            "once fsynced in the spool"
+        };
         (
             true,
-            "gapfill acknowledges every commit (semi-sync AFTER_SYNC)".into(),
+            format!("gapfill acknowledges every commit (semi-sync AFTER_SYNC) {when}"),
         )
     }
 
@@ -334,6 +345,7 @@ impl StreamLog {
         epoch: u32,
         master: &super::MasterInfo,
         semisync: Option<SemiSyncFacts>,
+        acks_unsynced: bool,
         at: (String, u64),
     ) -> Result<(), SpoolError> {
         let now = now_us();
@@ -362,6 +374,7 @@ impl StreamLog {
             commits: 0,
             semisync: semisync.map(|facts| SemiSyncSeen {
                 facts,
+                acks_unsynced,
                 ..SemiSyncSeen::default()
             }),
             end: None,
@@ -552,7 +565,8 @@ mod tests {
     fn a_crashed_writer_is_found_by_the_next() {
         let dir = tempfile::tempdir().unwrap();
         let mut log = StreamLog::open_for_writer(dir.path()).unwrap();
-        log.begin(1, &master(), None, ("b.1".into(), 4)).unwrap();
+        log.begin(1, &master(), None, false, ("b.1".into(), 4))
+            .unwrap();
         let t = now_us() + 5_000_000;
         log.observe(Seen::Heartbeat, (b"b.1", 500), t);
         log.persist(false).unwrap();
@@ -569,7 +583,7 @@ mod tests {
     fn semisync_gauge_and_fallback() {
         let dir = tempfile::tempdir().unwrap();
         let mut log = StreamLog::open_for_writer(dir.path()).unwrap();
-        log.begin(1, &master(), Some(facts()), ("b.1".into(), 4))
+        log.begin(1, &master(), Some(facts()), false, ("b.1".into(), 4))
             .unwrap();
         // Catching up: no ACK asked yet, no fallback either.
         log.observe(commit("u:1", 1_000_000, false), (b"b.1", 10), 1_000_100);
@@ -597,7 +611,7 @@ mod tests {
     fn a_late_ack_is_a_fallback() {
         let dir = tempfile::tempdir().unwrap();
         let mut log = StreamLog::open_for_writer(dir.path()).unwrap();
-        log.begin(1, &master(), Some(facts()), ("b.1".into(), 4))
+        log.begin(1, &master(), Some(facts()), false, ("b.1".into(), 4))
             .unwrap();
         log.observe(commit("u:1", 1_000_000, true), (b"b.1", 10), 1_000_100);
         assert!(log.current().unwrap().zero_loss().0);
@@ -639,6 +653,11 @@ mod tests {
             end: None,
         };
         assert!(r.zero_loss().0);
+        assert!(r.zero_loss().1.ends_with("once fsynced in the spool"));
+        r.semisync.as_mut().unwrap().acks_unsynced = true;
+        let (guaranteed, why) = r.zero_loss();
+        assert!(guaranteed && why.contains("before its fsync"), "{why}");
+        r.semisync.as_mut().unwrap().acks_unsynced = false;
         r.semisync.as_mut().unwrap().facts.other_clients = Some(1);
         assert!(r.zero_loss().1.contains("other semi-sync"));
         r.semisync.as_mut().unwrap().facts.wait_for_count = Some(2);
