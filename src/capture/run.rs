@@ -571,11 +571,14 @@ impl<'a> Capture<'a> {
         let Some((file, pos, durable)) = self.pending_ack.take() else {
             return Ok(());
         };
-        if !durable && self.cfg.semisync_ack == SemiSyncAck::Durable {
-            self.spool
-                .sync_data()
-                .map_err(|e| SessionEnd::Fatal(self.spool_err(e)))?;
-        }
+        let held = match self.cfg.semisync_ack {
+            SemiSyncAck::Durable if !durable => self.spool.sync_data(),
+            SemiSyncAck::Durable => Ok(()),
+            // Commits are handed to the kernel as they are appended; an event that is not one
+            // may still sit in the segment's buffer.
+            SemiSyncAck::Received => self.spool.flush(),
+        };
+        held.map_err(|e| SessionEnd::Fatal(self.spool_err(e)))?;
         session
             .send_semisync_ack(&file, pos)
             .await

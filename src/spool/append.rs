@@ -287,6 +287,16 @@ impl Spool {
         Ok(())
     }
 
+    /// Hand everything appended so far to the kernel, without an fsync: what a `received`
+    /// semi-sync acknowledgement promises (a crash of this process loses none of it).
+    pub fn flush(&mut self) -> Result<(), SpoolError> {
+        if let Some(live) = self.live.as_mut() {
+            live.seg.flush()?;
+            live.index.flush()?;
+        }
+        Ok(())
+    }
+
     /// Sync and close (a clean shutdown). Dropping a spool only flushes to the kernel.
     pub fn close(mut self) -> Result<(), SpoolError> {
         self.sync()
