@@ -588,6 +588,28 @@ fn rows_in_spool(dir: &Path, token: &str) -> usize {
         .count()
 }
 
+/// The semi-sync ACKs and segment fsyncs of the first progress line that counts at least
+/// `acks` ACKs (waiting up to 10 s for it).
+fn acks_and_fsyncs(cap: &CaptureProc, acks: u64) -> (u64, u64) {
+    let count = |line: &str, what: &str| -> u64 {
+        line.split(", ")
+            .find_map(|part| part.strip_suffix(what)?.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let t = Instant::now();
+    loop {
+        let text = cap.log_text();
+        if let Some(line) = text.lines().find(|l| count(l, " semi-sync ACKs") >= acks) {
+            return (count(line, " semi-sync ACKs"), count(line, " fsyncs"));
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "no progress line with {acks} ACKs:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// `fsync`: the capture's `--fsync` (and `--semi-sync-ack`) arguments; a durable semi-sync
 /// acknowledgement follows an fsync of what it acknowledges whatever the policy, so both
 /// `always` and the default (`interval`) must keep every acknowledged commit; a `received`
@@ -656,7 +678,22 @@ fn semisync(server: Server, server_id: u32, db: &str, fsync: &[&str]) {
         ));
     }
     server.sql(&sql);
-    // The last commit has returned: kill gapfill before it can do anything more.
+    // What the acknowledgements cost on disk, from gapfill's progress line (every second):
+    // a durable ACK follows an fsync of the segment, a `received` one does not.
+    let (acks, fsyncs) = acks_and_fsyncs(&cap, commits as u64);
+    if fsync.contains(&"received") {
+        assert!(
+            fsyncs < commits as u64 / 4,
+            "{fsyncs} fsyncs for {acks} received ACKs"
+        );
+    } else {
+        assert!(
+            fsyncs >= acks,
+            "{fsyncs} fsyncs for {acks} durable ACKs:\n{}",
+            cap.log_text()
+        );
+    }
+    // Gapfill is killed before it can do anything more.
     cap.kill9();
     let yes = global_status(&server, n.yes_tx).parse::<u64>().unwrap() - yes0;
     let no = global_status(&server, n.no_tx).parse::<u64>().unwrap() - no0;

@@ -33,6 +33,9 @@ pub struct Progress {
     pub breaks: u64,
     /// Semi-sync ACKs sent.
     pub acks: u64,
+    /// fdatasyncs of the spool's segment since the capture started (filled in by the capture
+    /// loop from the spool).
+    pub fsyncs: u64,
     /// The last transaction appended: its GTID and when the master committed it (µs since
     /// the epoch).
     pub last_gtid: Option<String>,
@@ -63,6 +66,9 @@ impl fmt::Display for Progress {
         )?;
         if self.acks > 0 {
             write!(f, ", {} semi-sync ACKs", self.acks)?;
+        }
+        if self.fsyncs > 0 {
+            write!(f, ", {} fsyncs", self.fsyncs)?;
         }
         if self.reconnects > 0 {
             write!(f, ", {} reconnects", self.reconnects)?;
@@ -203,6 +209,7 @@ impl ProgressMeter {
             reconnects: self.reconnects,
             breaks: self.breaks,
             acks: self.acks,
+            fsyncs: 0,
             last_gtid: self.last_gtid.as_ref().map(|g| g.to_string()),
             last_commit_us: self.last_commit_us,
             stream: None,

@@ -298,7 +298,7 @@ impl<'a> Capture<'a> {
 
     fn finish(mut self, stop: StopReason) -> Result<CaptureSummary, CaptureError> {
         self.spool.sync().map_err(|e| self.spool_err(e))?;
-        let progress = self.meter.report(Instant::now(), SystemTime::now());
+        let progress = self.progress(Instant::now());
         tracing::info!(?stop, %progress, "capture: stopped; spool synced");
         Ok(CaptureSummary {
             stop,
@@ -422,8 +422,7 @@ impl<'a> Capture<'a> {
         if let Err(e) = self.spool.stream_end(cause, &detail) {
             tracing::warn!(error = %e, "capture: cannot record how the stream ended");
         }
-        let mut report = self.meter.report(Instant::now(), SystemTime::now());
-        report.stream = self.spool.stream_last().cloned();
+        let report = self.progress(Instant::now());
         on_progress(&report);
         match end {
             SessionEnd::Retry { error, .. } => SessionEnd::Retry {
@@ -471,8 +470,7 @@ impl<'a> Capture<'a> {
             if let Some(every) = self.cfg.progress_every {
                 let now = Instant::now();
                 if self.meter.due(now, every) {
-                    let mut report = self.meter.report(now, SystemTime::now());
-                    report.stream = self.spool.stream_last().cloned();
+                    let report = self.progress(now);
                     on_progress(&report);
                 }
             }
@@ -563,6 +561,15 @@ impl<'a> Capture<'a> {
             self.acknowledge(session).await?;
         }
         Ok(())
+    }
+
+    /// A progress report: the meter's counters, the session as the spool records it, its
+    /// fsyncs.
+    fn progress(&mut self, now: Instant) -> Progress {
+        let mut p = self.meter.report(now, SystemTime::now());
+        p.stream = self.spool.stream_last().cloned();
+        p.fsyncs = self.spool.fsyncs();
+        p
     }
 
     /// Make the segment durable (unless the acknowledgement promises only that the spool

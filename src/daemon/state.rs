@@ -424,6 +424,7 @@ pub(crate) mod tests {
             reconnects: 1,
             breaks: 0,
             acks: 0,
+            fsyncs: 0,
             last_gtid: Some("3e11fa47-71ca-11e1-9e33-c80aa9429562:7".into()),
             last_commit_us: Some(1_700_000_000_000_000),
             stream: None,

@@ -265,6 +265,7 @@ impl Spool {
     pub fn sync(&mut self) -> Result<(), SpoolError> {
         if let Some(live) = self.live.as_mut() {
             live.seg.sync()?;
+            self.fsyncs += 1;
             live.index.sync()?;
         }
         self.last_sync = Instant::now();
@@ -279,12 +280,18 @@ impl Spool {
     pub fn sync_data(&mut self) -> Result<(), SpoolError> {
         if let Some(live) = self.live.as_mut() {
             live.seg.sync()?;
+            self.fsyncs += 1;
             live.index.flush()?;
         }
         // What the policies promise is durable now; the index follows at rotation and close.
         self.last_sync = Instant::now();
         self.unsynced = false;
         Ok(())
+    }
+
+    /// How many times the live segment was fsynced since this spool was opened.
+    pub fn fsyncs(&self) -> u64 {
+        self.fsyncs
     }
 
     /// Hand everything appended so far to the kernel, without an fsync: what a `received`

@@ -151,6 +151,8 @@ pub struct Spool {
     dedupe: bool,
     last_sync: Instant,
     unsynced: bool,
+    /// fdatasyncs of the live segment since this spool was opened.
+    fsyncs: u64,
     recovery: RecoveryReport,
     /// Opened with [`Spool::open_read_only`]: every writing call is refused.
     read_only: bool,

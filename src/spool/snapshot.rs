@@ -91,6 +91,7 @@ impl Spool {
             dedupe: false,
             last_sync: Instant::now(),
             unsynced: false,
+            fsyncs: 0,
             recovery: RecoveryReport::default(),
             read_only: lock.is_none(),
             streams: None,
