@@ -5,11 +5,13 @@
 //! Input: a flags byte, optional 2-byte positions, then the file after its magic. Flags:
 //! bit 0 verify CRC32; bit 1 a u16 LE `--start-position` follows; bit 2 a u16 LE
 //! `--stop-position` follows; bits 3-5 how many bytes each read of the source returns
-//! (all, 1, 3, 19, 64, 4096, 65536, 7).
+//! (all, 1, 3, 19, 64, 4096, 65536, 7); bit 6: also decode on worker threads with tiny chunks
+//! (`--threads`, every cut and the large-transaction path exercised) and require the same
+//! output and the same error as one thread.
 #![no_main]
 
 use gapfill::binlog::BINLOG_MAGIC;
-use gapfill::decode::{DecodeOptions, Format, decode_reader};
+use gapfill::decode::{ChunkSizes, DecodeOptions, Format, decode_reader};
 use gapfill_fuzz::Chunked;
 use libfuzzer_sys::fuzz_target;
 
@@ -40,6 +42,26 @@ fuzz_target!(|data: &[u8]| {
         opts.format = format;
         out.clear();
         let src = Chunked { data: &file, chunk };
-        let _ = decode_reader("fuzz.bin", src, &opts, &mut out);
+        let one = decode_reader("fuzz.bin", src, &opts, &mut out).map_err(|e| e.to_string());
+        if flags & 0x40 != 0 {
+            let threads = DecodeOptions {
+                threads: 2,
+                chunks: ChunkSizes {
+                    target: 64,
+                    max: 1024,
+                },
+                ..opts.clone()
+            };
+            let mut par = Vec::new();
+            let src = Chunked { data: &file, chunk };
+            let two =
+                decode_reader("fuzz.bin", src, &threads, &mut par).map_err(|e| e.to_string());
+            assert_eq!(
+                one.as_ref().err(),
+                two.as_ref().err(),
+                "one thread and two disagree on the error"
+            );
+            assert!(out == par, "one thread and two print different bytes");
+        }
     }
 });
