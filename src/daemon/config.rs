@@ -430,7 +430,8 @@ impl DaemonConfig {
         DaemonConfig::parse(&text, path)
     }
 
-    /// Validate `text` as the content of `path`.
+    /// Validate `text` as the content of `path`: each section is read by its own function,
+    /// every problem of every section is collected, and the whole list is the error.
     pub fn parse(text: &str, path: &Path) -> Result<DaemonConfig, DaemonError> {
         let fail = |problems| DaemonError::Config {
             path: path.to_path_buf(),
@@ -443,60 +444,161 @@ impl DaemonConfig {
         let mut warnings = Vec::new();
         let mut top = Section::new(Some(&root), "");
 
-        let spool_dir = top.path("spool_dir", &mut p).unwrap_or_else(|| {
+        let general = read_general(&mut top, &mut p);
+        let creds = read_credentials(&mut top, &mut p);
+        // Precedence of the window: the file's max_lag, then orchestrator's
+        // SlaveBinLogEnableMaxLagSeconds, then the default.
+        let max_lag = general
+            .max_lag
+            .or(creds.orchestrator_window)
+            .unwrap_or(DEFAULT_MAX_LAG);
+        let retention = read_retention(&mut top, max_lag, &mut p);
+        let capture = read_capture(&mut top, &mut p, &mut warnings);
+        let clusters = read_clusters(top.get("cluster"), &mut p);
+        let orchestrator = table(top.get("orchestrator"), "orchestrator", &mut p)
+            .and_then(|t| read_orchestrator(t, &mut p));
+        if clusters.is_empty() && top.get("orchestrator").is_none() {
             p.add(
-                "spool_dir",
-                "required: the directory that holds one spool per cluster",
+                "cluster",
+                "nothing to follow: add [[cluster]] entries (alias, master) or an [orchestrator] url",
             );
-            PathBuf::new()
-        });
-        if !spool_dir.as_os_str().is_empty()
-            && let Err(e) = creatable_dir(&spool_dir)
-        {
-            p.add("spool_dir", e);
         }
-        let max_lag = top.duration("max_lag", &mut p);
-        let follow_wait = top
-            .duration("follow_wait", &mut p)
-            .unwrap_or(Duration::from_secs(600));
-        let log_format = match top.string("log_format", &mut p).as_deref() {
-            None | Some("text") => LogFormat::Text,
-            Some("json") => LogFormat::Json,
-            Some(other) => {
-                p.add(
-                    "log_format",
-                    format!("{other:?}: expected \"text\" or \"json\""),
-                );
-                LogFormat::Text
-            }
-        };
+        let mut rps = Section::new(table(top.get("replicas"), "replicas", &mut p), "replicas");
+        let replica_interval = rps
+            .duration("interval", &mut p)
+            .unwrap_or(Duration::from_secs(2));
+        rps.finish(&mut p);
+        let http = read_http(&mut top, &mut p);
+        let peers = read_peers(&mut top, &mut p);
+        let serve = parse_serve(table(top.get("serve"), "serve", &mut p), &mut p);
 
-        // [credentials]
-        let mut cs = Section::new(
-            table(top.get("credentials"), "credentials", &mut p),
-            "credentials",
-        );
-        let credentials_file = cs.path("file", &mut p);
-        let orchestrator_config = cs.path("orchestrator_config", &mut p);
-        cs.finish(&mut p);
-        // One problem per unreadable file: the credentials and the window both read it.
-        let orchestrator_unreadable = match &orchestrator_config {
-            Some(o) => std::fs::metadata(o)
-                .err()
-                .map(|e| format!("cannot read {}: {e}", o.display())),
-            None => None,
-        };
-        if let Some(e) = &orchestrator_unreadable {
-            p.add("credentials.orchestrator_config", e);
+        top.finish(&mut p);
+        if !p.list.is_empty() {
+            return Err(fail(p.list));
         }
-        let credentials = match crate::credentials::resolve(
-            credentials_file.as_deref(),
-            orchestrator_config.as_deref(),
-        ) {
+        let (Some(credentials), Some(http)) = (creds.credentials, http) else {
+            return Err(fail(vec!["internal: incomplete configuration".into()]));
+        };
+        let report_port = capture
+            .report_port
+            .or_else(|| NonZeroU16::new(http.listen.port()))
+            .unwrap_or(crate::capture::DEFAULT_REPORT_PORT);
+        let CaptureSection { tls, .. } = capture;
+        Ok(DaemonConfig {
+            path: path.to_path_buf(),
+            spool_dir: general.spool_dir,
+            max_lag,
+            follow_wait: general.follow_wait,
+            retention,
+            fsync: capture.fsync,
+            semi_sync: capture.semi_sync,
+            semi_sync_ack: capture.semi_sync_ack,
+            heartbeat: capture.heartbeat,
+            tls: tls.mode,
+            tls_ca: tls.ca,
+            tls_cert: tls.cert,
+            tls_key: tls.key,
+            register: capture.register,
+            allow_unverified_tls: capture.allow_unverified_tls,
+            report_host: capture.report_host,
+            report_port,
+            credentials,
+            credentials_file: creds.file,
+            orchestrator_config: creds.orchestrator_config,
+            clusters,
+            orchestrator,
+            replica_interval,
+            http,
+            peers: peers.addrs,
+            peer_timeout: peers.timeout,
+            peer_tls: peers.tls,
+            log_format: general.log_format,
+            serve,
+            warnings,
+        })
+    }
+}
+
+/// The top-level keys.
+struct General {
+    spool_dir: PathBuf,
+    /// `max_lag` as the file gives it (the window's precedence is `parse`'s).
+    max_lag: Option<Duration>,
+    follow_wait: Duration,
+    log_format: LogFormat,
+}
+
+/// `spool_dir`, `max_lag`, `follow_wait`, `log_format`.
+fn read_general(top: &mut Section<'_>, p: &mut Problems) -> General {
+    let spool_dir = top.path("spool_dir", p).unwrap_or_else(|| {
+        p.add(
+            "spool_dir",
+            "required: the directory that holds one spool per cluster",
+        );
+        PathBuf::new()
+    });
+    if !spool_dir.as_os_str().is_empty()
+        && let Err(e) = creatable_dir(&spool_dir)
+    {
+        p.add("spool_dir", e);
+    }
+    let max_lag = top.duration("max_lag", p);
+    let follow_wait = top
+        .duration("follow_wait", p)
+        .unwrap_or(Duration::from_secs(600));
+    let log_format = match top.string("log_format", p).as_deref() {
+        None | Some("text") => LogFormat::Text,
+        Some("json") => LogFormat::Json,
+        Some(other) => {
+            p.add(
+                "log_format",
+                format!("{other:?}: expected \"text\" or \"json\""),
+            );
+            LogFormat::Text
+        }
+    };
+    General {
+        spool_dir,
+        max_lag,
+        follow_wait,
+        log_format,
+    }
+}
+
+/// `[credentials]`, resolved.
+struct CredentialsSection {
+    /// `None` only with a problem reported.
+    credentials: Option<Credentials>,
+    file: Option<PathBuf>,
+    orchestrator_config: Option<PathBuf>,
+    /// `SlaveBinLogEnableMaxLagSeconds` of `orchestrator_config`.
+    orchestrator_window: Option<Duration>,
+}
+
+/// `[credentials] file`, `orchestrator_config`: the accounts, and orchestrator's window.
+fn read_credentials(top: &mut Section<'_>, p: &mut Problems) -> CredentialsSection {
+    let mut cs = Section::new(
+        table(top.get("credentials"), "credentials", p),
+        "credentials",
+    );
+    let file = cs.path("file", p);
+    let orchestrator_config = cs.path("orchestrator_config", p);
+    cs.finish(p);
+    // One problem per unreadable file: the credentials and the window both read it.
+    let orchestrator_unreadable = orchestrator_config.as_ref().and_then(|o| {
+        std::fs::metadata(o)
+            .err()
+            .map(|e| format!("cannot read {}: {e}", o.display()))
+    });
+    if let Some(e) = &orchestrator_unreadable {
+        p.add("credentials.orchestrator_config", e);
+    }
+    let credentials =
+        match crate::credentials::resolve(file.as_deref(), orchestrator_config.as_deref()) {
             Ok(c) => Some(c),
-            Err(_) if credentials_file.is_none() && orchestrator_unreadable.is_some() => None,
+            Err(_) if file.is_none() && orchestrator_unreadable.is_some() => None,
             Err(e) => {
-                let key = if credentials_file.is_some() {
+                let key = if file.is_some() {
                     "credentials.file"
                 } else {
                     "credentials"
@@ -505,416 +607,434 @@ impl DaemonConfig {
                 None
             }
         };
-        let orchestrator_lag = match &orchestrator_config {
-            Some(_) if orchestrator_unreadable.is_some() => None,
-            Some(o) => orchestrator_window(o).unwrap_or_else(|e| {
-                p.add("credentials.orchestrator_config", e);
-                None
-            }),
-            None => None,
-        };
-        let max_lag = max_lag.or(orchestrator_lag).unwrap_or(DEFAULT_MAX_LAG);
+    let orchestrator_window = match &orchestrator_config {
+        Some(_) if orchestrator_unreadable.is_some() => None,
+        Some(o) => orchestrator_window(o).unwrap_or_else(|e| {
+            p.add("credentials.orchestrator_config", e);
+            None
+        }),
+        None => None,
+    };
+    CredentialsSection {
+        credentials,
+        file,
+        orchestrator_config,
+        orchestrator_window,
+    }
+}
 
-        // [retention]
-        let mut rs = Section::new(
-            table(top.get("retention"), "retention", &mut p),
-            "retention",
+/// `[retention] keep` (default twice the window, never shorter than it), `max_bytes`.
+fn read_retention(top: &mut Section<'_>, max_lag: Duration, p: &mut Problems) -> Retention {
+    let mut rs = Section::new(table(top.get("retention"), "retention", p), "retention");
+    let keep = rs.duration("keep", p).unwrap_or(max_lag * 2);
+    let max_bytes = rs.bytes("max_bytes", p);
+    rs.finish(p);
+    if keep < max_lag {
+        p.add(
+            "retention.keep",
+            format!(
+                "{}s is shorter than the window max_lag ({}s): a fill inside the window could \
+                 find its gap dropped",
+                keep.as_secs(),
+                max_lag.as_secs()
+            ),
         );
-        let keep = rs.duration("keep", &mut p).unwrap_or(max_lag * 2);
-        let max_bytes = rs.bytes("max_bytes", &mut p);
-        rs.finish(&mut p);
-        if keep < max_lag {
+    }
+    Retention { keep, max_bytes }
+}
+
+/// `[capture]`.
+struct CaptureSection {
+    fsync: FsyncPolicy,
+    semi_sync: bool,
+    semi_sync_ack: SemiSyncAck,
+    heartbeat: Duration,
+    tls: CaptureTls,
+    register: bool,
+    allow_unverified_tls: bool,
+    report_host: Option<String>,
+    /// As given; `parse` defaults it to the HTTP port.
+    report_port: Option<NonZeroU16>,
+}
+
+/// `[capture] ssl_mode`, `ssl_ca`, `ssl_cert`, `ssl_key`.
+struct CaptureTls {
+    mode: TlsMode,
+    ca: Option<PathBuf>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+}
+
+/// `[capture]`: the durability of the spool, semi-sync, heartbeats, TLS, registration.
+fn read_capture(
+    top: &mut Section<'_>,
+    p: &mut Problems,
+    warnings: &mut Vec<String>,
+) -> CaptureSection {
+    let mut ks = Section::new(table(top.get("capture"), "capture", p), "capture");
+    let fsync_interval = ks
+        .duration("fsync_interval", p)
+        .unwrap_or(Duration::from_secs(1));
+    let fsync = match ks.string("fsync", p).as_deref() {
+        None | Some("interval") => FsyncPolicy::Interval(fsync_interval),
+        Some("always") => FsyncPolicy::Always,
+        Some("never") => FsyncPolicy::Never,
+        Some(other) => {
             p.add(
-                "retention.keep",
+                "capture.fsync",
+                format!("{other:?}: expected \"always\", \"interval\" or \"never\""),
+            );
+            FsyncPolicy::Always
+        }
+    };
+    let semi_sync = ks.boolean("semi_sync", p).unwrap_or(false);
+    let semi_sync_ack = match ks.string("semi_sync_ack", p) {
+        None => SemiSyncAck::Durable,
+        Some(s) => SemiSyncAck::parse(&s).unwrap_or_else(|| {
+            p.add(
+                "capture.semi_sync_ack",
+                format!("{s:?}: expected \"durable\" or \"received\""),
+            );
+            SemiSyncAck::Durable
+        }),
+    };
+    let heartbeat = ks
+        .duration("heartbeat", p)
+        .unwrap_or(Duration::from_secs(1));
+    if heartbeat.is_zero() {
+        p.add("capture.heartbeat", "must be at least 1s");
+    }
+    let tls = read_capture_tls(&mut ks, p, warnings);
+    let register = ks.boolean("register", p).unwrap_or(true);
+    let allow_unverified_tls = ks.boolean("allow_unverified_tls", p).unwrap_or(false);
+    let report_host = ks.string("report_host", p);
+    if let Some(h) = &report_host
+        && (h.is_empty() || h.len() > 255 || h.contains(char::is_whitespace))
+    {
+        p.add(
+            "capture.report_host",
+            format!("{h:?}: expected a host name (1-255 characters, no spaces)"),
+        );
+    }
+    let report_port = read_report_port(&mut ks, p);
+    ks.finish(p);
+    CaptureSection {
+        fsync,
+        semi_sync,
+        semi_sync_ack,
+        heartbeat,
+        tls,
+        register,
+        allow_unverified_tls,
+        report_host,
+        report_port,
+    }
+}
+
+/// `ssl_mode` (old name `tls_mode`), `ssl_ca` (`tls_ca`), `ssl_cert`, `ssl_key`; a CA without
+/// a mode means `verify-ca`.
+fn read_capture_tls(
+    ks: &mut Section<'_>,
+    p: &mut Problems,
+    warnings: &mut Vec<String>,
+) -> CaptureTls {
+    let ca = {
+        let new = ks.path("ssl_ca", p);
+        let old = ks.path("tls_ca", p);
+        renamed(new, old, "capture.ssl_ca", "capture.tls_ca", p, warnings)
+    };
+    let mode = {
+        let new = ks.string("ssl_mode", p);
+        let old = ks.string("tls_mode", p);
+        renamed(
+            new,
+            old,
+            "capture.ssl_mode",
+            "capture.tls_mode",
+            p,
+            warnings,
+        )
+    };
+    let mode = match mode.as_deref() {
+        None if ca.is_some() => TlsMode::VerifyCa,
+        None | Some("preferred") => TlsMode::Preferred,
+        Some("disabled") => TlsMode::Disabled,
+        Some("required") => TlsMode::Required,
+        Some("verify-ca") => TlsMode::VerifyCa,
+        Some("verify-identity") => TlsMode::VerifyIdentity,
+        Some(other) => {
+            p.add(
+                "capture.ssl_mode",
                 format!(
-                    "{}s is shorter than the window max_lag ({}s): a fill inside the window could \
-                     find its gap dropped",
-                    keep.as_secs(),
-                    max_lag.as_secs()
+                    "{other:?}: expected disabled, preferred, required, verify-ca or verify-identity"
                 ),
             );
+            TlsMode::Preferred
         }
-
-        // [capture]
-        let mut ks = Section::new(table(top.get("capture"), "capture", &mut p), "capture");
-        let fsync_interval = ks
-            .duration("fsync_interval", &mut p)
-            .unwrap_or(Duration::from_secs(1));
-        let fsync = match ks.string("fsync", &mut p).as_deref() {
-            None | Some("interval") => FsyncPolicy::Interval(fsync_interval),
-            Some("always") => FsyncPolicy::Always,
-            Some("never") => FsyncPolicy::Never,
-            Some(other) => {
-                p.add(
-                    "capture.fsync",
-                    format!("{other:?}: expected \"always\", \"interval\" or \"never\""),
-                );
-                FsyncPolicy::Always
-            }
-        };
-        let semi_sync = ks.boolean("semi_sync", &mut p).unwrap_or(false);
-        let semi_sync_ack = match ks.string("semi_sync_ack", &mut p) {
-            None => SemiSyncAck::Durable,
-            Some(s) => SemiSyncAck::parse(&s).unwrap_or_else(|| {
-                p.add(
-                    "capture.semi_sync_ack",
-                    format!("{s:?}: expected \"durable\" or \"received\""),
-                );
-                SemiSyncAck::Durable
-            }),
-        };
-        let heartbeat = ks
-            .duration("heartbeat", &mut p)
-            .unwrap_or(Duration::from_secs(1));
-        if heartbeat.is_zero() {
-            p.add("capture.heartbeat", "must be at least 1s");
-        }
-        let tls_ca = {
-            let new = ks.path("ssl_ca", &mut p);
-            let old = ks.path("tls_ca", &mut p);
-            renamed(
-                new,
-                old,
-                "capture.ssl_ca",
-                "capture.tls_ca",
-                &mut p,
-                &mut warnings,
-            )
-        };
-        let tls_mode = {
-            let new = ks.string("ssl_mode", &mut p);
-            let old = ks.string("tls_mode", &mut p);
-            renamed(
-                new,
-                old,
-                "capture.ssl_mode",
-                "capture.tls_mode",
-                &mut p,
-                &mut warnings,
-            )
-        };
-        let tls = match tls_mode.as_deref() {
-            None if tls_ca.is_some() => TlsMode::VerifyCa,
-            None | Some("preferred") => TlsMode::Preferred,
-            Some("disabled") => TlsMode::Disabled,
-            Some("required") => TlsMode::Required,
-            Some("verify-ca") => TlsMode::VerifyCa,
-            Some("verify-identity") => TlsMode::VerifyIdentity,
-            Some(other) => {
-                p.add(
-                    "capture.ssl_mode",
-                    format!("{other:?}: expected disabled, preferred, required, verify-ca or verify-identity"),
-                );
-                TlsMode::Preferred
-            }
-        };
-        if let Some(ca) = &tls_ca
-            && !ca.exists()
+    };
+    if let Some(ca) = &ca
+        && !ca.exists()
+    {
+        p.add("capture.ssl_ca", format!("{} does not exist", ca.display()));
+    }
+    let cert = ks.path("ssl_cert", p);
+    let key = ks.path("ssl_key", p);
+    match (&cert, &key) {
+        (Some(_), None) => p.add(
+            "capture.ssl_key",
+            "required with ssl_cert (its private key)",
+        ),
+        (None, Some(_)) => p.add(
+            "capture.ssl_cert",
+            "required with ssl_key (the certificate)",
+        ),
+        _ => {}
+    }
+    for (k, f) in [("capture.ssl_cert", &cert), ("capture.ssl_key", &key)] {
+        if let Some(f) = f
+            && !f.exists()
         {
-            p.add("capture.ssl_ca", format!("{} does not exist", ca.display()));
+            p.add(k, format!("{} does not exist", f.display()));
         }
-        let tls_cert = ks.path("ssl_cert", &mut p);
-        let tls_key = ks.path("ssl_key", &mut p);
-        match (&tls_cert, &tls_key) {
-            (Some(_), None) => p.add(
-                "capture.ssl_key",
-                "required with ssl_cert (its private key)",
+    }
+    CaptureTls {
+        mode,
+        ca,
+        cert,
+        key,
+    }
+}
+
+/// `[capture] report_port`: 1-65535 (orchestrator stops discovering at a replica on port 0).
+fn read_report_port(ks: &mut Section<'_>, p: &mut Problems) -> Option<NonZeroU16> {
+    match ks.get("report_port")? {
+        toml::Value::Integer(n) => {
+            let port = u16::try_from(*n).ok().and_then(NonZeroU16::new);
+            if port.is_none() {
+                p.add(
+                    "capture.report_port",
+                    format!(
+                        "{n}: expected a port 1-65535 (orchestrator stops its replica \
+                         discovery at a replica reporting port 0)"
+                    ),
+                );
+            }
+            port
+        }
+        other => {
+            p.add(
+                "capture.report_port",
+                format!("expected a port number, found {}", other.type_str()),
+            );
+            None
+        }
+    }
+}
+
+/// `[[cluster]]`: alias (checked by `spool::check_alias`, unique), master, replicas.
+fn read_clusters(v: Option<&toml::Value>, p: &mut Problems) -> Vec<ClusterSpec> {
+    let mut clusters = Vec::new();
+    let items = match v {
+        None => return clusters,
+        Some(toml::Value::Array(items)) => items,
+        Some(_) => {
+            p.add("cluster", "expected [[cluster]] tables");
+            return clusters;
+        }
+    };
+    for (i, item) in items.iter().enumerate() {
+        let prefix = format!("cluster[{i}]");
+        let toml::Value::Table(t) = item else {
+            p.add(&prefix, "expected a table ([[cluster]])");
+            continue;
+        };
+        let mut s = Section::new(Some(t), &prefix);
+        let alias = s.string("alias", p);
+        let master = s.string("master", p);
+        let replicas = s.addr_list("replicas", p);
+        s.finish(p);
+        match &alias {
+            None => p.add(
+                &format!("{prefix}.alias"),
+                "required (orchestrator's cluster alias)",
             ),
-            (None, Some(_)) => p.add(
-                "capture.ssl_cert",
-                "required with ssl_key (the certificate)",
+            Some(a) if let Err(why) = crate::spool::check_alias(a) => {
+                p.add(&format!("{prefix}.alias"), why)
+            }
+            Some(a) if clusters.iter().any(|c: &ClusterSpec| &c.alias == a) => {
+                p.add(&format!("{prefix}.alias"), format!("{a:?} is listed twice"))
+            }
+            _ => {}
+        }
+        match &master {
+            None => p.add(&format!("{prefix}.master"), "required: \"host:port\""),
+            Some(m) if !valid_addr(m) => p.add(
+                &format!("{prefix}.master"),
+                format!("{m:?} is not \"host:port\""),
             ),
             _ => {}
         }
-        for (key, f) in [
-            ("capture.ssl_cert", &tls_cert),
-            ("capture.ssl_key", &tls_key),
-        ] {
-            if let Some(f) = f
-                && !f.exists()
-            {
-                p.add(key, format!("{} does not exist", f.display()));
-            }
+        if let (Some(alias), Some(master)) = (alias, master) {
+            clusters.push(ClusterSpec {
+                alias,
+                master,
+                replicas,
+            });
         }
-        let register = ks.boolean("register", &mut p).unwrap_or(true);
-        let allow_unverified_tls = ks.boolean("allow_unverified_tls", &mut p).unwrap_or(false);
-        let report_host = ks.string("report_host", &mut p);
-        if let Some(h) = &report_host
-            && (h.is_empty() || h.len() > 255 || h.contains(char::is_whitespace))
-        {
+    }
+    clusters
+}
+
+/// `[orchestrator]`: url (https needs `ca_file`), basic auth, refresh, timeout.
+fn read_orchestrator(t: &toml::Table, p: &mut Problems) -> Option<OrchestratorApi> {
+    let mut s = Section::new(Some(t), "orchestrator");
+    let url = s.string("url", p);
+    let user = s.string("user", p);
+    let password_file = s.path("password_file", p);
+    let password_env = s.string("password_env", p);
+    let ca_file = s.path("ca_file", p);
+    let refresh = s.duration("refresh", p).unwrap_or(Duration::from_secs(30));
+    let timeout = s.duration("timeout", p).unwrap_or(Duration::from_secs(5));
+    s.finish(p);
+    if refresh.is_zero() {
+        p.add("orchestrator.refresh", "must be at least 1s");
+    }
+    if timeout.is_zero() {
+        p.add("orchestrator.timeout", "must be at least 1s");
+    }
+    let password = orchestrator_password(password_file.as_deref(), password_env.as_deref(), p);
+    if password.is_some() && user.is_none() {
+        p.add(
+            "orchestrator.user",
+            "required when a password is given (basic auth)",
+        );
+    }
+    let Some(u) = url else {
+        p.add(
+            "orchestrator.url",
+            "required, e.g. \"http://127.0.0.1:3000\"",
+        );
+        return None;
+    };
+    match super::http_client::split_url(&u) {
+        Ok(parsed) if parsed.https && ca_file.is_none() => {
             p.add(
-                "capture.report_host",
-                format!("{h:?}: expected a host name (1-255 characters, no spaces)"),
+                "orchestrator.ca_file",
+                "required with an https:// url: the PEM file of the CA that signed \
+                 orchestrator's certificate",
             );
+            None
         }
-        let report_port = match ks.get("report_port") {
-            None => None,
-            Some(toml::Value::Integer(n)) => match u16::try_from(*n).ok().and_then(NonZeroU16::new)
-            {
-                Some(port) => Some(port),
-                None => {
-                    p.add(
-                        "capture.report_port",
-                        format!(
-                            "{n}: expected a port 1-65535 (orchestrator stops its replica \
-                             discovery at a replica reporting port 0)"
-                        ),
-                    );
-                    None
-                }
-            },
-            Some(other) => {
+        Ok(_) => Some(OrchestratorApi {
+            url: u.trim_end_matches('/').to_string(),
+            user,
+            password,
+            refresh,
+            timeout,
+            ca_file,
+        }),
+        Err(e) => {
+            p.add("orchestrator.url", e);
+            None
+        }
+    }
+}
+
+/// `[orchestrator] password_file` (0600) or `password_env`, not both.
+fn orchestrator_password(
+    file: Option<&Path>,
+    env: Option<&str>,
+    p: &mut Problems,
+) -> Option<Password> {
+    match (file, env) {
+        (Some(_), Some(_)) => {
+            p.add(
+                "orchestrator.password_file",
+                "give password_file or password_env, not both",
+            );
+            None
+        }
+        (Some(f), None) => secret_file(f)
+            .map_err(|e| p.add("orchestrator.password_file", e))
+            .ok(),
+        (None, Some(var)) => match std::env::var(var) {
+            Ok(v) if !v.is_empty() => Some(Password::new(v)),
+            _ => {
                 p.add(
-                    "capture.report_port",
-                    format!("expected a port number, found {}", other.type_str()),
+                    "orchestrator.password_env",
+                    format!("the environment variable {var} is not set"),
                 );
                 None
             }
-        };
-        ks.finish(&mut p);
+        },
+        (None, None) => None,
+    }
+}
 
-        // [[cluster]]
-        let mut clusters = Vec::new();
-        match top.get("cluster") {
-            None => {}
-            Some(toml::Value::Array(items)) => {
-                for (i, item) in items.iter().enumerate() {
-                    let prefix = format!("cluster[{i}]");
-                    let toml::Value::Table(t) = item else {
-                        p.add(&prefix, "expected a table ([[cluster]])");
-                        continue;
-                    };
-                    let mut s = Section::new(Some(t), &prefix);
-                    let alias = s.string("alias", &mut p);
-                    let master = s.string("master", &mut p);
-                    let replicas = s.addr_list("replicas", &mut p);
-                    s.finish(&mut p);
-                    match &alias {
-                        None => p.add(
-                            &format!("{prefix}.alias"),
-                            "required (orchestrator's cluster alias)",
-                        ),
-                        Some(a) if let Err(why) = crate::spool::check_alias(a) => {
-                            p.add(&format!("{prefix}.alias"), why)
-                        }
-                        Some(a) if clusters.iter().any(|c: &ClusterSpec| &c.alias == a) => {
-                            p.add(&format!("{prefix}.alias"), format!("{a:?} is listed twice"))
-                        }
-                        _ => {}
-                    }
-                    match &master {
-                        None => p.add(&format!("{prefix}.master"), "required: \"host:port\""),
-                        Some(m) if !valid_addr(m) => p.add(
-                            &format!("{prefix}.master"),
-                            format!("{m:?} is not \"host:port\""),
-                        ),
-                        _ => {}
-                    }
-                    if let (Some(alias), Some(master)) = (alias, master) {
-                        clusters.push(ClusterSpec {
-                            alias,
-                            master,
-                            replicas,
-                        });
-                    }
-                }
-            }
-            Some(_) => p.add("cluster", "expected [[cluster]] tables"),
-        }
+/// `[http]`: listen, token_file, TLS; a listen address others can reach must ask who is
+/// calling. `None` only with a problem reported.
+fn read_http(top: &mut Section<'_>, p: &mut Problems) -> Option<HttpConfig> {
+    let mut hs = Section::new(table(top.get("http"), "http", p), "http");
+    let listen_text = hs
+        .string("listen", p)
+        .unwrap_or_else(|| DEFAULT_LISTEN.into());
+    let listen = listen_text.parse::<SocketAddr>().ok();
+    if listen.is_none() {
+        p.add(
+            "http.listen",
+            format!("{listen_text:?} is not an IP:port address, e.g. 127.0.0.1:7077"),
+        );
+    }
+    let token_file = hs.path("token_file", p);
+    let token = token_file
+        .as_ref()
+        .and_then(|f| secret_file(f).map_err(|e| p.add("http.token_file", e)).ok());
+    let tls = http_tls(&mut hs, p);
+    // Peers pull transactions a fill applies to a new master: an endpoint others can
+    // reach must ask who is calling.
+    let client_certs = tls.as_ref().is_some_and(|t| t.client_ca.is_some());
+    if let Some(addr) = &listen
+        && !addr.ip().is_loopback()
+        && token_file.is_none()
+        && !client_certs
+    {
+        p.add(
+            "http.token_file",
+            format!(
+                "required when http.listen ({addr}) is not a loopback address (or \
+                 http.client_ca with tls_cert and tls_key): anyone who reaches it could \
+                 read the spools and feed a fill through the peer endpoints; create a 0600 \
+                 file with a long random token and name it here (the other nodes' daemons \
+                 share it), and prefer TLS with client certificates of a cluster CA"
+            ),
+        );
+    }
+    hs.finish(p);
+    Some(HttpConfig {
+        listen: listen?,
+        token,
+        tls,
+    })
+}
 
-        // [orchestrator]
-        let orchestrator = match table(top.get("orchestrator"), "orchestrator", &mut p) {
-            None => None,
-            Some(t) => {
-                let mut s = Section::new(Some(t), "orchestrator");
-                let url = s.string("url", &mut p);
-                let user = s.string("user", &mut p);
-                let password_file = s.path("password_file", &mut p);
-                let password_env = s.string("password_env", &mut p);
-                let ca_file = s.path("ca_file", &mut p);
-                let refresh = s
-                    .duration("refresh", &mut p)
-                    .unwrap_or(Duration::from_secs(30));
-                let timeout = s
-                    .duration("timeout", &mut p)
-                    .unwrap_or(Duration::from_secs(5));
-                s.finish(&mut p);
-                if refresh.is_zero() {
-                    p.add("orchestrator.refresh", "must be at least 1s");
-                }
-                if timeout.is_zero() {
-                    p.add("orchestrator.timeout", "must be at least 1s");
-                }
-                let password = match (&password_file, &password_env) {
-                    (Some(_), Some(_)) => {
-                        p.add(
-                            "orchestrator.password_file",
-                            "give password_file or password_env, not both",
-                        );
-                        None
-                    }
-                    (Some(f), None) => secret_file(f)
-                        .map_err(|e| p.add("orchestrator.password_file", e))
-                        .ok(),
-                    (None, Some(var)) => match std::env::var(var) {
-                        Ok(v) if !v.is_empty() => Some(Password::new(v)),
-                        _ => {
-                            p.add(
-                                "orchestrator.password_env",
-                                format!("the environment variable {var} is not set"),
-                            );
-                            None
-                        }
-                    },
-                    (None, None) => None,
-                };
-                if password.is_some() && user.is_none() {
-                    p.add(
-                        "orchestrator.user",
-                        "required when a password is given (basic auth)",
-                    );
-                }
-                match url {
-                    None => {
-                        p.add(
-                            "orchestrator.url",
-                            "required, e.g. \"http://127.0.0.1:3000\"",
-                        );
-                        None
-                    }
-                    Some(u) => match super::http_client::split_url(&u) {
-                        Ok(parsed) if parsed.https && ca_file.is_none() => {
-                            p.add(
-                                "orchestrator.ca_file",
-                                "required with an https:// url: the PEM file of the CA that \
-                                 signed orchestrator's certificate",
-                            );
-                            None
-                        }
-                        Ok(_) => Some(OrchestratorApi {
-                            url: u.trim_end_matches('/').to_string(),
-                            user,
-                            password,
-                            refresh,
-                            timeout,
-                            ca_file,
-                        }),
-                        Err(e) => {
-                            p.add("orchestrator.url", e);
-                            None
-                        }
-                    },
-                }
-            }
-        };
-        if clusters.is_empty() && top.get("orchestrator").is_none() {
-            p.add(
-                "cluster",
-                "nothing to follow: add [[cluster]] entries (alias, master) or an [orchestrator] url",
-            );
-        }
+/// `[peers]`.
+struct PeersSection {
+    addrs: Vec<String>,
+    timeout: Duration,
+    tls: Option<crate::protocol::TlsOptions>,
+}
 
-        // [replicas]
-        let mut rps = Section::new(table(top.get("replicas"), "replicas", &mut p), "replicas");
-        let replica_interval = rps
-            .duration("interval", &mut p)
-            .unwrap_or(Duration::from_secs(2));
-        rps.finish(&mut p);
-
-        // [http]
-        let mut hs = Section::new(table(top.get("http"), "http", &mut p), "http");
-        let listen_text = hs
-            .string("listen", &mut p)
-            .unwrap_or_else(|| DEFAULT_LISTEN.into());
-        let listen = listen_text.parse::<SocketAddr>().map_err(|_| {
-            p.add(
-                "http.listen",
-                format!("{listen_text:?} is not an IP:port address, e.g. 127.0.0.1:7077"),
-            );
-        });
-        let token_file = hs.path("token_file", &mut p);
-        let token = token_file
-            .as_ref()
-            .and_then(|f| secret_file(f).map_err(|e| p.add("http.token_file", e)).ok());
-        let http_tls = http_tls(&mut hs, &mut p);
-        // Peers pull transactions a fill applies to a new master: an endpoint others can
-        // reach must ask who is calling.
-        let client_certs = http_tls.as_ref().is_some_and(|t| t.client_ca.is_some());
-        if let Ok(addr) = &listen
-            && !addr.ip().is_loopback()
-            && token_file.is_none()
-            && !client_certs
-        {
-            p.add(
-                "http.token_file",
-                format!(
-                    "required when http.listen ({addr}) is not a loopback address (or \
-                     http.client_ca with tls_cert and tls_key): anyone who reaches it could \
-                     read the spools and feed a fill through the peer endpoints; create a 0600 \
-                     file with a long random token and name it here (the other nodes' daemons \
-                     share it), and prefer TLS with client certificates of a cluster CA"
-                ),
-            );
-        }
-        hs.finish(&mut p);
-
-        // [peers]
-        let mut ps = Section::new(table(top.get("peers"), "peers", &mut p), "peers");
-        let peers = ps.addr_list("addrs", &mut p);
-        let peer_timeout = ps
-            .duration("timeout", &mut p)
-            .unwrap_or(Duration::from_secs(5));
-        let peer_tls = peer_tls(&mut ps, &mut p);
-        ps.finish(&mut p);
-
-        let serve = parse_serve(table(top.get("serve"), "serve", &mut p), &mut p);
-
-        top.finish(&mut p);
-        if !p.list.is_empty() {
-            return Err(fail(p.list));
-        }
-        let (Some(credentials), Ok(listen)) = (credentials, listen) else {
-            return Err(fail(vec!["internal: incomplete configuration".into()]));
-        };
-        let report_port = report_port
-            .or_else(|| NonZeroU16::new(listen.port()))
-            .unwrap_or(crate::capture::DEFAULT_REPORT_PORT);
-        Ok(DaemonConfig {
-            path: path.to_path_buf(),
-            spool_dir,
-            max_lag,
-            follow_wait,
-            retention: Retention { keep, max_bytes },
-            fsync,
-            semi_sync,
-            semi_sync_ack,
-            heartbeat,
-            tls,
-            tls_ca,
-            tls_cert,
-            tls_key,
-            register,
-            allow_unverified_tls,
-            report_host,
-            report_port,
-            credentials,
-            credentials_file,
-            orchestrator_config,
-            clusters,
-            orchestrator,
-            replica_interval,
-            http: HttpConfig {
-                listen,
-                token,
-                tls: http_tls,
-            },
-            peers,
-            peer_timeout,
-            peer_tls,
-            log_format,
-            serve,
-            warnings,
-        })
+/// `[peers] addrs`, `timeout`, and their TLS (`peer_tls`).
+fn read_peers(top: &mut Section<'_>, p: &mut Problems) -> PeersSection {
+    let mut ps = Section::new(table(top.get("peers"), "peers", p), "peers");
+    let addrs = ps.addr_list("addrs", p);
+    let timeout = ps.duration("timeout", p).unwrap_or(Duration::from_secs(5));
+    let tls = peer_tls(&mut ps, p);
+    ps.finish(p);
+    PeersSection {
+        addrs,
+        timeout,
+        tls,
     }
 }
 
