@@ -206,20 +206,7 @@ fn check_addr(what: &'static str, v: &str) -> Result<(), FillError> {
 /// every decision after setup is an [`Outcome`] in the report.
 pub async fn run(req: FillRequest) -> Result<FillReport, FillError> {
     let started = Instant::now();
-    if req.cluster.contains('{') {
-        return Err(FillError::UnresolvedPlaceholder {
-            what: "--cluster",
-            value: req.cluster.clone(),
-        });
-    }
-    check_addr("--failed", &req.failed)?;
-    check_addr("--successor", &req.successor.addr)?;
-    if let Some(a) = &req.serve.addr {
-        check_addr("--serve-addr", a)?;
-    }
-    if let Some(a) = &req.serve.listen {
-        check_addr("--serve-listen", a)?;
-    }
+    check_request(&req)?;
     let dir =
         crate::spool::cluster_dir(&req.spool_dir, &req.cluster).map_err(FillError::BadCluster)?;
     if !dir.join("spool.json").exists() {
@@ -230,53 +217,10 @@ pub async fn run(req: FillRequest) -> Result<FillReport, FillError> {
     }
     let _lock = ClusterLock::acquire(&dir, &req.cluster)?;
     let spool = open_spool(&dir)?;
-    let dry = req.dry_run.is_some();
-    let mut report = FillReport {
-        cluster: req.cluster.clone(),
-        failed: req.failed.clone(),
-        successor: req.successor.addr.clone(),
-        dry_run: dry,
-        outcome: Outcome::NothingMissing,
-        reason: None,
-        seconds: 0.0,
-        started_unix: SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-        replica_before: None,
-        read_only_before: None,
-        read_only_after: None,
-        successor_own_writes: None,
-        plan: None,
-        apply: None,
-        gtid_slave_pos_after: None,
-        peers_skipped: Vec::new(),
-        tail: None,
-        partial_before_images: None,
-        via: None,
-        via_reason: None,
-        serve: None,
-    };
+    let mut report = FillReport::new(&req);
 
     let mut succ = Successor::connect(&req.successor).await?;
-    if !dry {
-        // A fill killed while serving leaves its channel applying what it had received: stop
-        // and remove it before anything is read, or the successor's state keeps moving (and
-        // settling would wait for a channel whose source is gone).
-        let flavor = succ.flavor;
-        if channel::remove_channel(&mut succ, flavor).await? {
-            tracing::warn!(
-                "fill: the successor had a replication channel '{}' left by an interrupted fill; \
-                 it was stopped and removed (the gap is planned from what it applied)",
-                via_serve::CHANNEL
-            );
-        }
-    }
-    report.replica_before = if dry {
-        succ.replica_state().await?
-    } else {
-        succ.settle_replication(req.wait_timeout, req.open_writes)
-            .await?
-    };
+    report.replica_before = settle_successor(&req, &mut succ).await?;
     let executed = succ.executed().await?;
     report.successor_own_writes = succ.own_writes(&executed, &spool);
     let start = match &req.start {
@@ -296,98 +240,21 @@ pub async fn run(req: FillRequest) -> Result<FillReport, FillError> {
         (None, Executed::MariaDb(p)) => TargetPosition::MariaDbGtids(p.clone()),
     };
 
-    let local = Reach::of(&spool);
-    let plan = match GapPlan::build(&spool, &target)? {
-        Ok(mut p) => {
-            // Another node's capture may have got further than this one.
-            if let (false, Some(after)) = (req.peers.addrs.is_empty(), local.executed.as_deref()) {
-                // Asked from this spool's last transaction on: the stream must start with its
-                // very bytes (the same master's binlog, continuing this spool), which are then
-                // cut (applied from this spool).
-                let anchor = Anchor::of(&spool);
-                let ask = anchor.as_ref().map_or(after, |a| a.after.as_str());
-                let check = |p: &mut Pulled| {
-                    check_overlap(&p.peer, &mut p.promise, &p.file, &spool, anchor.as_ref(), true)
-                        .map(|o| tracing::info!(peer = %p.peer, same = o.same, "fill: the peer's stream continues this spool"))
-                        .map_err(|e| e.to_string())
-                };
-                let (pulled, skipped) =
-                    pull_best(&req.peers, &req.cluster, &local, ask, &dir, &check).await;
-                report.peers_skipped = skipped;
-                if let Some(pulled) = pulled {
-                    p.add_peer(&pulled);
-                }
-            }
-            p
-        }
-        Err(why) if !req.peers.addrs.is_empty() && start.is_none() => {
-            // This spool cannot prove it covers the successor; a peer's may.
-            let after = succ.position_for_peers(&executed);
-            // Whatever both hold must be the same bytes.
-            let check = |p: &mut Pulled| {
-                check_overlap(&p.peer, &mut p.promise, &p.file, &spool, None, false)
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            };
-            let (pulled, skipped) =
-                pull_best(&req.peers, &req.cluster, &local, &after, &dir, &check).await;
-            report.peers_skipped = skipped;
-            match pulled {
-                Some(pulled) => {
-                    tracing::warn!(%why, peer = pulled.peer, "fill: this spool does not cover the gap; a peer's does");
-                    let mut p = GapPlan::default();
-                    p.add_peer(&pulled);
-                    p
-                }
-                None => {
-                    report.outcome = Outcome::NotCovered;
-                    report.reason = Some(format!(
-                        "the spool cannot prove it holds every transaction the successor lacks: \
-                         {why}, and no peer could ({}); the successor was not changed{}",
-                        report.peers_skipped.join("; "),
-                        if req.open_writes {
-                            " and stays read-only"
-                        } else {
-                            ""
-                        }
-                    ));
-                    return finish(report, &req, &dir, started);
-                }
-            }
-        }
-        Err(why) => {
-            report.outcome = Outcome::NotCovered;
-            report.reason = Some(format!(
-                "the spool cannot prove it holds every transaction the successor lacks: {why}; \
-                 the successor was not changed{}",
-                if req.open_writes {
-                    " and stays read-only"
-                } else {
-                    ""
-                }
-            ));
-            return finish(report, &req, &dir, started);
-        }
+    let cover = Cover {
+        spool: &spool,
+        dir: &dir,
+        target: &target,
+        executed: &executed,
+        by_position: start.is_some(),
+    };
+    let Some(plan) = plan_gap(&req, &cover, &succ, &mut report).await? else {
+        return finish(report, &req, &dir, started);
     };
     if let Some(own) = &report.successor_own_writes {
         tracing::warn!(successor = %succ.addr, own, "the successor has transactions of its own: writes accepted before the fill may conflict with the gap");
     }
     report.plan = Some(plan.clone());
-    let tail = prove_tail(&req, &dir, &spool, &plan, &executed).await;
-    tracing::info!(proof = ?tail.proof, "fill: {}", tail.summary);
-    let proven = tail.proof.is_proven();
-    report.tail = Some(tail);
-    if !proven && req.require_proven_tail {
-        report.outcome = Outcome::NotCovered;
-        report.reason = Some(format!(
-            "{}; refused (--require-proven-tail): the successor was not changed{}",
-            report.tail.as_ref().map_or("", |t| t.summary.as_str()),
-            if req.open_writes {
-                " and stays read-only"
-            } else {
-                ""
-            }
-        ));
+    if !tail_allows(&req, &dir, &spool, &plan, &executed, &mut report).await {
         return finish(report, &req, &dir, started);
     }
     if !req.force
@@ -397,47 +264,10 @@ pub async fn run(req: FillRequest) -> Result<FillReport, FillError> {
         report.reason = Some(refusal.to_string());
         return finish(report, &req, &dir, started);
     }
-
-    let ready = if plan.transactions > 0 {
-        let inputs = via_serve::Inputs {
-            via: req.via,
-            serve: &req.serve,
-            dry_run: dry,
-            spool: &spool,
-            spool_dir: &dir,
-            plan: &plan,
-            target: &target,
-            own_writes: report.successor_own_writes.as_deref(),
-            successor: &req.successor,
-            executed: &executed,
-        };
-        match via_serve::decide(inputs, &mut succ).await? {
-            Decision::Sql { reason } => {
-                (report.via, report.via_reason) = (Some(Via::Sql), Some(reason));
-                None
-            }
-            Decision::Serve { ready, reason } => {
-                (report.via, report.via_reason) = (Some(Via::Serve), Some(reason));
-                Some(ready)
-            }
-            Decision::Refused { reason } => {
-                (report.via, report.via_reason) = (Some(Via::Serve), Some(reason.clone()));
-                report.outcome = Outcome::Refused;
-                report.reason = Some(reason);
-                return finish(report, &req, &dir, started);
-            }
-            Decision::Conflict { reason } => {
-                (report.via, report.via_reason) = (
-                    Some(Via::Serve),
-                    Some("the successor's own writes were checked against the gap".into()),
-                );
-                report.outcome = Outcome::ApplyFailed;
-                report.reason = Some(reason);
-                return finish(report, &req, &dir, started);
-            }
-        }
-    } else {
-        None
+    let ready = match choose_path(&req, &cover, &plan, &mut succ, &mut report).await? {
+        ApplyPath::Sql => None,
+        ApplyPath::Serve(ready) => Some(ready),
+        ApplyPath::Stopped => return finish(report, &req, &dir, started),
     };
     // The SQL path finds rows by their before images; the serve path compared the own
     // writes' keys with the gap's instead.
@@ -448,17 +278,281 @@ pub async fn run(req: FillRequest) -> Result<FillReport, FillError> {
         report.reason = Some(reason);
         return finish(report, &req, &dir, started);
     }
+    fence_apply_unfence(&req, &dir, &plan, &mut succ, ready, &mut report).await?;
+    finish(report, &req, &dir, started)
+}
 
+/// The request's addresses and cluster, before anything is opened: a placeholder orchestrator
+/// did not fill in is named.
+fn check_request(req: &FillRequest) -> Result<(), FillError> {
+    if req.cluster.contains('{') {
+        return Err(FillError::UnresolvedPlaceholder {
+            what: "--cluster",
+            value: req.cluster.clone(),
+        });
+    }
+    check_addr("--failed", &req.failed)?;
+    check_addr("--successor", &req.successor.addr)?;
+    if let Some(a) = &req.serve.addr {
+        check_addr("--serve-addr", a)?;
+    }
+    if let Some(a) = &req.serve.listen {
+        check_addr("--serve-listen", a)?;
+    }
+    Ok(())
+}
+
+impl FillReport {
+    /// The report before any step ran.
+    fn new(req: &FillRequest) -> FillReport {
+        FillReport {
+            cluster: req.cluster.clone(),
+            failed: req.failed.clone(),
+            successor: req.successor.addr.clone(),
+            dry_run: req.dry_run.is_some(),
+            outcome: Outcome::NothingMissing,
+            reason: None,
+            seconds: 0.0,
+            started_unix: SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            replica_before: None,
+            read_only_before: None,
+            read_only_after: None,
+            successor_own_writes: None,
+            plan: None,
+            apply: None,
+            gtid_slave_pos_after: None,
+            peers_skipped: Vec::new(),
+            tail: None,
+            partial_before_images: None,
+            via: None,
+            via_reason: None,
+            serve: None,
+        }
+    }
+}
+
+/// Bring the successor to rest before its state is read: remove a channel an interrupted fill
+/// left, then let its own replication finish (a dry run only reads it). Returns the
+/// replication state it had.
+async fn settle_successor(
+    req: &FillRequest,
+    succ: &mut Successor,
+) -> Result<Option<ReplicaState>, FillError> {
+    if req.dry_run.is_some() {
+        return succ.replica_state().await;
+    }
+    // A fill killed while serving leaves its channel applying what it had received: stop
+    // and remove it before anything is read, or the successor's state keeps moving (and
+    // settling would wait for a channel whose source is gone).
+    let flavor = succ.flavor;
+    if channel::remove_channel(succ, flavor).await? {
+        tracing::warn!(
+            "fill: the successor had a replication channel '{}' left by an interrupted fill; \
+             it was stopped and removed (the gap is planned from what it applied)",
+            via_serve::CHANNEL
+        );
+    }
+    succ.settle_replication(req.wait_timeout, req.open_writes)
+        .await
+}
+
+/// What the gap is planned from: this node's spool and the successor's executed state.
+struct Cover<'a> {
+    spool: &'a Spool,
+    dir: &'a Path,
+    target: &'a TargetPosition,
+    executed: &'a Executed,
+    /// The successor is placed by binlog file and position, not by GTIDs.
+    by_position: bool,
+}
+
+/// " and stays read-only" when the fill would have opened writes: the end of every refusal.
+fn stays_read_only(req: &FillRequest) -> &'static str {
+    if req.open_writes {
+        " and stays read-only"
+    } else {
+        ""
+    }
+}
+
+/// The gap: this spool's plan, extended by a peer whose capture got further, or a peer's
+/// alone when this spool cannot prove it covers the successor. `None`: nobody can (the
+/// report says why, `NotCovered`).
+async fn plan_gap(
+    req: &FillRequest,
+    c: &Cover<'_>,
+    succ: &Successor,
+    report: &mut FillReport,
+) -> Result<Option<GapPlan>, FillError> {
+    let local = Reach::of(c.spool);
+    let why = match GapPlan::build(c.spool, c.target)? {
+        Ok(mut p) => {
+            // Another node's capture may have got further than this one.
+            if let (false, Some(after)) = (req.peers.addrs.is_empty(), local.executed.as_deref()) {
+                // Asked from this spool's last transaction on: the stream must start with its
+                // very bytes (the same master's binlog, continuing this spool), which are then
+                // cut (applied from this spool).
+                let anchor = Anchor::of(c.spool);
+                let ask = anchor.as_ref().map_or(after, |a| a.after.as_str());
+                let check = |p: &mut Pulled| {
+                    check_overlap(&p.peer, &mut p.promise, &p.file, c.spool, anchor.as_ref(), true)
+                        .map(|o| tracing::info!(peer = %p.peer, same = o.same, "fill: the peer's stream continues this spool"))
+                        .map_err(|e| e.to_string())
+                };
+                let (pulled, skipped) =
+                    pull_best(&req.peers, &req.cluster, &local, ask, c.dir, &check).await;
+                report.peers_skipped = skipped;
+                if let Some(pulled) = pulled {
+                    p.add_peer(&pulled);
+                }
+            }
+            return Ok(Some(p));
+        }
+        Err(why) => why,
+    };
+    if req.peers.addrs.is_empty() || c.by_position {
+        report.outcome = Outcome::NotCovered;
+        report.reason = Some(format!(
+            "the spool cannot prove it holds every transaction the successor lacks: {why}; \
+             the successor was not changed{}",
+            stays_read_only(req)
+        ));
+        return Ok(None);
+    }
+    // This spool cannot prove it covers the successor; a peer's may.
+    let after = succ.position_for_peers(c.executed);
+    // Whatever both hold must be the same bytes.
+    let check = |p: &mut Pulled| {
+        check_overlap(&p.peer, &mut p.promise, &p.file, c.spool, None, false)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    let (pulled, skipped) =
+        pull_best(&req.peers, &req.cluster, &local, &after, c.dir, &check).await;
+    report.peers_skipped = skipped;
+    let Some(pulled) = pulled else {
+        report.outcome = Outcome::NotCovered;
+        report.reason = Some(format!(
+            "the spool cannot prove it holds every transaction the successor lacks: \
+             {why}, and no peer could ({}); the successor was not changed{}",
+            report.peers_skipped.join("; "),
+            stays_read_only(req)
+        ));
+        return Ok(None);
+    };
+    tracing::warn!(%why, peer = pulled.peer, "fill: this spool does not cover the gap; a peer's does");
+    let mut p = GapPlan::default();
+    p.add_peer(&pulled);
+    Ok(Some(p))
+}
+
+/// Prove the tail (nothing committed after what the spool holds) and record it; `false` when
+/// `--require-proven-tail` refuses an unproven one (the report says why).
+async fn tail_allows(
+    req: &FillRequest,
+    dir: &Path,
+    spool: &Spool,
+    plan: &GapPlan,
+    executed: &Executed,
+    report: &mut FillReport,
+) -> bool {
+    let tail = prove_tail(req, dir, spool, plan, executed).await;
+    tracing::info!(proof = ?tail.proof, "fill: {}", tail.summary);
+    let proven = tail.proof.is_proven();
+    report.tail = Some(tail);
+    if proven || !req.require_proven_tail {
+        return true;
+    }
+    report.outcome = Outcome::NotCovered;
+    report.reason = Some(format!(
+        "{}; refused (--require-proven-tail): the successor was not changed{}",
+        report.tail.as_ref().map_or("", |t| t.summary.as_str()),
+        stays_read_only(req)
+    ));
+    false
+}
+
+/// How the gap is applied.
+enum ApplyPath {
+    /// The SQL path (also when there is nothing to apply: it then does nothing).
+    Sql,
+    /// The successor's own applier from `gapfill serve`, set up and ready.
+    Serve(Box<Ready>),
+    /// Refused, or the own writes conflict with the gap: the report says why.
+    Stopped,
+}
+
+/// Which path applies the gap (`via_serve::decide`), recorded in the report.
+async fn choose_path(
+    req: &FillRequest,
+    c: &Cover<'_>,
+    plan: &GapPlan,
+    succ: &mut Successor,
+    report: &mut FillReport,
+) -> Result<ApplyPath, FillError> {
+    if plan.transactions == 0 {
+        return Ok(ApplyPath::Sql);
+    }
+    let inputs = via_serve::Inputs {
+        via: req.via,
+        serve: &req.serve,
+        dry_run: req.dry_run.is_some(),
+        spool: c.spool,
+        spool_dir: c.dir,
+        plan,
+        target: c.target,
+        own_writes: report.successor_own_writes.as_deref(),
+        successor: &req.successor,
+        executed: c.executed,
+    };
+    Ok(match via_serve::decide(inputs, succ).await? {
+        Decision::Sql { reason } => {
+            (report.via, report.via_reason) = (Some(Via::Sql), Some(reason));
+            ApplyPath::Sql
+        }
+        Decision::Serve { ready, reason } => {
+            (report.via, report.via_reason) = (Some(Via::Serve), Some(reason));
+            ApplyPath::Serve(ready)
+        }
+        Decision::Refused { reason } => {
+            (report.via, report.via_reason) = (Some(Via::Serve), Some(reason.clone()));
+            report.outcome = Outcome::Refused;
+            report.reason = Some(reason);
+            ApplyPath::Stopped
+        }
+        Decision::Conflict { reason } => {
+            (report.via, report.via_reason) = (
+                Some(Via::Serve),
+                Some("the successor's own writes were checked against the gap".into()),
+            );
+            report.outcome = Outcome::ApplyFailed;
+            report.reason = Some(reason);
+            ApplyPath::Stopped
+        }
+    })
+}
+
+/// Fence the successor (read-only), apply the gap, record what a MariaDB successor now holds,
+/// restore or open writes, and judge the tail: the end of a fill that was not refused.
+async fn fence_apply_unfence(
+    req: &FillRequest,
+    dir: &Path,
+    plan: &GapPlan,
+    succ: &mut Successor,
+    ready: Option<Box<Ready>>,
+    report: &mut FillReport,
+) -> Result<(), FillError> {
+    let dry = req.dry_run.is_some();
     // A fill killed while fenced left its memo: fence (again) so the end restores it.
     let memo = dir.join("fill.fence.json");
     let interrupted = succ.fence_memo(&memo).is_some();
     if (plan.transactions > 0 || req.open_writes || interrupted) && !dry {
         report.read_only_before = Some(succ.fence(&memo).await?);
     }
-    if plan.transactions > 0
-        && !apply_gap(&req, &plan, &mut succ, ready, &memo, &mut report).await?
-    {
-        return finish(report, &req, &dir, started);
+    if plan.transactions > 0 && !apply_gap(req, plan, succ, ready, &memo, report).await? {
+        return Ok(());
     }
     if !dry {
         // Also after a re-run that found nothing missing: the interrupted run may have
@@ -476,7 +570,7 @@ pub async fn run(req: FillRequest) -> Result<FillReport, FillError> {
         report.outcome = Outcome::TailNotProven;
         report.reason = Some(tail_not_proven_reason(t, report.plan.as_ref()));
     }
-    finish(report, &req, &dir, started)
+    Ok(())
 }
 
 /// Apply the gap through the chosen path: serve (falling back to SQL under `--via auto` when
