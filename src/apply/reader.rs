@@ -72,6 +72,8 @@ struct Pending {
     xa_start: Option<String>,
     /// A TRANSACTION_PAYLOAD held an XA_PREPARE.
     xa_prepare_inside: bool,
+    /// The transaction ends in a two-phase XA_PREPARE (not `XA COMMIT ... ONE PHASE`).
+    prepared_xa: bool,
     /// An event that changes something: rows, or a statement other than transaction control.
     effect: bool,
     data: Vec<u8>,
@@ -359,6 +361,7 @@ impl TransactionReader {
             timestamp,
             xa_start: None,
             xa_prepare_inside: false,
+            prepared_xa: false,
             effect: false,
             data: Vec::new(),
             events: Vec::new(),
@@ -442,6 +445,7 @@ impl TransactionReader {
             }
             _ if in_txn => {
                 let effect = has_effect(body, &mut self.empty_xa);
+                let prepared_xa = matches!(body, EventBody::XaPrepare(x) if !x.one_phase);
                 let relevant = match body {
                     EventBody::Query(q) => {
                         !q.is_begin() && !q.is_commit() && self.db_matches(q.schema)
@@ -453,6 +457,7 @@ impl TransactionReader {
                     push(p, raw, offset, false);
                     p.relevant |= relevant;
                     p.effect |= effect;
+                    p.prepared_xa |= prepared_xa;
                 }
             }
             _ => {
@@ -528,9 +533,11 @@ impl TransactionReader {
                 }
                 _ => false,
             };
+            let prepared_xa = matches!(&iev.body, EventBody::XaPrepare(x) if !x.one_phase);
             if let Some(p) = self.pending.as_mut() {
                 push(p, inner, offset, true);
                 p.relevant |= relevant;
+                p.prepared_xa |= prepared_xa;
             }
         }
         self.payload_buf = buf;
@@ -585,6 +592,7 @@ impl TransactionReader {
             commit_id: p.commit_id,
             epoch: self.epoch,
             is_ddl: p.is_ddl,
+            prepared_xa: p.prepared_xa,
             fde: self
                 .fde
                 .clone()

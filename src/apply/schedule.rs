@@ -7,7 +7,11 @@
 //!   first waits for all of the previous ones);
 //! - MariaDB group commit ids: transactions of one commit group run together, each group after
 //!   everything before it;
-//! - no clock, or DDL: everything before (and nothing after a DDL starts before it commits).
+//! - no clock, or DDL: everything before (and nothing after a DDL starts before it commits);
+//! - a two-phase XA PREPARE, like DDL: its locks outlive it until its XA COMMIT/ROLLBACK, so
+//!   an earlier transaction still running beside it could wait on them for an XA COMMIT that
+//!   waits for that transaction (found by the differential tester, MySQL seed 763: a
+//!   gap lock of a unique key the source never saw taken, since there the two did not overlap).
 //!
 //! [`CommitTracker`] records commits out of order and publishes the committed prefix that
 //! workers wait on. It does not run anything (see `engine`).
@@ -65,7 +69,7 @@ impl Scheduler {
             prev
         };
         dep = dep.max(self.epoch_start).max(self.barrier).min(prev);
-        if t.is_ddl {
+        if t.is_ddl || t.prepared_xa {
             dep = prev;
             self.barrier = ord;
             self.last_commit_id = None;
@@ -164,6 +168,7 @@ mod tests {
             commit_id,
             epoch,
             is_ddl: ddl,
+            prepared_xa: false,
             fde: Arc::new(FormatDescription::synthetic("9.7.4", ChecksumAlg::Off)),
             data: vec![],
             events: vec![],
@@ -190,6 +195,25 @@ mod tests {
         assert_eq!(s.dependency(&txn(9, 2, Some((1, 3)), None, false)), 7);
         // No clock: serial.
         assert_eq!(s.dependency(&txn(10, 2, None, None, false)), 9);
+    }
+
+    #[test]
+    fn prepared_xa_runs_alone() {
+        // Seed 763's clocks: seq 23 and the XA PREPARE (seq 26) both last_committed 22; the
+        // XA ROLLBACK (seq 27) after the PREPARE.
+        let mut s = Scheduler::new();
+        assert_eq!(s.dependency(&txn(1, 1, Some((21, 22)), None, false)), 0);
+        assert_eq!(s.dependency(&txn(2, 1, Some((22, 23)), None, false)), 1);
+        assert_eq!(s.dependency(&txn(3, 1, Some((22, 24)), None, false)), 1);
+        let mut xa = txn(4, 1, Some((22, 26)), None, false);
+        xa.prepared_xa = true;
+        // Without the flag it would start beside 2 and 3 (dependency 1).
+        assert_eq!(s.dependency(&xa), 3);
+        // What follows starts once the XA is prepared, whatever its clock says.
+        assert_eq!(s.dependency(&txn(5, 1, Some((22, 27)), None, false)), 4);
+        // A one-phase XA (or any other) is scheduled by its clock.
+        assert_eq!(s.dependency(&txn(6, 1, Some((27, 28)), None, false)), 5);
+        assert_eq!(s.dependency(&txn(7, 1, Some((27, 29)), None, false)), 5);
     }
 
     #[test]

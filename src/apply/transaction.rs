@@ -87,6 +87,11 @@ pub struct Transaction {
     /// The transaction changes schema (DDL): nothing may run beside it, and cached table
     /// shapes are stale after it.
     pub is_ddl: bool,
+    /// A two-phase XA PREPARE: its row locks stay held after it is applied, until its XA
+    /// COMMIT or ROLLBACK (a later transaction). Nothing before it may still be running when
+    /// it starts (an earlier transaction blocked on those locks would wait for an XA COMMIT
+    /// that waits for it), and nothing after it starts before it is prepared.
+    pub prepared_xa: bool,
     /// The description the events were written under.
     pub fde: Arc<FormatDescription>,
     pub data: Vec<u8>,
