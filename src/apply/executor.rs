@@ -225,84 +225,18 @@ impl Applier {
         gate: Option<CommitGate<'_>>,
     ) -> Result<TxnStats, ApplyError> {
         let stmts_before = self.session.statements;
-        let label = txn.label();
-        let mut gate = gate;
-        let generation = shared.schema_generation.load(Ordering::SeqCst);
-        if generation != self.specs_generation {
-            self.specs.clear();
-            self.specs_generation = generation;
-        }
-        if !self
-            .stream
-            .as_ref()
-            .is_some_and(|(f, _)| Arc::ptr_eq(f, &txn.fde))
-        {
-            self.stream = Some((
-                txn.fde.clone(),
-                EventStream::new((*txn.fde).clone()).verify_checksums(false),
-            ));
-        }
-        let st = |e: StmtError| ApplyError::Statement {
-            txn: label.clone(),
-            statement: e.statement,
-            source: e.source,
-        };
-        // Identity.
-        match &txn.gtid {
-            TxnGtid::MySql(g) => {
-                if shared.flavor != ServerFlavor::MySql {
-                    return Err(ApplyError::Invalid(format!(
-                        "transaction {label} has a MySQL GTID but the target is MariaDB"
-                    )));
-                }
-                self.session
-                    .queue(format!("SET GTID_NEXT='{g}'").as_bytes());
-            }
-            TxnGtid::MariaDb(g) => {
-                if shared.flavor != ServerFlavor::MariaDb {
-                    return Err(ApplyError::Invalid(format!(
-                        "transaction {label} has a MariaDB GTID but the target is MySQL"
-                    )));
-                }
-                self.session
-                    .want("@@session.gtid_domain_id", g.domain.to_string());
-                self.session
-                    .want("@@session.server_id", g.server.to_string());
-                self.session
-                    .queue(format!("SET @@session.gtid_seq_no={}", g.seq).as_bytes());
-            }
-            TxnGtid::None => {}
-        }
-        let mut stats = TxnStats::default();
-        let mut in_txn = false;
-        let mut batch = InsertBatch {
-            spec: None,
-            cols: Vec::new(),
-            rows: 0,
-            params: Vec::new(),
-            bytes: 0,
-            exprs: Vec::new(),
-            relaxed: false,
-        };
-        let mut ended = false;
-        // After an atomic `CREATE TABLE ... START TRANSACTION` the rows go to the server as
-        // BINLOG statements of their events (the only statements it then accepts).
-        let mut binlog_events: Option<BinlogEvents> = None;
-        let reset_gtid = matches!(txn.gtid, TxnGtid::MySql(_));
-        let mut rows_buf = std::mem::take(&mut self.rows_buf);
+        self.prepare(txn, shared);
         let Applier {
             session,
             stream,
             specs,
             touched,
+            rows_buf: kept_rows_buf,
             ..
         } = self;
-        let loc = |event: usize| Loc {
-            file: txn.pos.file_index as u32,
-            start: txn.pos.start,
-            event: event as u32,
-            row: 0,
-        };
+        let mut walk = TxnWalk::new(txn, shared, gate, session, specs, touched);
+        walk.identity()?;
+        let mut rows_buf = std::mem::take(kept_rows_buf);
         let stream = &mut stream.as_mut().expect("stream set above").1;
         for (ei, e) in txn.events.iter().enumerate() {
             let bytes = txn.event_bytes(e);
@@ -312,7 +246,7 @@ impl Applier {
                 stream.decode(bytes)
             }
             .map_err(|err| err.in_file(&*txn.pos.file, e.offset))?;
-            if let Some(events) = binlog_events.as_mut()
+            if let Some(events) = walk.binlog_events.as_mut()
                 && (ev.header.event_type == EventType::TableMap
                     || ev.header.event_type.rows_info().is_some())
             {
@@ -320,8 +254,8 @@ impl Applier {
                 if let EventBody::Rows(r) = &ev.body {
                     let n = count_rows(stream, r, &ev, &mut rows_buf)
                         .map_err(|err| err.in_file(&*txn.pos.file, e.offset))?;
-                    stats.rows += n;
-                    if let Some(t) = touched.as_mut() {
+                    walk.stats.rows += n;
+                    if let Some(t) = walk.touched.as_mut() {
                         // Applied as a BINLOG statement: not checked afterwards.
                         t.rows_without_key += n;
                     }
@@ -330,20 +264,20 @@ impl Applier {
             }
             match &ev.body {
                 EventBody::Query(q) => {
-                    flush_batch(session, &mut batch, &label).await?;
-                    send_binlog_events(session, &mut binlog_events)
+                    flush_batch(walk.session, &mut walk.batch, &walk.label).await?;
+                    send_binlog_events(walk.session, &mut walk.binlog_events)
                         .await
-                        .map_err(st)?;
+                        .map_err(|e| stmt_err(&walk.label, e))?;
                     if q.is_begin() {
-                        if !in_txn {
+                        if !walk.in_txn {
                             // `is_begin` also answers for XA START, which must run as written
                             // (XA END and XA PREPARE follow it).
                             if starts_ci(&q.query, b"XA ") {
-                                session.queue(&q.query);
+                                walk.session.queue(&q.query);
                             } else {
-                                open_txn(session, txn);
+                                open_txn(walk.session, txn);
                             }
-                            in_txn = true;
+                            walk.in_txn = true;
                         }
                         continue;
                     }
@@ -355,14 +289,14 @@ impl Applier {
                         None
                     };
                     if let Some(end) = end
-                        && in_txn
+                        && walk.in_txn
                         && !starts_ci(&q.query, b"XA ")
                     {
-                        wait_gate(&mut gate, &label)?
+                        walk.pass_gate().await?;
+                        commit(walk.session, end, walk.reset_gtid)
                             .await
-                            .map_err(|_| aborted(&label))?;
-                        commit(session, end, reset_gtid).await.map_err(st)?;
-                        ended = true;
+                            .map_err(|e| stmt_err(&walk.label, e))?;
+                        walk.ended = true;
                         continue;
                     }
                     if shared
@@ -372,47 +306,50 @@ impl Applier {
                     {
                         continue;
                     }
-                    if let Some(t) = touched.as_mut() {
-                        t.statement(loc(ei), &q.query);
+                    if let Some(t) = walk.touched.as_mut() {
+                        t.statement(event_loc(txn, ei), &q.query);
                     }
                     let xa_start =
                         starts_ci(&q.query, b"XA START") || starts_ci(&q.query, b"XA BEGIN");
-                    if !in_txn && txn.kind != TxnKind::Standalone && !xa_start {
-                        open_txn(session, txn);
-                        in_txn = true;
+                    if !walk.in_txn && txn.kind != TxnKind::Standalone && !xa_start {
+                        open_txn(walk.session, txn);
+                        walk.in_txn = true;
                     }
                     if xa_start {
-                        in_txn = true;
+                        walk.in_txn = true;
                     }
-                    if let Some(db) = statement_context(session, shared, q, ev.header.timestamp) {
+                    if let Some(db) =
+                        statement_context(walk.session, shared, q, ev.header.timestamp)
+                    {
                         // Its own round trip: a statement that creates or drops the database
                         // runs on the source with it as default even when it does not exist.
                         let use_sql = format!("USE {db}");
-                        match session.query(use_sql.as_bytes()).await {
+                        match walk.session.query(use_sql.as_bytes()).await {
                             Ok(()) => {}
                             Err(e)
                                 if txn.kind == TxnKind::Standalone
                                     && matches!(&e.source, mysql_async::Error::Server(se) if se.code == 1049) =>
                             {
                                 tracing::debug!(%db, "default database missing on the target; running the statement without it");
-                                session.want_tracked("USE", "");
+                                walk.session.want_tracked("USE", "");
                                 // The failed statement released the GTID: take it again.
                                 if let TxnGtid::MySql(g) = &txn.gtid {
-                                    session.queue(format!("SET GTID_NEXT='{g}'").as_bytes());
+                                    walk.session
+                                        .queue(format!("SET GTID_NEXT='{g}'").as_bytes());
                                 }
                             }
-                            Err(e) => return Err(st(e)),
+                            Err(e) => return Err(stmt_err(&walk.label, e)),
                         }
                     }
                     if txn.kind == TxnKind::Standalone {
-                        wait_gate(&mut gate, &label)?
+                        walk.pass_gate().await?;
+                        commit(walk.session, &q.query, walk.reset_gtid)
                             .await
-                            .map_err(|_| aborted(&label))?;
-                        commit(session, &q.query, reset_gtid).await.map_err(st)?;
-                        ended = true;
+                            .map_err(|e| stmt_err(&walk.label, e))?;
+                        walk.ended = true;
                         if txn.is_ddl {
                             shared.invalidate_schema();
-                            specs.clear();
+                            walk.specs.clear();
                         }
                     } else {
                         let atomic_create = shared.flavor == ServerFlavor::MySql
@@ -425,15 +362,21 @@ impl Applier {
                                 ev.header.timestamp,
                                 ev.header.server_id,
                             );
-                            session.query(fde.as_bytes()).await.map_err(st)?;
+                            walk.session
+                                .query(fde.as_bytes())
+                                .await
+                                .map_err(|e| stmt_err(&walk.label, e))?;
                         }
-                        session.query(&q.query).await.map_err(st)?;
+                        walk.session
+                            .query(&q.query)
+                            .await
+                            .map_err(|e| stmt_err(&walk.label, e))?;
                         if atomic_create {
-                            binlog_events = Some(BinlogEvents::default());
+                            walk.binlog_events = Some(BinlogEvents::default());
                         }
                         if txn.is_ddl {
                             shared.invalidate_schema();
-                            specs.clear();
+                            walk.specs.clear();
                         }
                     }
                 }
@@ -443,76 +386,77 @@ impl Applier {
                     } else {
                         "INSERT_ID"
                     };
-                    session.queue(format!("SET {name}={}", iv.value).as_bytes());
+                    walk.session
+                        .queue(format!("SET {name}={}", iv.value).as_bytes());
                 }
                 EventBody::Rand(r) => {
-                    session.queue(
+                    walk.session.queue(
                         format!("SET @@RAND_SEED1={}, @@RAND_SEED2={}", r.seed1, r.seed2)
                             .as_bytes(),
                     );
                 }
                 EventBody::UserVar(u) => {
                     let s = user_var_sql(u, shared);
-                    session.queue(s.as_bytes());
+                    walk.session.queue(s.as_bytes());
                 }
                 EventBody::Xid(_) => {
-                    send_binlog_events(session, &mut binlog_events)
+                    send_binlog_events(walk.session, &mut walk.binlog_events)
                         .await
-                        .map_err(st)?;
-                    if gate.is_none()
-                        && !session.is_dry_run()
-                        && session.begin_is_deferred()
-                        && batch.rows > 0
+                        .map_err(|e| stmt_err(&walk.label, e))?;
+                    if walk.gate.is_none()
+                        && !walk.session.is_dry_run()
+                        && walk.session.begin_is_deferred()
+                        && walk.batch.rows > 0
                     {
                         // The whole transaction is one INSERT and commit order is free:
                         // autocommit commits it, with no BEGIN and COMMIT round trip (dry
                         // runs print BEGIN and COMMIT for people).
-                        session.autocommit_instead();
-                        flush_batch(session, &mut batch, &label).await?;
-                        if reset_gtid {
+                        walk.session.autocommit_instead();
+                        flush_batch(walk.session, &mut walk.batch, &walk.label).await?;
+                        if walk.reset_gtid {
                             // Travels with the next transaction's first statement.
-                            session.queue(b"SET GTID_NEXT='AUTOMATIC'");
+                            walk.session.queue(b"SET GTID_NEXT='AUTOMATIC'");
                         }
-                        ended = true;
+                        walk.ended = true;
                         continue;
                     }
-                    flush_batch(session, &mut batch, &label).await?;
-                    wait_gate(&mut gate, &label)?
-                        .await
-                        .map_err(|_| aborted(&label))?;
-                    if !in_txn {
-                        open_txn(session, txn);
+                    flush_batch(walk.session, &mut walk.batch, &walk.label).await?;
+                    walk.pass_gate().await?;
+                    if !walk.in_txn {
+                        open_txn(walk.session, txn);
                     }
-                    commit(session, b"COMMIT", reset_gtid).await.map_err(st)?;
-                    ended = true;
+                    commit(walk.session, b"COMMIT", walk.reset_gtid)
+                        .await
+                        .map_err(|e| stmt_err(&walk.label, e))?;
+                    walk.ended = true;
                 }
                 EventBody::XaPrepare(x) => {
                     if !x.one_phase
-                        && let Some(t) = touched.as_mut()
+                        && let Some(t) = walk.touched.as_mut()
                     {
                         // Committed or rolled back by a later XA COMMIT/ROLLBACK.
-                        t.uncertain_txn(loc(ei));
+                        t.uncertain_txn(event_loc(txn, ei));
                     }
-                    flush_batch(session, &mut batch, &label).await?;
-                    wait_gate(&mut gate, &label)?
-                        .await
-                        .map_err(|_| aborted(&label))?;
+                    flush_batch(walk.session, &mut walk.batch, &walk.label).await?;
+                    walk.pass_gate().await?;
                     let sql = xa_prepare_sql(x);
-                    commit(session, sql.as_bytes(), reset_gtid)
+                    commit(walk.session, sql.as_bytes(), walk.reset_gtid)
                         .await
-                        .map_err(st)?;
-                    ended = true;
+                        .map_err(|e| stmt_err(&walk.label, e))?;
+                    walk.ended = true;
                     if shared.flavor == ServerFlavor::MariaDb && !x.one_phase {
                         // MariaDB keeps a prepared XA attached to its connection until the
                         // server has cleaned that connection up; only then can another
                         // session commit it.
-                        let old_id = session.conn().map(|c| c.id());
-                        session
+                        let old_id = walk.session.conn().map(|c| c.id());
+                        walk.session
                             .reconnect(shared.target.as_ref())
                             .await
-                            .map_err(st)?;
+                            .map_err(|e| stmt_err(&walk.label, e))?;
                         if let Some(id) = old_id {
-                            wait_connection_gone(session, id).await.map_err(st)?;
+                            wait_connection_gone(walk.session, id)
+                                .await
+                                .map_err(|e| stmt_err(&walk.label, e))?;
                         }
                     }
                 }
@@ -528,32 +472,37 @@ impl Applier {
                     {
                         continue;
                     }
-                    if !in_txn {
-                        open_txn(session, txn);
-                        in_txn = true;
+                    if !walk.in_txn {
+                        open_txn(walk.session, txn);
+                        walk.in_txn = true;
                     }
                     let compressed = ev.header.event_type.rows_info().is_some_and(|i| i.2);
                     let rows = expand_rows(r, compressed, &mut rows_buf)
                         .map_err(|err| err.in_file(&*txn.pos.file, e.offset))?;
-                    let spec = match table_spec(session, shared, specs, mapped, &label).await {
-                        Ok(spec) => spec,
-                        Err(ApplyError::SchemaMismatch { .. }) if shared.survey => {
-                            let n = count_rows(stream, r, &ev, &mut rows_buf)
-                                .map_err(|err| err.in_file(&*txn.pos.file, e.offset))?;
-                            if let Some(t) = touched.as_mut() {
-                                t.rows_without_key += n;
+                    let spec =
+                        match table_spec(walk.session, shared, walk.specs, mapped, &walk.label)
+                            .await
+                        {
+                            Ok(spec) => spec,
+                            Err(ApplyError::SchemaMismatch { .. }) if shared.survey => {
+                                let n = count_rows(stream, r, &ev, &mut rows_buf)
+                                    .map_err(|err| err.in_file(&*txn.pos.file, e.offset))?;
+                                if let Some(t) = walk.touched.as_mut() {
+                                    t.rows_without_key += n;
+                                }
+                                continue;
                             }
-                            continue;
-                        }
-                        Err(err) => return Err(err),
-                    };
+                            Err(err) => return Err(err),
+                        };
                     // Check flags of the statement on the source.
-                    session.want("@@session.time_zone", "'+00:00'");
+                    walk.session.want("@@session.time_zone", "'+00:00'");
                     // Inserts and updates choose theirs (`row_sql_mode`).
-                    session.want("@@session.sql_mode", ROW_SQL_MODE);
-                    session.want("@@session.character_set_client", "binary");
-                    session.want("@@session.collation_connection", "binary");
-                    session.want(
+                    walk.session.want("@@session.sql_mode", ROW_SQL_MODE);
+                    walk.session
+                        .want("@@session.character_set_client", "binary");
+                    walk.session
+                        .want("@@session.collation_connection", "binary");
+                    walk.session.want(
                         "@@session.foreign_key_checks",
                         if rows.flags & rows_flags::NO_FOREIGN_KEY_CHECKS != 0 {
                             "0"
@@ -561,7 +510,7 @@ impl Applier {
                             "1"
                         },
                     );
-                    session.want(
+                    walk.session.want(
                         "@@session.unique_checks",
                         if rows.flags & rows_flags::RELAXED_UNIQUE_CHECKS != 0 {
                             "0"
@@ -572,47 +521,198 @@ impl Applier {
                     let mut before: Vec<Value<'_>> = Vec::new();
                     let mut after: Vec<Value<'_>> = Vec::new();
                     apply_rows(
-                        session,
+                        walk.session,
                         shared,
                         &spec,
                         mapped,
                         &rows,
-                        &mut batch,
+                        &mut walk.batch,
                         &mut before,
                         &mut after,
-                        &label,
-                        &mut stats,
-                        touched.as_mut(),
-                        loc(ei),
+                        &walk.label,
+                        &mut walk.stats,
+                        walk.touched.as_mut(),
+                        event_loc(txn, ei),
                     )
                     .await?;
                 }
                 _ => {}
             }
         }
-        if !ended {
+        let mut stats = walk.finish().await?;
+        *kept_rows_buf = rows_buf;
+        stats.statements = session.statements - stmts_before;
+        Ok(stats)
+    }
+
+    /// Get ready for `txn`: drop the cached table specs if a DDL ran since they were built,
+    /// and (re)start the event stream when the transaction's format description differs.
+    fn prepare(&mut self, txn: &Transaction, shared: &Shared) {
+        let generation = shared.schema_generation.load(Ordering::SeqCst);
+        if generation != self.specs_generation {
+            self.specs.clear();
+            self.specs_generation = generation;
+        }
+        if !self
+            .stream
+            .as_ref()
+            .is_some_and(|(f, _)| Arc::ptr_eq(f, &txn.fde))
+        {
+            self.stream = Some((
+                txn.fde.clone(),
+                EventStream::new((*txn.fde).clone()).verify_checksums(false),
+            ));
+        }
+    }
+}
+
+/// One transaction's walk over its events: the borrows of the applier it works on (disjoint
+/// from the event stream, which the decoded events borrow) and the state carried from event
+/// to event.
+struct TxnWalk<'w> {
+    txn: &'w Transaction,
+    shared: &'w Shared,
+    session: &'w mut Session,
+    specs: &'w mut HashMap<Vec<u8>, Arc<TableSpec>>,
+    touched: &'w mut Option<Touched>,
+    /// The transaction as errors name it.
+    label: String,
+    /// Awaited right before the commit; taken by the first commit.
+    gate: Option<CommitGate<'w>>,
+    /// A BEGIN (or XA START) was opened on the session.
+    in_txn: bool,
+    /// The transaction was committed (or prepared); nothing is left for [`TxnWalk::finish`].
+    ended: bool,
+    batch: InsertBatch,
+    /// After an atomic `CREATE TABLE ... START TRANSACTION` the rows go to the server as
+    /// BINLOG statements of their events (the only statements it then accepts).
+    binlog_events: Option<BinlogEvents>,
+    /// Every commit also sets `GTID_NEXT` back to AUTOMATIC (a MySQL GTID was set).
+    reset_gtid: bool,
+    stats: TxnStats,
+}
+
+impl<'w> TxnWalk<'w> {
+    /// A walk over `txn` in its initial state: nothing opened, nothing batched.
+    fn new(
+        txn: &'w Transaction,
+        shared: &'w Shared,
+        gate: Option<CommitGate<'w>>,
+        session: &'w mut Session,
+        specs: &'w mut HashMap<Vec<u8>, Arc<TableSpec>>,
+        touched: &'w mut Option<Touched>,
+    ) -> TxnWalk<'w> {
+        TxnWalk {
+            txn,
+            shared,
+            session,
+            specs,
+            touched,
+            label: txn.label(),
+            gate,
+            in_txn: false,
+            ended: false,
+            batch: InsertBatch {
+                spec: None,
+                cols: Vec::new(),
+                rows: 0,
+                params: Vec::new(),
+                bytes: 0,
+                exprs: Vec::new(),
+                relaxed: false,
+            },
+            binlog_events: None,
+            reset_gtid: matches!(txn.gtid, TxnGtid::MySql(_)),
+            stats: TxnStats::default(),
+        }
+    }
+
+    /// The transaction's identity on the target: `SET GTID_NEXT` (MySQL) or the session's
+    /// `gtid_domain_id`, `server_id` and `gtid_seq_no` (MariaDB); a GTID of the other flavor
+    /// is an error.
+    fn identity(&mut self) -> Result<(), ApplyError> {
+        let label = &self.label;
+        match &self.txn.gtid {
+            TxnGtid::MySql(g) => {
+                if self.shared.flavor != ServerFlavor::MySql {
+                    return Err(ApplyError::Invalid(format!(
+                        "transaction {label} has a MySQL GTID but the target is MariaDB"
+                    )));
+                }
+                self.session
+                    .queue(format!("SET GTID_NEXT='{g}'").as_bytes());
+            }
+            TxnGtid::MariaDb(g) => {
+                if self.shared.flavor != ServerFlavor::MariaDb {
+                    return Err(ApplyError::Invalid(format!(
+                        "transaction {label} has a MariaDB GTID but the target is MySQL"
+                    )));
+                }
+                self.session
+                    .want("@@session.gtid_domain_id", g.domain.to_string());
+                self.session
+                    .want("@@session.server_id", g.server.to_string());
+                self.session
+                    .queue(format!("SET @@session.gtid_seq_no={}", g.seq).as_bytes());
+            }
+            TxnGtid::None => {}
+        }
+        Ok(())
+    }
+
+    /// Wait for the commit gate (commit ordering); an aborted run is an error.
+    async fn pass_gate(&mut self) -> Result<(), ApplyError> {
+        wait_gate(&mut self.gate, &self.label)?
+            .await
+            .map_err(|_| aborted(&self.label))
+    }
+
+    /// The end step: the commit of a transaction no event ended (see the comment inside).
+    /// Returns the walk's stats; `statements` is the caller's to fill in.
+    async fn finish(mut self) -> Result<TxnStats, ApplyError> {
+        if !self.ended {
             // A transaction the reader closed on something this walk did not treat as the
             // end (e.g. a filtered statement): commit what there is.
-            flush_batch(session, &mut batch, &label).await?;
-            send_binlog_events(session, &mut binlog_events)
+            flush_batch(self.session, &mut self.batch, &self.label).await?;
+            send_binlog_events(self.session, &mut self.binlog_events)
                 .await
-                .map_err(st)?;
-            wait_gate(&mut gate, &label)?
-                .await
-                .map_err(|_| aborted(&label))?;
-            if in_txn {
-                commit(session, b"COMMIT", reset_gtid).await.map_err(st)?;
-            } else if reset_gtid {
+                .map_err(|e| stmt_err(&self.label, e))?;
+            self.pass_gate().await?;
+            let st = |e| stmt_err(&self.label, e);
+            if self.in_txn {
+                commit(self.session, b"COMMIT", self.reset_gtid)
+                    .await
+                    .map_err(st)?;
+            } else if self.reset_gtid {
                 // Nothing ran: the GTID still gets its (empty) transaction.
-                open_txn(session, txn);
-                commit(session, b"COMMIT", reset_gtid).await.map_err(st)?;
+                open_txn(self.session, self.txn);
+                commit(self.session, b"COMMIT", self.reset_gtid)
+                    .await
+                    .map_err(st)?;
             } else {
-                session.flush().await.map_err(st)?;
+                self.session.flush().await.map_err(st)?;
             }
         }
-        self.rows_buf = rows_buf;
-        stats.statements = self.session.statements - stmts_before;
-        Ok(stats)
+        Ok(self.stats)
+    }
+}
+
+/// Where event `event` of `txn` is, for what the run records as touched.
+fn event_loc(txn: &Transaction, event: usize) -> Loc {
+    Loc {
+        file: txn.pos.file_index as u32,
+        start: txn.pos.start,
+        event: event as u32,
+        row: 0,
+    }
+}
+
+/// A failed statement of transaction `label`.
+fn stmt_err(label: &str, e: StmtError) -> ApplyError {
+    ApplyError::Statement {
+        txn: label.to_string(),
+        statement: e.statement,
+        source: e.source,
     }
 }
 
