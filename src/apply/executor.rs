@@ -23,7 +23,7 @@ use crate::binlog::query::QueryEvent;
 use crate::binlog::rows_event::{RowsEvent, flags as rows_flags};
 use crate::binlog::stream::{EventStream, MappedTable, expand_rows};
 use crate::binlog::value::{Decimal, Value};
-use crate::binlog::{EventType, FormatDescription, RowsKind};
+use crate::binlog::{Event, EventHeader, EventType, FormatDescription, RowsKind};
 
 use super::binlog_stmt::{BinlogEvents, format_description_statement, is_atomic_create_select};
 use super::error::ApplyError;
@@ -35,7 +35,7 @@ use super::row_sql::{
 use super::schema::{TableSpec, TargetTable, build_spec, fetch_target_table, quote_ident};
 use super::session::{ServerFlavor, Session, StmtError};
 use super::touched::{Loc, Touched};
-use super::transaction::{Transaction, TxnGtid, TxnKind};
+use super::transaction::{Transaction, TxnEvent, TxnGtid, TxnKind};
 use super::values::bind;
 
 /// Target table shapes by (schema, table); `None` = the table does not exist.
@@ -226,6 +226,7 @@ impl Applier {
     ) -> Result<TxnStats, ApplyError> {
         let stmts_before = self.session.statements;
         self.prepare(txn, shared);
+        // The decoded events borrow the stream while the session changes: disjoint borrows.
         let Applier {
             session,
             stream,
@@ -246,296 +247,17 @@ impl Applier {
                 stream.decode(bytes)
             }
             .map_err(|err| err.in_file(&*txn.pos.file, e.offset))?;
-            if let Some(events) = walk.binlog_events.as_mut()
-                && (ev.header.event_type == EventType::TableMap
-                    || ev.header.event_type.rows_info().is_some())
-            {
-                events.push(bytes, e.inner, txn.fde.checksum);
-                if let EventBody::Rows(r) = &ev.body {
-                    let n = count_rows(stream, r, &ev, &mut rows_buf)
-                        .map_err(|err| err.in_file(&*txn.pos.file, e.offset))?;
-                    walk.stats.rows += n;
-                    if let Some(t) = walk.touched.as_mut() {
-                        // Applied as a BINLOG statement: not checked afterwards.
-                        t.rows_without_key += n;
-                    }
-                }
+            if walk.collect_for_binlog(stream, &ev, e, &mut rows_buf)? {
                 continue;
             }
             match &ev.body {
-                EventBody::Query(q) => {
-                    flush_batch(walk.session, &mut walk.batch, &walk.label).await?;
-                    send_binlog_events(walk.session, &mut walk.binlog_events)
-                        .await
-                        .map_err(|e| stmt_err(&walk.label, e))?;
-                    if q.is_begin() {
-                        if !walk.in_txn {
-                            // `is_begin` also answers for XA START, which must run as written
-                            // (XA END and XA PREPARE follow it).
-                            if starts_ci(&q.query, b"XA ") {
-                                walk.session.queue(&q.query);
-                            } else {
-                                open_txn(walk.session, txn);
-                            }
-                            walk.in_txn = true;
-                        }
-                        continue;
-                    }
-                    let end: Option<&[u8]> = if q.is_commit() {
-                        Some(b"COMMIT")
-                    } else if q.is_rollback() {
-                        Some(b"ROLLBACK")
-                    } else {
-                        None
-                    };
-                    if let Some(end) = end
-                        && walk.in_txn
-                        && !starts_ci(&q.query, b"XA ")
-                    {
-                        walk.pass_gate().await?;
-                        commit(walk.session, end, walk.reset_gtid)
-                            .await
-                            .map_err(|e| stmt_err(&walk.label, e))?;
-                        walk.ended = true;
-                        continue;
-                    }
-                    if shared
-                        .database
-                        .as_deref()
-                        .is_some_and(|d| d.as_bytes() != q.schema)
-                    {
-                        continue;
-                    }
-                    if let Some(t) = walk.touched.as_mut() {
-                        t.statement(event_loc(txn, ei), &q.query);
-                    }
-                    let xa_start =
-                        starts_ci(&q.query, b"XA START") || starts_ci(&q.query, b"XA BEGIN");
-                    if !walk.in_txn && txn.kind != TxnKind::Standalone && !xa_start {
-                        open_txn(walk.session, txn);
-                        walk.in_txn = true;
-                    }
-                    if xa_start {
-                        walk.in_txn = true;
-                    }
-                    if let Some(db) =
-                        statement_context(walk.session, shared, q, ev.header.timestamp)
-                    {
-                        // Its own round trip: a statement that creates or drops the database
-                        // runs on the source with it as default even when it does not exist.
-                        let use_sql = format!("USE {db}");
-                        match walk.session.query(use_sql.as_bytes()).await {
-                            Ok(()) => {}
-                            Err(e)
-                                if txn.kind == TxnKind::Standalone
-                                    && matches!(&e.source, mysql_async::Error::Server(se) if se.code == 1049) =>
-                            {
-                                tracing::debug!(%db, "default database missing on the target; running the statement without it");
-                                walk.session.want_tracked("USE", "");
-                                // The failed statement released the GTID: take it again.
-                                if let TxnGtid::MySql(g) = &txn.gtid {
-                                    walk.session
-                                        .queue(format!("SET GTID_NEXT='{g}'").as_bytes());
-                                }
-                            }
-                            Err(e) => return Err(stmt_err(&walk.label, e)),
-                        }
-                    }
-                    if txn.kind == TxnKind::Standalone {
-                        walk.pass_gate().await?;
-                        commit(walk.session, &q.query, walk.reset_gtid)
-                            .await
-                            .map_err(|e| stmt_err(&walk.label, e))?;
-                        walk.ended = true;
-                        if txn.is_ddl {
-                            shared.invalidate_schema();
-                            walk.specs.clear();
-                        }
-                    } else {
-                        let atomic_create = shared.flavor == ServerFlavor::MySql
-                            && is_atomic_create_select(&q.query);
-                        if atomic_create {
-                            // The description the row events are read under goes first:
-                            // after the CREATE only BINLOG statements of rows are accepted.
-                            let fde = format_description_statement(
-                                &txn.fde,
-                                ev.header.timestamp,
-                                ev.header.server_id,
-                            );
-                            walk.session
-                                .query(fde.as_bytes())
-                                .await
-                                .map_err(|e| stmt_err(&walk.label, e))?;
-                        }
-                        walk.session
-                            .query(&q.query)
-                            .await
-                            .map_err(|e| stmt_err(&walk.label, e))?;
-                        if atomic_create {
-                            walk.binlog_events = Some(BinlogEvents::default());
-                        }
-                        if txn.is_ddl {
-                            shared.invalidate_schema();
-                            walk.specs.clear();
-                        }
-                    }
+                EventBody::Query(q) => walk.on_query(q, &ev.header, ei).await?,
+                EventBody::Intvar(_) | EventBody::Rand(_) | EventBody::UserVar(_) => {
+                    walk.on_variable(&ev.body)
                 }
-                EventBody::Intvar(iv) => {
-                    let name = if iv.kind == IntvarEvent::LAST_INSERT_ID {
-                        "LAST_INSERT_ID"
-                    } else {
-                        "INSERT_ID"
-                    };
-                    walk.session
-                        .queue(format!("SET {name}={}", iv.value).as_bytes());
-                }
-                EventBody::Rand(r) => {
-                    walk.session.queue(
-                        format!("SET @@RAND_SEED1={}, @@RAND_SEED2={}", r.seed1, r.seed2)
-                            .as_bytes(),
-                    );
-                }
-                EventBody::UserVar(u) => {
-                    let s = user_var_sql(u, shared);
-                    walk.session.queue(s.as_bytes());
-                }
-                EventBody::Xid(_) => {
-                    send_binlog_events(walk.session, &mut walk.binlog_events)
-                        .await
-                        .map_err(|e| stmt_err(&walk.label, e))?;
-                    if walk.gate.is_none()
-                        && !walk.session.is_dry_run()
-                        && walk.session.begin_is_deferred()
-                        && walk.batch.rows > 0
-                    {
-                        // The whole transaction is one INSERT and commit order is free:
-                        // autocommit commits it, with no BEGIN and COMMIT round trip (dry
-                        // runs print BEGIN and COMMIT for people).
-                        walk.session.autocommit_instead();
-                        flush_batch(walk.session, &mut walk.batch, &walk.label).await?;
-                        if walk.reset_gtid {
-                            // Travels with the next transaction's first statement.
-                            walk.session.queue(b"SET GTID_NEXT='AUTOMATIC'");
-                        }
-                        walk.ended = true;
-                        continue;
-                    }
-                    flush_batch(walk.session, &mut walk.batch, &walk.label).await?;
-                    walk.pass_gate().await?;
-                    if !walk.in_txn {
-                        open_txn(walk.session, txn);
-                    }
-                    commit(walk.session, b"COMMIT", walk.reset_gtid)
-                        .await
-                        .map_err(|e| stmt_err(&walk.label, e))?;
-                    walk.ended = true;
-                }
-                EventBody::XaPrepare(x) => {
-                    if !x.one_phase
-                        && let Some(t) = walk.touched.as_mut()
-                    {
-                        // Committed or rolled back by a later XA COMMIT/ROLLBACK.
-                        t.uncertain_txn(event_loc(txn, ei));
-                    }
-                    flush_batch(walk.session, &mut walk.batch, &walk.label).await?;
-                    walk.pass_gate().await?;
-                    let sql = xa_prepare_sql(x);
-                    commit(walk.session, sql.as_bytes(), walk.reset_gtid)
-                        .await
-                        .map_err(|e| stmt_err(&walk.label, e))?;
-                    walk.ended = true;
-                    if shared.flavor == ServerFlavor::MariaDb && !x.one_phase {
-                        // MariaDB keeps a prepared XA attached to its connection until the
-                        // server has cleaned that connection up; only then can another
-                        // session commit it.
-                        let old_id = walk.session.conn().map(|c| c.id());
-                        walk.session
-                            .reconnect(shared.target.as_ref())
-                            .await
-                            .map_err(|e| stmt_err(&walk.label, e))?;
-                        if let Some(id) = old_id {
-                            wait_connection_gone(walk.session, id)
-                                .await
-                                .map_err(|e| stmt_err(&walk.label, e))?;
-                        }
-                    }
-                }
-                EventBody::Rows(r) => {
-                    let mapped = stream
-                        .table(r.table_id)
-                        .map_err(|err| err.in_file(&*txn.pos.file, e.offset))?;
-                    let tm = mapped.table_map();
-                    if shared
-                        .database
-                        .as_deref()
-                        .is_some_and(|d| d.as_bytes() != tm.schema)
-                    {
-                        continue;
-                    }
-                    if !walk.in_txn {
-                        open_txn(walk.session, txn);
-                        walk.in_txn = true;
-                    }
-                    let compressed = ev.header.event_type.rows_info().is_some_and(|i| i.2);
-                    let rows = expand_rows(r, compressed, &mut rows_buf)
-                        .map_err(|err| err.in_file(&*txn.pos.file, e.offset))?;
-                    let spec =
-                        match table_spec(walk.session, shared, walk.specs, mapped, &walk.label)
-                            .await
-                        {
-                            Ok(spec) => spec,
-                            Err(ApplyError::SchemaMismatch { .. }) if shared.survey => {
-                                let n = count_rows(stream, r, &ev, &mut rows_buf)
-                                    .map_err(|err| err.in_file(&*txn.pos.file, e.offset))?;
-                                if let Some(t) = walk.touched.as_mut() {
-                                    t.rows_without_key += n;
-                                }
-                                continue;
-                            }
-                            Err(err) => return Err(err),
-                        };
-                    // Check flags of the statement on the source.
-                    walk.session.want("@@session.time_zone", "'+00:00'");
-                    // Inserts and updates choose theirs (`row_sql_mode`).
-                    walk.session.want("@@session.sql_mode", ROW_SQL_MODE);
-                    walk.session
-                        .want("@@session.character_set_client", "binary");
-                    walk.session
-                        .want("@@session.collation_connection", "binary");
-                    walk.session.want(
-                        "@@session.foreign_key_checks",
-                        if rows.flags & rows_flags::NO_FOREIGN_KEY_CHECKS != 0 {
-                            "0"
-                        } else {
-                            "1"
-                        },
-                    );
-                    walk.session.want(
-                        "@@session.unique_checks",
-                        if rows.flags & rows_flags::RELAXED_UNIQUE_CHECKS != 0 {
-                            "0"
-                        } else {
-                            "1"
-                        },
-                    );
-                    let mut before: Vec<Value<'_>> = Vec::new();
-                    let mut after: Vec<Value<'_>> = Vec::new();
-                    apply_rows(
-                        walk.session,
-                        shared,
-                        &spec,
-                        mapped,
-                        &rows,
-                        &mut walk.batch,
-                        &mut before,
-                        &mut after,
-                        &walk.label,
-                        &mut walk.stats,
-                        walk.touched.as_mut(),
-                        event_loc(txn, ei),
-                    )
-                    .await?;
-                }
+                EventBody::Xid(_) => walk.on_xid().await?,
+                EventBody::XaPrepare(x) => walk.on_xa_prepare(x, ei).await?,
+                EventBody::Rows(r) => walk.on_rows(stream, &ev, r, (ei, e), &mut rows_buf).await?,
                 _ => {}
             }
         }
@@ -667,6 +389,312 @@ impl<'w> TxnWalk<'w> {
             .map_err(|_| aborted(&self.label))
     }
 
+    /// After an atomic CREATE ... SELECT: a TABLE_MAP or rows event joins the BINLOG statement
+    /// being collected (its rows counted, not checked afterwards) instead of being applied.
+    /// Whether the event was taken.
+    fn collect_for_binlog(
+        &mut self,
+        stream: &EventStream,
+        ev: &Event<'_>,
+        e: &TxnEvent,
+        rows_buf: &mut Vec<u8>,
+    ) -> Result<bool, ApplyError> {
+        let Some(events) = self.binlog_events.as_mut() else {
+            return Ok(false);
+        };
+        if !(ev.header.event_type == EventType::TableMap
+            || ev.header.event_type.rows_info().is_some())
+        {
+            return Ok(false);
+        }
+        events.push(self.txn.event_bytes(e), e.inner, self.txn.fde.checksum);
+        if let EventBody::Rows(r) = &ev.body {
+            let n = count_rows(stream, r, ev, rows_buf)
+                .map_err(|err| err.in_file(&*self.txn.pos.file, e.offset))?;
+            self.stats.rows += n;
+            if let Some(t) = self.touched.as_mut() {
+                // Applied as a BINLOG statement: not checked afterwards.
+                t.rows_without_key += n;
+            }
+        }
+        Ok(true)
+    }
+
+    /// A statement event (`header` is its event's): BEGIN, COMMIT and ROLLBACK, or a
+    /// statement run with its session context, standalone or inside the transaction.
+    async fn on_query(
+        &mut self,
+        q: &QueryEvent<'_>,
+        header: &EventHeader,
+        ei: usize,
+    ) -> Result<(), ApplyError> {
+        let (txn, shared) = (self.txn, self.shared);
+        flush_batch(self.session, &mut self.batch, &self.label).await?;
+        send_binlog_events(self.session, &mut self.binlog_events)
+            .await
+            .map_err(|e| stmt_err(&self.label, e))?;
+        if q.is_begin() {
+            if !self.in_txn {
+                // `is_begin` also answers for XA START, which must run as written
+                // (XA END and XA PREPARE follow it).
+                if starts_ci(&q.query, b"XA ") {
+                    self.session.queue(&q.query);
+                } else {
+                    open_txn(self.session, txn);
+                }
+                self.in_txn = true;
+            }
+            return Ok(());
+        }
+        let end: Option<&[u8]> = if q.is_commit() {
+            Some(b"COMMIT")
+        } else if q.is_rollback() {
+            Some(b"ROLLBACK")
+        } else {
+            None
+        };
+        if let Some(end) = end
+            && self.in_txn
+            && !starts_ci(&q.query, b"XA ")
+        {
+            self.pass_gate().await?;
+            commit(self.session, end, self.reset_gtid)
+                .await
+                .map_err(|e| stmt_err(&self.label, e))?;
+            self.ended = true;
+            return Ok(());
+        }
+        if shared
+            .database
+            .as_deref()
+            .is_some_and(|d| d.as_bytes() != q.schema)
+        {
+            return Ok(());
+        }
+        if let Some(t) = self.touched.as_mut() {
+            t.statement(event_loc(txn, ei), &q.query);
+        }
+        let xa_start = starts_ci(&q.query, b"XA START") || starts_ci(&q.query, b"XA BEGIN");
+        if !self.in_txn && txn.kind != TxnKind::Standalone && !xa_start {
+            open_txn(self.session, txn);
+            self.in_txn = true;
+        }
+        if xa_start {
+            self.in_txn = true;
+        }
+        if let Some(db) = statement_context(self.session, shared, q, header.timestamp) {
+            // Its own round trip: a statement that creates or drops the database
+            // runs on the source with it as default even when it does not exist.
+            let use_sql = format!("USE {db}");
+            match self.session.query(use_sql.as_bytes()).await {
+                Ok(()) => {}
+                Err(e)
+                    if txn.kind == TxnKind::Standalone
+                        && matches!(&e.source, mysql_async::Error::Server(se) if se.code == 1049) =>
+                {
+                    tracing::debug!(%db, "default database missing on the target; running the statement without it");
+                    self.session.want_tracked("USE", "");
+                    // The failed statement released the GTID: take it again.
+                    if let TxnGtid::MySql(g) = &txn.gtid {
+                        self.session
+                            .queue(format!("SET GTID_NEXT='{g}'").as_bytes());
+                    }
+                }
+                Err(e) => return Err(stmt_err(&self.label, e)),
+            }
+        }
+        if txn.kind == TxnKind::Standalone {
+            self.pass_gate().await?;
+            commit(self.session, &q.query, self.reset_gtid)
+                .await
+                .map_err(|e| stmt_err(&self.label, e))?;
+            self.ended = true;
+            if txn.is_ddl {
+                shared.invalidate_schema();
+                self.specs.clear();
+            }
+        } else {
+            let atomic_create =
+                shared.flavor == ServerFlavor::MySql && is_atomic_create_select(&q.query);
+            if atomic_create {
+                // The description the row events are read under goes first:
+                // after the CREATE only BINLOG statements of rows are accepted.
+                let fde =
+                    format_description_statement(&txn.fde, header.timestamp, header.server_id);
+                self.session
+                    .query(fde.as_bytes())
+                    .await
+                    .map_err(|e| stmt_err(&self.label, e))?;
+            }
+            self.session
+                .query(&q.query)
+                .await
+                .map_err(|e| stmt_err(&self.label, e))?;
+            if atomic_create {
+                self.binlog_events = Some(BinlogEvents::default());
+            }
+            if txn.is_ddl {
+                shared.invalidate_schema();
+                self.specs.clear();
+            }
+        }
+        Ok(())
+    }
+
+    /// INTVAR, RAND and USER_VAR events: the variable the next statement reads, queued to
+    /// travel with it.
+    fn on_variable(&mut self, body: &EventBody<'_>) {
+        match body {
+            EventBody::Intvar(iv) => {
+                let name = if iv.kind == IntvarEvent::LAST_INSERT_ID {
+                    "LAST_INSERT_ID"
+                } else {
+                    "INSERT_ID"
+                };
+                self.session
+                    .queue(format!("SET {name}={}", iv.value).as_bytes());
+            }
+            EventBody::Rand(r) => {
+                self.session.queue(
+                    format!("SET @@RAND_SEED1={}, @@RAND_SEED2={}", r.seed1, r.seed2).as_bytes(),
+                );
+            }
+            EventBody::UserVar(u) => {
+                let s = user_var_sql(u, self.shared);
+                self.session.queue(s.as_bytes());
+            }
+            _ => {}
+        }
+    }
+
+    /// The XID event: the commit, or for a one-INSERT transaction free of commit order, the
+    /// INSERT under autocommit.
+    async fn on_xid(&mut self) -> Result<(), ApplyError> {
+        send_binlog_events(self.session, &mut self.binlog_events)
+            .await
+            .map_err(|e| stmt_err(&self.label, e))?;
+        if self.gate.is_none()
+            && !self.session.is_dry_run()
+            && self.session.begin_is_deferred()
+            && self.batch.rows > 0
+        {
+            // The whole transaction is one INSERT and commit order is free:
+            // autocommit commits it, with no BEGIN and COMMIT round trip (dry
+            // runs print BEGIN and COMMIT for people).
+            self.session.autocommit_instead();
+            flush_batch(self.session, &mut self.batch, &self.label).await?;
+            if self.reset_gtid {
+                // Travels with the next transaction's first statement.
+                self.session.queue(b"SET GTID_NEXT='AUTOMATIC'");
+            }
+            self.ended = true;
+            return Ok(());
+        }
+        flush_batch(self.session, &mut self.batch, &self.label).await?;
+        self.pass_gate().await?;
+        if !self.in_txn {
+            open_txn(self.session, self.txn);
+        }
+        commit(self.session, b"COMMIT", self.reset_gtid)
+            .await
+            .map_err(|e| stmt_err(&self.label, e))?;
+        self.ended = true;
+        Ok(())
+    }
+
+    /// The XA_PREPARE event: XA PREPARE (or XA COMMIT ... ONE PHASE) as the commit; on
+    /// MariaDB a prepared XA then leaves with its connection.
+    async fn on_xa_prepare(&mut self, x: &XaPrepareEvent<'_>, ei: usize) -> Result<(), ApplyError> {
+        if !x.one_phase
+            && let Some(t) = self.touched.as_mut()
+        {
+            // Committed or rolled back by a later XA COMMIT/ROLLBACK.
+            t.uncertain_txn(event_loc(self.txn, ei));
+        }
+        flush_batch(self.session, &mut self.batch, &self.label).await?;
+        self.pass_gate().await?;
+        let sql = xa_prepare_sql(x);
+        commit(self.session, sql.as_bytes(), self.reset_gtid)
+            .await
+            .map_err(|e| stmt_err(&self.label, e))?;
+        self.ended = true;
+        if self.shared.flavor == ServerFlavor::MariaDb && !x.one_phase {
+            // MariaDB keeps a prepared XA attached to its connection until the
+            // server has cleaned that connection up; only then can another
+            // session commit it.
+            let old_id = self.session.conn().map(|c| c.id());
+            self.session
+                .reconnect(self.shared.target.as_ref())
+                .await
+                .map_err(|e| stmt_err(&self.label, e))?;
+            if let Some(id) = old_id {
+                wait_connection_gone(self.session, id)
+                    .await
+                    .map_err(|e| stmt_err(&self.label, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A rows event (event `ei`, `e`, of the transaction): its table's spec, the session
+    /// settings of row statements, then its rows (see `apply_rows`). A table outside the
+    /// database is skipped; in a survey, so is a table whose shape changed.
+    async fn on_rows(
+        &mut self,
+        stream: &EventStream,
+        ev: &Event<'_>,
+        r: &RowsEvent<'_>,
+        (ei, e): (usize, &TxnEvent),
+        rows_buf: &mut Vec<u8>,
+    ) -> Result<(), ApplyError> {
+        let (txn, shared) = (self.txn, self.shared);
+        let at = |err: crate::binlog::BinlogError| err.in_file(&*txn.pos.file, e.offset);
+        let mapped = stream.table(r.table_id).map_err(at)?;
+        let tm = mapped.table_map();
+        if shared
+            .database
+            .as_deref()
+            .is_some_and(|d| d.as_bytes() != tm.schema)
+        {
+            return Ok(());
+        }
+        if !self.in_txn {
+            open_txn(self.session, txn);
+            self.in_txn = true;
+        }
+        let compressed = ev.header.event_type.rows_info().is_some_and(|i| i.2);
+        let rows = expand_rows(r, compressed, rows_buf).map_err(at)?;
+        let spec = match table_spec(self.session, shared, self.specs, mapped, &self.label).await {
+            Ok(spec) => spec,
+            Err(ApplyError::SchemaMismatch { .. }) if shared.survey => {
+                let n = count_rows(stream, r, ev, rows_buf).map_err(at)?;
+                if let Some(t) = self.touched.as_mut() {
+                    t.rows_without_key += n;
+                }
+                return Ok(());
+            }
+            Err(err) => return Err(err),
+        };
+        want_row_settings(self.session, rows.flags);
+        let mut before: Vec<Value<'_>> = Vec::new();
+        let mut after: Vec<Value<'_>> = Vec::new();
+        apply_rows(
+            self.session,
+            shared,
+            &spec,
+            mapped,
+            &rows,
+            &mut self.batch,
+            &mut before,
+            &mut after,
+            &self.label,
+            &mut self.stats,
+            self.touched.as_mut(),
+            event_loc(txn, ei),
+        )
+        .await
+    }
+
     /// The end step: the commit of a transaction no event ended (see the comment inside).
     /// Returns the walk's stats; `statements` is the caller's to fill in.
     async fn finish(mut self) -> Result<TxnStats, ApplyError> {
@@ -695,6 +723,34 @@ impl<'w> TxnWalk<'w> {
         }
         Ok(self.stats)
     }
+}
+
+/// The session settings a rows event's statements run under (`flags`: the event's): UTC,
+/// binary charsets, [`ROW_SQL_MODE`] (inserts and updates choose theirs, `row_sql_mode`), and
+/// the check flags of the statement on the source.
+fn want_row_settings(session: &mut Session, flags: u16) {
+    // Check flags of the statement on the source.
+    session.want("@@session.time_zone", "'+00:00'");
+    // Inserts and updates choose theirs (`row_sql_mode`).
+    session.want("@@session.sql_mode", ROW_SQL_MODE);
+    session.want("@@session.character_set_client", "binary");
+    session.want("@@session.collation_connection", "binary");
+    session.want(
+        "@@session.foreign_key_checks",
+        if flags & rows_flags::NO_FOREIGN_KEY_CHECKS != 0 {
+            "0"
+        } else {
+            "1"
+        },
+    );
+    session.want(
+        "@@session.unique_checks",
+        if flags & rows_flags::RELAXED_UNIQUE_CHECKS != 0 {
+            "0"
+        } else {
+            "1"
+        },
+    );
 }
 
 /// Where event `event` of `txn` is, for what the run records as touched.
