@@ -433,35 +433,7 @@ impl<'w> TxnWalk<'w> {
         send_binlog_events(self.session, &mut self.binlog_events)
             .await
             .map_err(|e| stmt_err(&self.label, e))?;
-        if q.is_begin() {
-            if !self.in_txn {
-                // `is_begin` also answers for XA START, which must run as written
-                // (XA END and XA PREPARE follow it).
-                if starts_ci(&q.query, b"XA ") {
-                    self.session.queue(&q.query);
-                } else {
-                    open_txn(self.session, txn);
-                }
-                self.in_txn = true;
-            }
-            return Ok(());
-        }
-        let end: Option<&[u8]> = if q.is_commit() {
-            Some(b"COMMIT")
-        } else if q.is_rollback() {
-            Some(b"ROLLBACK")
-        } else {
-            None
-        };
-        if let Some(end) = end
-            && self.in_txn
-            && !starts_ci(&q.query, b"XA ")
-        {
-            self.pass_gate().await?;
-            commit(self.session, end, self.reset_gtid)
-                .await
-                .map_err(|e| stmt_err(&self.label, e))?;
-            self.ended = true;
+        if self.begin_or_end(q).await? {
             return Ok(());
         }
         if shared
@@ -482,63 +454,138 @@ impl<'w> TxnWalk<'w> {
         if xa_start {
             self.in_txn = true;
         }
-        if let Some(db) = statement_context(self.session, shared, q, header.timestamp) {
-            // Its own round trip: a statement that creates or drops the database
-            // runs on the source with it as default even when it does not exist.
-            let use_sql = format!("USE {db}");
-            match self.session.query(use_sql.as_bytes()).await {
-                Ok(()) => {}
-                Err(e)
-                    if txn.kind == TxnKind::Standalone
-                        && matches!(&e.source, mysql_async::Error::Server(se) if se.code == 1049) =>
-                {
-                    tracing::debug!(%db, "default database missing on the target; running the statement without it");
-                    self.session.want_tracked("USE", "");
-                    // The failed statement released the GTID: take it again.
-                    if let TxnGtid::MySql(g) = &txn.gtid {
-                        self.session
-                            .queue(format!("SET GTID_NEXT='{g}'").as_bytes());
-                    }
-                }
-                Err(e) => return Err(stmt_err(&self.label, e)),
-            }
-        }
+        self.enter_context(q, header.timestamp).await?;
         if txn.kind == TxnKind::Standalone {
+            self.run_standalone(q).await
+        } else {
+            self.run_in_txn(q, header).await
+        }
+    }
+
+    /// A BEGIN (opens the transaction once; XA START as written), or a COMMIT or ROLLBACK
+    /// of an open transaction other than an XA one (the commit). Whether `q` was one of them.
+    async fn begin_or_end(&mut self, q: &QueryEvent<'_>) -> Result<bool, ApplyError> {
+        if q.is_begin() {
+            if !self.in_txn {
+                // `is_begin` also answers for XA START, which must run as written
+                // (XA END and XA PREPARE follow it).
+                if starts_ci(&q.query, b"XA ") {
+                    self.session.queue(&q.query);
+                } else {
+                    open_txn(self.session, self.txn);
+                }
+                self.in_txn = true;
+            }
+            return Ok(true);
+        }
+        let end: Option<&[u8]> = if q.is_commit() {
+            Some(b"COMMIT")
+        } else if q.is_rollback() {
+            Some(b"ROLLBACK")
+        } else {
+            None
+        };
+        if let Some(end) = end
+            && self.in_txn
+            && !starts_ci(&q.query, b"XA ")
+        {
             self.pass_gate().await?;
-            commit(self.session, &q.query, self.reset_gtid)
+            commit(self.session, end, self.reset_gtid)
                 .await
                 .map_err(|e| stmt_err(&self.label, e))?;
             self.ended = true;
-            if txn.is_ddl {
-                shared.invalidate_schema();
-                self.specs.clear();
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// The session as statement `q` (event timestamp `ts`) ran on the source (see
+    /// `statement_context`), and its default database by `USE` when that changes. A
+    /// standalone statement whose database the target lacks runs without one.
+    async fn enter_context(&mut self, q: &QueryEvent<'_>, ts: u32) -> Result<(), ApplyError> {
+        let Some(db) = statement_context(self.session, self.shared, q, ts) else {
+            return Ok(());
+        };
+        // Its own round trip: a statement that creates or drops the database
+        // runs on the source with it as default even when it does not exist.
+        let use_sql = format!("USE {db}");
+        match self.session.query(use_sql.as_bytes()).await {
+            Ok(()) => {}
+            Err(e)
+                if self.txn.kind == TxnKind::Standalone
+                    && matches!(&e.source, mysql_async::Error::Server(se) if se.code == 1049) =>
+            {
+                tracing::debug!(%db, "default database missing on the target; running the statement without it");
+                self.session.want_tracked("USE", "");
+                // The failed statement released the GTID: take it again.
+                if let TxnGtid::MySql(g) = &self.txn.gtid {
+                    self.session
+                        .queue(format!("SET GTID_NEXT='{g}'").as_bytes());
+                }
             }
-        } else {
-            let atomic_create =
-                shared.flavor == ServerFlavor::MySql && is_atomic_create_select(&q.query);
-            if atomic_create {
-                // The description the row events are read under goes first:
-                // after the CREATE only BINLOG statements of rows are accepted.
-                let fde =
-                    format_description_statement(&txn.fde, header.timestamp, header.server_id);
-                self.session
-                    .query(fde.as_bytes())
-                    .await
-                    .map_err(|e| stmt_err(&self.label, e))?;
-            }
-            self.session
-                .query(&q.query)
-                .await
-                .map_err(|e| stmt_err(&self.label, e))?;
-            if atomic_create {
-                self.binlog_events = Some(BinlogEvents::default());
-            }
-            if txn.is_ddl {
-                shared.invalidate_schema();
-                self.specs.clear();
-            }
+            Err(e) => return Err(stmt_err(&self.label, e)),
         }
         Ok(())
+    }
+
+    /// A standalone statement (DDL and the like): it is its own commit, behind the gate.
+    async fn run_standalone(&mut self, q: &QueryEvent<'_>) -> Result<(), ApplyError> {
+        self.pass_gate().await?;
+        commit(self.session, &q.query, self.reset_gtid)
+            .await
+            .map_err(|e| stmt_err(&self.label, e))?;
+        self.ended = true;
+        self.after_ddl();
+        Ok(())
+    }
+
+    /// A statement inside the transaction; an atomic CREATE ... SELECT also starts the
+    /// collection of its rows as BINLOG statements.
+    async fn run_in_txn(
+        &mut self,
+        q: &QueryEvent<'_>,
+        header: &EventHeader,
+    ) -> Result<(), ApplyError> {
+        let atomic_create = self.atomic_create_prelude(q, header).await?;
+        self.session
+            .query(&q.query)
+            .await
+            .map_err(|e| stmt_err(&self.label, e))?;
+        if atomic_create {
+            self.binlog_events = Some(BinlogEvents::default());
+        }
+        self.after_ddl();
+        Ok(())
+    }
+
+    /// For an atomic CREATE ... SELECT (MySQL): the format description the row events are
+    /// read under, sent before it. Whether `q` is one.
+    async fn atomic_create_prelude(
+        &mut self,
+        q: &QueryEvent<'_>,
+        header: &EventHeader,
+    ) -> Result<bool, ApplyError> {
+        let atomic_create =
+            self.shared.flavor == ServerFlavor::MySql && is_atomic_create_select(&q.query);
+        if atomic_create {
+            // The description the row events are read under goes first:
+            // after the CREATE only BINLOG statements of rows are accepted.
+            let fde =
+                format_description_statement(&self.txn.fde, header.timestamp, header.server_id);
+            self.session
+                .query(fde.as_bytes())
+                .await
+                .map_err(|e| stmt_err(&self.label, e))?;
+        }
+        Ok(atomic_create)
+    }
+
+    /// After a statement of a DDL transaction: every worker's table shapes are stale.
+    fn after_ddl(&mut self) {
+        if self.txn.is_ddl {
+            self.shared.invalidate_schema();
+            self.specs.clear();
+        }
     }
 
     /// INTVAR, RAND and USER_VAR events: the variable the next statement reads, queued to
