@@ -23,7 +23,7 @@ use crate::binlog::query::QueryEvent;
 use crate::binlog::rows_event::{RowsEvent, flags as rows_flags};
 use crate::binlog::stream::{EventStream, MappedTable, expand_rows};
 use crate::binlog::value::{Decimal, Value};
-use crate::binlog::{EventType, FormatDescription, RowsKind};
+use crate::binlog::{Event, EventHeader, EventType, FormatDescription, RowsKind};
 
 use super::binlog_stmt::{BinlogEvents, format_description_statement, is_atomic_create_select};
 use super::error::ApplyError;
@@ -35,7 +35,7 @@ use super::row_sql::{
 use super::schema::{TableSpec, TargetTable, build_spec, fetch_target_table, quote_ident};
 use super::session::{ServerFlavor, Session, StmtError};
 use super::touched::{Loc, Touched};
-use super::transaction::{Transaction, TxnGtid, TxnKind};
+use super::transaction::{Transaction, TxnEvent, TxnGtid, TxnKind};
 use super::values::bind;
 
 /// Target table shapes by (schema, table); `None` = the table does not exist.
@@ -225,8 +225,51 @@ impl Applier {
         gate: Option<CommitGate<'_>>,
     ) -> Result<TxnStats, ApplyError> {
         let stmts_before = self.session.statements;
-        let label = txn.label();
-        let mut gate = gate;
+        self.prepare(txn, shared);
+        // The decoded events borrow the stream while the session changes: disjoint borrows.
+        let Applier {
+            session,
+            stream,
+            specs,
+            touched,
+            rows_buf: kept_rows_buf,
+            ..
+        } = self;
+        let mut walk = TxnWalk::new(txn, shared, gate, session, specs, touched);
+        walk.identity()?;
+        let mut rows_buf = std::mem::take(kept_rows_buf);
+        let stream = &mut stream.as_mut().expect("stream set above").1;
+        for (ei, e) in txn.events.iter().enumerate() {
+            let bytes = txn.event_bytes(e);
+            let ev = if e.inner {
+                stream.decode_inner(bytes)
+            } else {
+                stream.decode(bytes)
+            }
+            .map_err(|err| err.in_file(&*txn.pos.file, e.offset))?;
+            if walk.collect_for_binlog(stream, &ev, e, &mut rows_buf)? {
+                continue;
+            }
+            match &ev.body {
+                EventBody::Query(q) => walk.on_query(q, &ev.header, ei).await?,
+                EventBody::Intvar(_) | EventBody::Rand(_) | EventBody::UserVar(_) => {
+                    walk.on_variable(&ev.body)
+                }
+                EventBody::Xid(_) => walk.on_xid().await?,
+                EventBody::XaPrepare(x) => walk.on_xa_prepare(x, ei).await?,
+                EventBody::Rows(r) => walk.on_rows(stream, &ev, r, (ei, e), &mut rows_buf).await?,
+                _ => {}
+            }
+        }
+        let mut stats = walk.finish().await?;
+        *kept_rows_buf = rows_buf;
+        stats.statements = session.statements - stmts_before;
+        Ok(stats)
+    }
+
+    /// Get ready for `txn`: drop the cached table specs if a DDL ran since they were built,
+    /// and (re)start the event stream when the transaction's format description differs.
+    fn prepare(&mut self, txn: &Transaction, shared: &Shared) {
         let generation = shared.schema_generation.load(Ordering::SeqCst);
         if generation != self.specs_generation {
             self.specs.clear();
@@ -242,15 +285,78 @@ impl Applier {
                 EventStream::new((*txn.fde).clone()).verify_checksums(false),
             ));
         }
-        let st = |e: StmtError| ApplyError::Statement {
-            txn: label.clone(),
-            statement: e.statement,
-            source: e.source,
-        };
-        // Identity.
-        match &txn.gtid {
+    }
+}
+
+/// One transaction's walk over its events: the borrows of the applier it works on (disjoint
+/// from the event stream, which the decoded events borrow) and the state carried from event
+/// to event.
+struct TxnWalk<'w> {
+    txn: &'w Transaction,
+    shared: &'w Shared,
+    session: &'w mut Session,
+    specs: &'w mut HashMap<Vec<u8>, Arc<TableSpec>>,
+    touched: &'w mut Option<Touched>,
+    /// The transaction as errors name it.
+    label: String,
+    /// Awaited right before the commit; taken by the first commit.
+    gate: Option<CommitGate<'w>>,
+    /// A BEGIN (or XA START) was opened on the session.
+    in_txn: bool,
+    /// The transaction was committed (or prepared); nothing is left for [`TxnWalk::finish`].
+    ended: bool,
+    batch: InsertBatch,
+    /// After an atomic `CREATE TABLE ... START TRANSACTION` the rows go to the server as
+    /// BINLOG statements of their events (the only statements it then accepts).
+    binlog_events: Option<BinlogEvents>,
+    /// Every commit also sets `GTID_NEXT` back to AUTOMATIC (a MySQL GTID was set).
+    reset_gtid: bool,
+    stats: TxnStats,
+}
+
+impl<'w> TxnWalk<'w> {
+    /// A walk over `txn` in its initial state: nothing opened, nothing batched.
+    fn new(
+        txn: &'w Transaction,
+        shared: &'w Shared,
+        gate: Option<CommitGate<'w>>,
+        session: &'w mut Session,
+        specs: &'w mut HashMap<Vec<u8>, Arc<TableSpec>>,
+        touched: &'w mut Option<Touched>,
+    ) -> TxnWalk<'w> {
+        TxnWalk {
+            txn,
+            shared,
+            session,
+            specs,
+            touched,
+            label: txn.label(),
+            gate,
+            in_txn: false,
+            ended: false,
+            batch: InsertBatch {
+                spec: None,
+                cols: Vec::new(),
+                rows: 0,
+                params: Vec::new(),
+                bytes: 0,
+                exprs: Vec::new(),
+                relaxed: false,
+            },
+            binlog_events: None,
+            reset_gtid: matches!(txn.gtid, TxnGtid::MySql(_)),
+            stats: TxnStats::default(),
+        }
+    }
+
+    /// The transaction's identity on the target: `SET GTID_NEXT` (MySQL) or the session's
+    /// `gtid_domain_id`, `server_id` and `gtid_seq_no` (MariaDB); a GTID of the other flavor
+    /// is an error.
+    fn identity(&mut self) -> Result<(), ApplyError> {
+        let label = &self.label;
+        match &self.txn.gtid {
             TxnGtid::MySql(g) => {
-                if shared.flavor != ServerFlavor::MySql {
+                if self.shared.flavor != ServerFlavor::MySql {
                     return Err(ApplyError::Invalid(format!(
                         "transaction {label} has a MySQL GTID but the target is MariaDB"
                     )));
@@ -259,7 +365,7 @@ impl Applier {
                     .queue(format!("SET GTID_NEXT='{g}'").as_bytes());
             }
             TxnGtid::MariaDb(g) => {
-                if shared.flavor != ServerFlavor::MariaDb {
+                if self.shared.flavor != ServerFlavor::MariaDb {
                     return Err(ApplyError::Invalid(format!(
                         "transaction {label} has a MariaDB GTID but the target is MySQL"
                     )));
@@ -273,346 +379,443 @@ impl Applier {
             }
             TxnGtid::None => {}
         }
-        let mut stats = TxnStats::default();
-        let mut in_txn = false;
-        let mut batch = InsertBatch {
-            spec: None,
-            cols: Vec::new(),
-            rows: 0,
-            params: Vec::new(),
-            bytes: 0,
-            exprs: Vec::new(),
-            relaxed: false,
+        Ok(())
+    }
+
+    /// Wait for the commit gate (commit ordering); an aborted run is an error.
+    async fn pass_gate(&mut self) -> Result<(), ApplyError> {
+        wait_gate(&mut self.gate, &self.label)?
+            .await
+            .map_err(|_| aborted(&self.label))
+    }
+
+    /// After an atomic CREATE ... SELECT: a TABLE_MAP or rows event joins the BINLOG statement
+    /// being collected (its rows counted, not checked afterwards) instead of being applied.
+    /// Whether the event was taken.
+    fn collect_for_binlog(
+        &mut self,
+        stream: &EventStream,
+        ev: &Event<'_>,
+        e: &TxnEvent,
+        rows_buf: &mut Vec<u8>,
+    ) -> Result<bool, ApplyError> {
+        let Some(events) = self.binlog_events.as_mut() else {
+            return Ok(false);
         };
-        let mut ended = false;
-        // After an atomic `CREATE TABLE ... START TRANSACTION` the rows go to the server as
-        // BINLOG statements of their events (the only statements it then accepts).
-        let mut binlog_events: Option<BinlogEvents> = None;
-        let reset_gtid = matches!(txn.gtid, TxnGtid::MySql(_));
-        let mut rows_buf = std::mem::take(&mut self.rows_buf);
-        let Applier {
-            session,
-            stream,
-            specs,
-            touched,
-            ..
-        } = self;
-        let loc = |event: usize| Loc {
-            file: txn.pos.file_index as u32,
-            start: txn.pos.start,
-            event: event as u32,
-            row: 0,
-        };
-        let stream = &mut stream.as_mut().expect("stream set above").1;
-        for (ei, e) in txn.events.iter().enumerate() {
-            let bytes = txn.event_bytes(e);
-            let ev = if e.inner {
-                stream.decode_inner(bytes)
-            } else {
-                stream.decode(bytes)
-            }
-            .map_err(|err| err.in_file(&*txn.pos.file, e.offset))?;
-            if let Some(events) = binlog_events.as_mut()
-                && (ev.header.event_type == EventType::TableMap
-                    || ev.header.event_type.rows_info().is_some())
-            {
-                events.push(bytes, e.inner, txn.fde.checksum);
-                if let EventBody::Rows(r) = &ev.body {
-                    let n = count_rows(stream, r, &ev, &mut rows_buf)
-                        .map_err(|err| err.in_file(&*txn.pos.file, e.offset))?;
-                    stats.rows += n;
-                    if let Some(t) = touched.as_mut() {
-                        // Applied as a BINLOG statement: not checked afterwards.
-                        t.rows_without_key += n;
-                    }
-                }
-                continue;
-            }
-            match &ev.body {
-                EventBody::Query(q) => {
-                    flush_batch(session, &mut batch, &label).await?;
-                    send_binlog_events(session, &mut binlog_events)
-                        .await
-                        .map_err(st)?;
-                    if q.is_begin() {
-                        if !in_txn {
-                            // `is_begin` also answers for XA START, which must run as written
-                            // (XA END and XA PREPARE follow it).
-                            if starts_ci(&q.query, b"XA ") {
-                                session.queue(&q.query);
-                            } else {
-                                open_txn(session, txn);
-                            }
-                            in_txn = true;
-                        }
-                        continue;
-                    }
-                    let end: Option<&[u8]> = if q.is_commit() {
-                        Some(b"COMMIT")
-                    } else if q.is_rollback() {
-                        Some(b"ROLLBACK")
-                    } else {
-                        None
-                    };
-                    if let Some(end) = end
-                        && in_txn
-                        && !starts_ci(&q.query, b"XA ")
-                    {
-                        wait_gate(&mut gate, &label)?
-                            .await
-                            .map_err(|_| aborted(&label))?;
-                        commit(session, end, reset_gtid).await.map_err(st)?;
-                        ended = true;
-                        continue;
-                    }
-                    if shared
-                        .database
-                        .as_deref()
-                        .is_some_and(|d| d.as_bytes() != q.schema)
-                    {
-                        continue;
-                    }
-                    if let Some(t) = touched.as_mut() {
-                        t.statement(loc(ei), &q.query);
-                    }
-                    let xa_start =
-                        starts_ci(&q.query, b"XA START") || starts_ci(&q.query, b"XA BEGIN");
-                    if !in_txn && txn.kind != TxnKind::Standalone && !xa_start {
-                        open_txn(session, txn);
-                        in_txn = true;
-                    }
-                    if xa_start {
-                        in_txn = true;
-                    }
-                    if let Some(db) = statement_context(session, shared, q, ev.header.timestamp) {
-                        // Its own round trip: a statement that creates or drops the database
-                        // runs on the source with it as default even when it does not exist.
-                        let use_sql = format!("USE {db}");
-                        match session.query(use_sql.as_bytes()).await {
-                            Ok(()) => {}
-                            Err(e)
-                                if txn.kind == TxnKind::Standalone
-                                    && matches!(&e.source, mysql_async::Error::Server(se) if se.code == 1049) =>
-                            {
-                                tracing::debug!(%db, "default database missing on the target; running the statement without it");
-                                session.want_tracked("USE", "");
-                                // The failed statement released the GTID: take it again.
-                                if let TxnGtid::MySql(g) = &txn.gtid {
-                                    session.queue(format!("SET GTID_NEXT='{g}'").as_bytes());
-                                }
-                            }
-                            Err(e) => return Err(st(e)),
-                        }
-                    }
-                    if txn.kind == TxnKind::Standalone {
-                        wait_gate(&mut gate, &label)?
-                            .await
-                            .map_err(|_| aborted(&label))?;
-                        commit(session, &q.query, reset_gtid).await.map_err(st)?;
-                        ended = true;
-                        if txn.is_ddl {
-                            shared.invalidate_schema();
-                            specs.clear();
-                        }
-                    } else {
-                        let atomic_create = shared.flavor == ServerFlavor::MySql
-                            && is_atomic_create_select(&q.query);
-                        if atomic_create {
-                            // The description the row events are read under goes first:
-                            // after the CREATE only BINLOG statements of rows are accepted.
-                            let fde = format_description_statement(
-                                &txn.fde,
-                                ev.header.timestamp,
-                                ev.header.server_id,
-                            );
-                            session.query(fde.as_bytes()).await.map_err(st)?;
-                        }
-                        session.query(&q.query).await.map_err(st)?;
-                        if atomic_create {
-                            binlog_events = Some(BinlogEvents::default());
-                        }
-                        if txn.is_ddl {
-                            shared.invalidate_schema();
-                            specs.clear();
-                        }
-                    }
-                }
-                EventBody::Intvar(iv) => {
-                    let name = if iv.kind == IntvarEvent::LAST_INSERT_ID {
-                        "LAST_INSERT_ID"
-                    } else {
-                        "INSERT_ID"
-                    };
-                    session.queue(format!("SET {name}={}", iv.value).as_bytes());
-                }
-                EventBody::Rand(r) => {
-                    session.queue(
-                        format!("SET @@RAND_SEED1={}, @@RAND_SEED2={}", r.seed1, r.seed2)
-                            .as_bytes(),
-                    );
-                }
-                EventBody::UserVar(u) => {
-                    let s = user_var_sql(u, shared);
-                    session.queue(s.as_bytes());
-                }
-                EventBody::Xid(_) => {
-                    send_binlog_events(session, &mut binlog_events)
-                        .await
-                        .map_err(st)?;
-                    if gate.is_none()
-                        && !session.is_dry_run()
-                        && session.begin_is_deferred()
-                        && batch.rows > 0
-                    {
-                        // The whole transaction is one INSERT and commit order is free:
-                        // autocommit commits it, with no BEGIN and COMMIT round trip (dry
-                        // runs print BEGIN and COMMIT for people).
-                        session.autocommit_instead();
-                        flush_batch(session, &mut batch, &label).await?;
-                        if reset_gtid {
-                            // Travels with the next transaction's first statement.
-                            session.queue(b"SET GTID_NEXT='AUTOMATIC'");
-                        }
-                        ended = true;
-                        continue;
-                    }
-                    flush_batch(session, &mut batch, &label).await?;
-                    wait_gate(&mut gate, &label)?
-                        .await
-                        .map_err(|_| aborted(&label))?;
-                    if !in_txn {
-                        open_txn(session, txn);
-                    }
-                    commit(session, b"COMMIT", reset_gtid).await.map_err(st)?;
-                    ended = true;
-                }
-                EventBody::XaPrepare(x) => {
-                    if !x.one_phase
-                        && let Some(t) = touched.as_mut()
-                    {
-                        // Committed or rolled back by a later XA COMMIT/ROLLBACK.
-                        t.uncertain_txn(loc(ei));
-                    }
-                    flush_batch(session, &mut batch, &label).await?;
-                    wait_gate(&mut gate, &label)?
-                        .await
-                        .map_err(|_| aborted(&label))?;
-                    let sql = xa_prepare_sql(x);
-                    commit(session, sql.as_bytes(), reset_gtid)
-                        .await
-                        .map_err(st)?;
-                    ended = true;
-                    if shared.flavor == ServerFlavor::MariaDb && !x.one_phase {
-                        // MariaDB keeps a prepared XA attached to its connection until the
-                        // server has cleaned that connection up; only then can another
-                        // session commit it.
-                        let old_id = session.conn().map(|c| c.id());
-                        session
-                            .reconnect(shared.target.as_ref())
-                            .await
-                            .map_err(st)?;
-                        if let Some(id) = old_id {
-                            wait_connection_gone(session, id).await.map_err(st)?;
-                        }
-                    }
-                }
-                EventBody::Rows(r) => {
-                    let mapped = stream
-                        .table(r.table_id)
-                        .map_err(|err| err.in_file(&*txn.pos.file, e.offset))?;
-                    let tm = mapped.table_map();
-                    if shared
-                        .database
-                        .as_deref()
-                        .is_some_and(|d| d.as_bytes() != tm.schema)
-                    {
-                        continue;
-                    }
-                    if !in_txn {
-                        open_txn(session, txn);
-                        in_txn = true;
-                    }
-                    let compressed = ev.header.event_type.rows_info().is_some_and(|i| i.2);
-                    let rows = expand_rows(r, compressed, &mut rows_buf)
-                        .map_err(|err| err.in_file(&*txn.pos.file, e.offset))?;
-                    let spec = match table_spec(session, shared, specs, mapped, &label).await {
-                        Ok(spec) => spec,
-                        Err(ApplyError::SchemaMismatch { .. }) if shared.survey => {
-                            let n = count_rows(stream, r, &ev, &mut rows_buf)
-                                .map_err(|err| err.in_file(&*txn.pos.file, e.offset))?;
-                            if let Some(t) = touched.as_mut() {
-                                t.rows_without_key += n;
-                            }
-                            continue;
-                        }
-                        Err(err) => return Err(err),
-                    };
-                    // Check flags of the statement on the source.
-                    session.want("@@session.time_zone", "'+00:00'");
-                    // Inserts and updates choose theirs (`row_sql_mode`).
-                    session.want("@@session.sql_mode", ROW_SQL_MODE);
-                    session.want("@@session.character_set_client", "binary");
-                    session.want("@@session.collation_connection", "binary");
-                    session.want(
-                        "@@session.foreign_key_checks",
-                        if rows.flags & rows_flags::NO_FOREIGN_KEY_CHECKS != 0 {
-                            "0"
-                        } else {
-                            "1"
-                        },
-                    );
-                    session.want(
-                        "@@session.unique_checks",
-                        if rows.flags & rows_flags::RELAXED_UNIQUE_CHECKS != 0 {
-                            "0"
-                        } else {
-                            "1"
-                        },
-                    );
-                    let mut before: Vec<Value<'_>> = Vec::new();
-                    let mut after: Vec<Value<'_>> = Vec::new();
-                    apply_rows(
-                        session,
-                        shared,
-                        &spec,
-                        mapped,
-                        &rows,
-                        &mut batch,
-                        &mut before,
-                        &mut after,
-                        &label,
-                        &mut stats,
-                        touched.as_mut(),
-                        loc(ei),
-                    )
-                    .await?;
-                }
-                _ => {}
+        if !(ev.header.event_type == EventType::TableMap
+            || ev.header.event_type.rows_info().is_some())
+        {
+            return Ok(false);
+        }
+        events.push(self.txn.event_bytes(e), e.inner, self.txn.fde.checksum);
+        if let EventBody::Rows(r) = &ev.body {
+            let n = count_rows(stream, r, ev, rows_buf)
+                .map_err(|err| err.in_file(&*self.txn.pos.file, e.offset))?;
+            self.stats.rows += n;
+            if let Some(t) = self.touched.as_mut() {
+                // Applied as a BINLOG statement: not checked afterwards.
+                t.rows_without_key += n;
             }
         }
-        if !ended {
+        Ok(true)
+    }
+
+    /// A statement event (`header` is its event's): BEGIN, COMMIT and ROLLBACK, or a
+    /// statement run with its session context, standalone or inside the transaction.
+    async fn on_query(
+        &mut self,
+        q: &QueryEvent<'_>,
+        header: &EventHeader,
+        ei: usize,
+    ) -> Result<(), ApplyError> {
+        let (txn, shared) = (self.txn, self.shared);
+        flush_batch(self.session, &mut self.batch, &self.label).await?;
+        send_binlog_events(self.session, &mut self.binlog_events)
+            .await
+            .map_err(|e| stmt_err(&self.label, e))?;
+        if self.begin_or_end(q).await? {
+            return Ok(());
+        }
+        if shared
+            .database
+            .as_deref()
+            .is_some_and(|d| d.as_bytes() != q.schema)
+        {
+            return Ok(());
+        }
+        if let Some(t) = self.touched.as_mut() {
+            t.statement(event_loc(txn, ei), &q.query);
+        }
+        let xa_start = starts_ci(&q.query, b"XA START") || starts_ci(&q.query, b"XA BEGIN");
+        if !self.in_txn && txn.kind != TxnKind::Standalone && !xa_start {
+            open_txn(self.session, txn);
+            self.in_txn = true;
+        }
+        if xa_start {
+            self.in_txn = true;
+        }
+        self.enter_context(q, header.timestamp).await?;
+        if txn.kind == TxnKind::Standalone {
+            self.run_standalone(q).await
+        } else {
+            self.run_in_txn(q, header).await
+        }
+    }
+
+    /// A BEGIN (opens the transaction once; XA START as written), or a COMMIT or ROLLBACK
+    /// of an open transaction other than an XA one (the commit). Whether `q` was one of them.
+    async fn begin_or_end(&mut self, q: &QueryEvent<'_>) -> Result<bool, ApplyError> {
+        if q.is_begin() {
+            if !self.in_txn {
+                // `is_begin` also answers for XA START, which must run as written
+                // (XA END and XA PREPARE follow it).
+                if starts_ci(&q.query, b"XA ") {
+                    self.session.queue(&q.query);
+                } else {
+                    open_txn(self.session, self.txn);
+                }
+                self.in_txn = true;
+            }
+            return Ok(true);
+        }
+        let end: Option<&[u8]> = if q.is_commit() {
+            Some(b"COMMIT")
+        } else if q.is_rollback() {
+            Some(b"ROLLBACK")
+        } else {
+            None
+        };
+        if let Some(end) = end
+            && self.in_txn
+            && !starts_ci(&q.query, b"XA ")
+        {
+            self.pass_gate().await?;
+            commit(self.session, end, self.reset_gtid)
+                .await
+                .map_err(|e| stmt_err(&self.label, e))?;
+            self.ended = true;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// The session as statement `q` (event timestamp `ts`) ran on the source (see
+    /// `statement_context`), and its default database by `USE` when that changes. A
+    /// standalone statement whose database the target lacks runs without one.
+    async fn enter_context(&mut self, q: &QueryEvent<'_>, ts: u32) -> Result<(), ApplyError> {
+        let Some(db) = statement_context(self.session, self.shared, q, ts) else {
+            return Ok(());
+        };
+        // Its own round trip: a statement that creates or drops the database
+        // runs on the source with it as default even when it does not exist.
+        let use_sql = format!("USE {db}");
+        match self.session.query(use_sql.as_bytes()).await {
+            Ok(()) => {}
+            Err(e)
+                if self.txn.kind == TxnKind::Standalone
+                    && matches!(&e.source, mysql_async::Error::Server(se) if se.code == 1049) =>
+            {
+                tracing::debug!(%db, "default database missing on the target; running the statement without it");
+                self.session.want_tracked("USE", "");
+                // The failed statement released the GTID: take it again.
+                if let TxnGtid::MySql(g) = &self.txn.gtid {
+                    self.session
+                        .queue(format!("SET GTID_NEXT='{g}'").as_bytes());
+                }
+            }
+            Err(e) => return Err(stmt_err(&self.label, e)),
+        }
+        Ok(())
+    }
+
+    /// A standalone statement (DDL and the like): it is its own commit, behind the gate.
+    async fn run_standalone(&mut self, q: &QueryEvent<'_>) -> Result<(), ApplyError> {
+        self.pass_gate().await?;
+        commit(self.session, &q.query, self.reset_gtid)
+            .await
+            .map_err(|e| stmt_err(&self.label, e))?;
+        self.ended = true;
+        self.after_ddl();
+        Ok(())
+    }
+
+    /// A statement inside the transaction; an atomic CREATE ... SELECT also starts the
+    /// collection of its rows as BINLOG statements.
+    async fn run_in_txn(
+        &mut self,
+        q: &QueryEvent<'_>,
+        header: &EventHeader,
+    ) -> Result<(), ApplyError> {
+        let atomic_create = self.atomic_create_prelude(q, header).await?;
+        self.session
+            .query(&q.query)
+            .await
+            .map_err(|e| stmt_err(&self.label, e))?;
+        if atomic_create {
+            self.binlog_events = Some(BinlogEvents::default());
+        }
+        self.after_ddl();
+        Ok(())
+    }
+
+    /// For an atomic CREATE ... SELECT (MySQL): the format description the row events are
+    /// read under, sent before it. Whether `q` is one.
+    async fn atomic_create_prelude(
+        &mut self,
+        q: &QueryEvent<'_>,
+        header: &EventHeader,
+    ) -> Result<bool, ApplyError> {
+        let atomic_create =
+            self.shared.flavor == ServerFlavor::MySql && is_atomic_create_select(&q.query);
+        if atomic_create {
+            // The description the row events are read under goes first:
+            // after the CREATE only BINLOG statements of rows are accepted.
+            let fde =
+                format_description_statement(&self.txn.fde, header.timestamp, header.server_id);
+            self.session
+                .query(fde.as_bytes())
+                .await
+                .map_err(|e| stmt_err(&self.label, e))?;
+        }
+        Ok(atomic_create)
+    }
+
+    /// After a statement of a DDL transaction: every worker's table shapes are stale.
+    fn after_ddl(&mut self) {
+        if self.txn.is_ddl {
+            self.shared.invalidate_schema();
+            self.specs.clear();
+        }
+    }
+
+    /// INTVAR, RAND and USER_VAR events: the variable the next statement reads, queued to
+    /// travel with it.
+    fn on_variable(&mut self, body: &EventBody<'_>) {
+        match body {
+            EventBody::Intvar(iv) => {
+                let name = if iv.kind == IntvarEvent::LAST_INSERT_ID {
+                    "LAST_INSERT_ID"
+                } else {
+                    "INSERT_ID"
+                };
+                self.session
+                    .queue(format!("SET {name}={}", iv.value).as_bytes());
+            }
+            EventBody::Rand(r) => {
+                self.session.queue(
+                    format!("SET @@RAND_SEED1={}, @@RAND_SEED2={}", r.seed1, r.seed2).as_bytes(),
+                );
+            }
+            EventBody::UserVar(u) => {
+                let s = user_var_sql(u, self.shared);
+                self.session.queue(s.as_bytes());
+            }
+            _ => {}
+        }
+    }
+
+    /// The XID event: the commit, or for a one-INSERT transaction free of commit order, the
+    /// INSERT under autocommit.
+    async fn on_xid(&mut self) -> Result<(), ApplyError> {
+        send_binlog_events(self.session, &mut self.binlog_events)
+            .await
+            .map_err(|e| stmt_err(&self.label, e))?;
+        if self.gate.is_none()
+            && !self.session.is_dry_run()
+            && self.session.begin_is_deferred()
+            && self.batch.rows > 0
+        {
+            // The whole transaction is one INSERT and commit order is free:
+            // autocommit commits it, with no BEGIN and COMMIT round trip (dry
+            // runs print BEGIN and COMMIT for people).
+            self.session.autocommit_instead();
+            flush_batch(self.session, &mut self.batch, &self.label).await?;
+            if self.reset_gtid {
+                // Travels with the next transaction's first statement.
+                self.session.queue(b"SET GTID_NEXT='AUTOMATIC'");
+            }
+            self.ended = true;
+            return Ok(());
+        }
+        flush_batch(self.session, &mut self.batch, &self.label).await?;
+        self.pass_gate().await?;
+        if !self.in_txn {
+            open_txn(self.session, self.txn);
+        }
+        commit(self.session, b"COMMIT", self.reset_gtid)
+            .await
+            .map_err(|e| stmt_err(&self.label, e))?;
+        self.ended = true;
+        Ok(())
+    }
+
+    /// The XA_PREPARE event: XA PREPARE (or XA COMMIT ... ONE PHASE) as the commit; on
+    /// MariaDB a prepared XA then leaves with its connection.
+    async fn on_xa_prepare(&mut self, x: &XaPrepareEvent<'_>, ei: usize) -> Result<(), ApplyError> {
+        if !x.one_phase
+            && let Some(t) = self.touched.as_mut()
+        {
+            // Committed or rolled back by a later XA COMMIT/ROLLBACK.
+            t.uncertain_txn(event_loc(self.txn, ei));
+        }
+        flush_batch(self.session, &mut self.batch, &self.label).await?;
+        self.pass_gate().await?;
+        let sql = xa_prepare_sql(x);
+        commit(self.session, sql.as_bytes(), self.reset_gtid)
+            .await
+            .map_err(|e| stmt_err(&self.label, e))?;
+        self.ended = true;
+        if self.shared.flavor == ServerFlavor::MariaDb && !x.one_phase {
+            // MariaDB keeps a prepared XA attached to its connection until the
+            // server has cleaned that connection up; only then can another
+            // session commit it.
+            let old_id = self.session.conn().map(|c| c.id());
+            self.session
+                .reconnect(self.shared.target.as_ref())
+                .await
+                .map_err(|e| stmt_err(&self.label, e))?;
+            if let Some(id) = old_id {
+                wait_connection_gone(self.session, id)
+                    .await
+                    .map_err(|e| stmt_err(&self.label, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A rows event (event `ei`, `e`, of the transaction): its table's spec, the session
+    /// settings of row statements, then its rows (see `apply_rows`). A table outside the
+    /// database is skipped; in a survey, so is a table whose shape changed.
+    async fn on_rows(
+        &mut self,
+        stream: &EventStream,
+        ev: &Event<'_>,
+        r: &RowsEvent<'_>,
+        (ei, e): (usize, &TxnEvent),
+        rows_buf: &mut Vec<u8>,
+    ) -> Result<(), ApplyError> {
+        let (txn, shared) = (self.txn, self.shared);
+        let at = |err: crate::binlog::BinlogError| err.in_file(&*txn.pos.file, e.offset);
+        let mapped = stream.table(r.table_id).map_err(at)?;
+        let tm = mapped.table_map();
+        if shared
+            .database
+            .as_deref()
+            .is_some_and(|d| d.as_bytes() != tm.schema)
+        {
+            return Ok(());
+        }
+        if !self.in_txn {
+            open_txn(self.session, txn);
+            self.in_txn = true;
+        }
+        let compressed = ev.header.event_type.rows_info().is_some_and(|i| i.2);
+        let rows = expand_rows(r, compressed, rows_buf).map_err(at)?;
+        let spec = match table_spec(self.session, shared, self.specs, mapped, &self.label).await {
+            Ok(spec) => spec,
+            Err(ApplyError::SchemaMismatch { .. }) if shared.survey => {
+                let n = count_rows(stream, r, ev, rows_buf).map_err(at)?;
+                if let Some(t) = self.touched.as_mut() {
+                    t.rows_without_key += n;
+                }
+                return Ok(());
+            }
+            Err(err) => return Err(err),
+        };
+        want_row_settings(self.session, rows.flags);
+        let mut before: Vec<Value<'_>> = Vec::new();
+        let mut after: Vec<Value<'_>> = Vec::new();
+        apply_rows(
+            self.session,
+            shared,
+            &spec,
+            mapped,
+            &rows,
+            &mut self.batch,
+            &mut before,
+            &mut after,
+            &self.label,
+            &mut self.stats,
+            self.touched.as_mut(),
+            event_loc(txn, ei),
+        )
+        .await
+    }
+
+    /// The end step: the commit of a transaction no event ended (see the comment inside).
+    /// Returns the walk's stats; `statements` is the caller's to fill in.
+    async fn finish(mut self) -> Result<TxnStats, ApplyError> {
+        if !self.ended {
             // A transaction the reader closed on something this walk did not treat as the
             // end (e.g. a filtered statement): commit what there is.
-            flush_batch(session, &mut batch, &label).await?;
-            send_binlog_events(session, &mut binlog_events)
+            flush_batch(self.session, &mut self.batch, &self.label).await?;
+            send_binlog_events(self.session, &mut self.binlog_events)
                 .await
-                .map_err(st)?;
-            wait_gate(&mut gate, &label)?
-                .await
-                .map_err(|_| aborted(&label))?;
-            if in_txn {
-                commit(session, b"COMMIT", reset_gtid).await.map_err(st)?;
-            } else if reset_gtid {
+                .map_err(|e| stmt_err(&self.label, e))?;
+            self.pass_gate().await?;
+            let st = |e| stmt_err(&self.label, e);
+            if self.in_txn {
+                commit(self.session, b"COMMIT", self.reset_gtid)
+                    .await
+                    .map_err(st)?;
+            } else if self.reset_gtid {
                 // Nothing ran: the GTID still gets its (empty) transaction.
-                open_txn(session, txn);
-                commit(session, b"COMMIT", reset_gtid).await.map_err(st)?;
+                open_txn(self.session, self.txn);
+                commit(self.session, b"COMMIT", self.reset_gtid)
+                    .await
+                    .map_err(st)?;
             } else {
-                session.flush().await.map_err(st)?;
+                self.session.flush().await.map_err(st)?;
             }
         }
-        self.rows_buf = rows_buf;
-        stats.statements = self.session.statements - stmts_before;
-        Ok(stats)
+        Ok(self.stats)
+    }
+}
+
+/// The session settings a rows event's statements run under (`flags`: the event's): UTC,
+/// binary charsets, [`ROW_SQL_MODE`] (inserts and updates choose theirs, `row_sql_mode`), and
+/// the check flags of the statement on the source.
+fn want_row_settings(session: &mut Session, flags: u16) {
+    // Check flags of the statement on the source.
+    session.want("@@session.time_zone", "'+00:00'");
+    // Inserts and updates choose theirs (`row_sql_mode`).
+    session.want("@@session.sql_mode", ROW_SQL_MODE);
+    session.want("@@session.character_set_client", "binary");
+    session.want("@@session.collation_connection", "binary");
+    session.want(
+        "@@session.foreign_key_checks",
+        if flags & rows_flags::NO_FOREIGN_KEY_CHECKS != 0 {
+            "0"
+        } else {
+            "1"
+        },
+    );
+    session.want(
+        "@@session.unique_checks",
+        if flags & rows_flags::RELAXED_UNIQUE_CHECKS != 0 {
+            "0"
+        } else {
+            "1"
+        },
+    );
+}
+
+/// Where event `event` of `txn` is, for what the run records as touched.
+fn event_loc(txn: &Transaction, event: usize) -> Loc {
+    Loc {
+        file: txn.pos.file_index as u32,
+        start: txn.pos.start,
+        event: event as u32,
+        row: 0,
+    }
+}
+
+/// A failed statement of transaction `label`.
+fn stmt_err(label: &str, e: StmtError) -> ApplyError {
+    ApplyError::Statement {
+        txn: label.to_string(),
+        statement: e.statement,
+        source: e.source,
     }
 }
 
