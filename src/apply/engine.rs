@@ -34,7 +34,7 @@ use super::executor::{Applier, CommitGate, Shared, TxnStats};
 use super::progress::{Progress, file_name};
 use super::reader::{IncompleteTransaction, ReadOptions, ReadStats, TransactionReader};
 use super::report::RunReport;
-use super::schedule::{CommitTracker, Scheduler};
+use super::schedule::{CommitTracker, NotYourTurn, Scheduler};
 use super::session::{ServerFlavor, Session, TargetOptions, detect_flavor};
 use super::touched::Touched;
 use super::transaction::{Executed, Transaction, TxnGtid};
@@ -665,6 +665,12 @@ struct Job {
 /// Apply one transaction once its dependencies committed (and, `ordered`, every earlier one),
 /// retrying a deadlock or lock wait timeout on a new connection as the server's applier does;
 /// record a position-based source's progress. The worker comes back unless it failed.
+///
+/// `ordered`: a transaction waiting for its turn to commit still holds its locks, so an earlier
+/// one that needs them waits for a commit that waits for it; the server sees no deadlock and
+/// the earlier one's lock wait times out. Before it runs again it asks the later ones to yield
+/// (`CommitTracker::ask_to_yield`): each rolls back (its connection dropped) and starts again
+/// once every transaction before it has committed.
 async fn run_one(job: Job) -> (Option<Applier>, TxnDone) {
     let Job {
         t,
@@ -683,6 +689,8 @@ async fn run_one(job: Job) -> (Option<Applier>, TxnDone) {
         label: t.label(),
         bytes: t.bytes(),
         result: Ok(TxnStats::default()),
+        retries: 0,
+        yields: 0,
     };
     if tracker.wait_prefix(dep).await.is_err() {
         return (
@@ -693,35 +701,61 @@ async fn run_one(job: Job) -> (Option<Applier>, TxnDone) {
             },
         );
     }
-    let mut attempt = 0u32;
+    let (mut attempt, mut yields) = (0u32, 0u32);
     let r = loop {
+        let yielded = Arc::new(AtomicBool::new(false));
         let gate: Option<CommitGate<'_>> = if ordered {
-            let tr = tracker.clone();
+            let (tr, flag) = (tracker.clone(), yielded.clone());
             Some(Box::pin(async move {
-                tr.wait_prefix(ord - 1).await.map_err(|_| ())
+                tr.wait_turn(ord).await.map_err(|why| {
+                    flag.store(why == NotYourTurn::Yield, Ordering::SeqCst);
+                })
             }))
         } else {
             None
         };
         let r = applier.apply(&t, &shared, gate).await;
+        let Some(target) = shared.target.as_ref() else {
+            break r;
+        };
+        if r.is_err() && yielded.load(Ordering::SeqCst) {
+            // Rolled back for an earlier transaction: again, after everything before it.
+            tracing::info!(txn = %t.label(), "rolled back to release locks an earlier transaction waits for; running it again after that one");
+            applier.session = match target.connect().await {
+                Ok(conn) => Session::live(conn, flavor),
+                Err(_) => break r,
+            };
+            if tracker.wait_prefix(ord - 1).await.is_err() {
+                break r;
+            }
+            yields += 1;
+            continue;
+        }
         // A deadlock or lock wait timeout between transactions applied side by side:
         // retry on a new connection (the old one is dropped and the server rolls
         // back what it held), as the server's applier does (replica_transaction_retries).
-        let retry = matches!(&r, Err(e) if e.is_lock_conflict()) && attempt < LOCK_RETRIES;
-        let Some(target) = shared.target.as_ref().filter(|_| retry) else {
+        if !matches!(&r, Err(e) if e.is_lock_conflict()) || attempt >= LOCK_RETRIES {
             break r;
-        };
+        }
         attempt += 1;
         tracing::warn!(
             txn = %t.label(),
             attempt,
             "deadlock or lock wait timeout on the target: retrying the transaction on a new connection"
         );
+        if ordered {
+            tracker.ask_to_yield(ord);
+        }
         tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
         match target.connect().await {
             Ok(conn) => applier.session = Session::live(conn, flavor),
             Err(_) => break r,
         }
+    };
+    let done = TxnDone {
+        retries: attempt,
+        yields,
+        ..done
     };
     match r {
         Ok(stats) => {
@@ -832,6 +866,10 @@ struct TxnDone {
     bytes: u64,
     /// `Err(None)`: not run because the run was aborted.
     result: Result<TxnStats, Option<ApplyError>>,
+    /// Runs again after a deadlock or lock wait timeout.
+    retries: u32,
+    /// Runs again after rolling back for an earlier transaction (`CommitTracker::ask_to_yield`).
+    yields: u32,
 }
 
 fn record_gtid(
@@ -867,6 +905,8 @@ fn finish(
             return;
         }
     };
+    report.lock_retries += u64::from(done.retries);
+    report.lock_yields += u64::from(done.yields);
     match done.result {
         Ok(stats) => {
             report.transactions_applied += 1;

@@ -35,6 +35,13 @@ pub struct RunReport {
     pub bytes: u64,
     /// Statements sent to the target.
     pub statements: u64,
+    /// Transactions run again after a deadlock or lock wait timeout on the target (as the
+    /// server's applier does, up to 10 times each).
+    pub lock_retries: u64,
+    /// Transactions rolled back while waiting for their turn to commit and run again, to
+    /// release locks an earlier transaction waited for (commit order kept: MariaDB, or a
+    /// progress file).
+    pub lock_yields: u64,
     pub seconds: f64,
     pub transactions_per_second: f64,
     pub first_gtid: Option<String>,
@@ -111,6 +118,13 @@ impl RunReport {
                 "; {} row(s) found by a partial before image (MINIMAL/NOBLOB): conflicts in \
                  columns it lacks could not be seen",
                 self.rows_matched_by_partial_image
+            ));
+        }
+        if self.lock_retries + self.lock_yields > 0 {
+            s.push_str(&format!(
+                "; {} run(s) again after a lock wait timeout or deadlock on the target, {} \
+                 rolled back to let an earlier transaction commit first",
+                self.lock_retries, self.lock_yields
             ));
         }
         if let (Some(n), Some(m)) = (self.rows_verified, self.rows_to_verify) {

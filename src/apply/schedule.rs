@@ -14,7 +14,11 @@
 //!   gap lock of a unique key the source never saw taken, since there the two did not overlap).
 //!
 //! [`CommitTracker`] records commits out of order and publishes the committed prefix that
-//! workers wait on. It does not run anything (see `engine`).
+//! workers wait on. Where commits keep the source's order, it also carries a request to yield:
+//! a transaction that waited out a lock held by a later one (which waits for it to commit: a
+//! cycle the server cannot see) asks every later transaction waiting for its turn to roll back
+//! and start again after it, as the servers' own appliers do with a commit order deadlock. It
+//! does not run anything (see `engine`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -78,18 +82,40 @@ impl Scheduler {
     }
 }
 
+/// What workers watch: the committed prefix, whether the run was aborted, and the ordinal
+/// that asked the later ones to yield (`u64::MAX`: none).
+#[derive(Debug, Clone, Copy)]
+struct Watched {
+    prefix: u64,
+    aborted: bool,
+    yield_to: u64,
+}
+
+impl Watched {
+    /// Whether the transaction at `ordinal` must roll back: an earlier one that has not
+    /// committed asked.
+    fn must_yield(&self, ordinal: u64) -> bool {
+        self.yield_to < ordinal && self.prefix < self.yield_to
+    }
+}
+
 /// Committed ordinals, and the prefix of them that is complete.
 #[derive(Debug)]
 pub struct CommitTracker {
     done: Mutex<BTreeSet<u64>>,
-    tx: watch::Sender<(u64, bool)>,
+    tx: watch::Sender<Watched>,
 }
 
 impl Default for CommitTracker {
     fn default() -> Self {
         CommitTracker {
             done: Mutex::new(BTreeSet::new()),
-            tx: watch::channel((0, false)).0,
+            tx: watch::channel(Watched {
+                prefix: 0,
+                aborted: false,
+                yield_to: u64::MAX,
+            })
+            .0,
         }
     }
 }
@@ -97,6 +123,15 @@ impl Default for CommitTracker {
 /// The run was aborted while waiting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Aborted;
+
+/// Why waiting for a turn to commit ended without it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotYourTurn {
+    /// The run was aborted.
+    Aborted,
+    /// An earlier transaction needs this one's locks: roll back, start again after it.
+    Yield,
+}
 
 impl CommitTracker {
     pub fn new() -> CommitTracker {
@@ -107,30 +142,57 @@ impl CommitTracker {
     pub fn done(&self, ordinal: u64) {
         let mut set = self.done.lock().unwrap_or_else(|e| e.into_inner());
         set.insert(ordinal);
-        let mut prefix = self.tx.borrow().0;
+        let mut prefix = self.tx.borrow().prefix;
         while set.remove(&(prefix + 1)) {
             prefix += 1;
         }
-        self.tx.send_modify(|s| s.0 = prefix);
+        self.tx.send_modify(|s| s.prefix = prefix);
     }
 
     /// Every ordinal up to this one is done.
     pub fn prefix(&self) -> u64 {
-        self.tx.borrow().0
+        self.tx.borrow().prefix
     }
 
     /// Stop every waiter (a transaction failed).
     pub fn abort(&self) {
-        self.tx.send_modify(|s| s.1 = true);
+        self.tx.send_modify(|s| s.aborted = true);
+    }
+
+    /// The transaction at `ordinal` waited out a lock: every later transaction waiting for its
+    /// turn (see [`CommitTracker::wait_turn`]) rolls back, until `ordinal` has committed.
+    pub fn ask_to_yield(&self, ordinal: u64) {
+        self.tx.send_modify(|s| {
+            s.yield_to = if s.prefix >= s.yield_to {
+                ordinal
+            } else {
+                s.yield_to.min(ordinal)
+            }
+        });
     }
 
     /// Wait until every ordinal `<= n` is done.
     pub async fn wait_prefix(&self, n: u64) -> Result<(), Aborted> {
         let mut rx = self.tx.subscribe();
-        let r = rx.wait_for(|&(p, aborted)| p >= n || aborted).await;
+        let r = rx.wait_for(|s| s.prefix >= n || s.aborted).await;
         match r {
-            Ok(v) if v.0 >= n => Ok(()),
+            Ok(v) if v.prefix >= n => Ok(()),
             _ => Err(Aborted),
+        }
+    }
+
+    /// The commit turn of the transaction at `ordinal`: wait until every earlier one is done,
+    /// unless an earlier one asks it to yield.
+    pub async fn wait_turn(&self, ordinal: u64) -> Result<(), NotYourTurn> {
+        let n = ordinal - 1;
+        let mut rx = self.tx.subscribe();
+        let r = rx
+            .wait_for(|s| s.prefix >= n || s.aborted || s.must_yield(ordinal))
+            .await;
+        match r {
+            Ok(v) if v.prefix >= n => Ok(()),
+            Ok(v) if !v.aborted => Err(NotYourTurn::Yield),
+            _ => Err(NotYourTurn::Aborted),
         }
     }
 }
@@ -251,5 +313,36 @@ mod tests {
         let w = tokio::spawn(async move { t3.wait_prefix(10).await });
         t.abort();
         assert_eq!(w.await.unwrap(), Err(Aborted));
+    }
+
+    #[tokio::test]
+    async fn later_turns_yield_to_an_earlier_transaction_until_it_commits() {
+        let t = Arc::new(CommitTracker::new());
+        t.done(1);
+        // 3 and 4 wait for their turn; 2 runs.
+        let (t3, t4) = (t.clone(), t.clone());
+        let w3 = tokio::spawn(async move { t3.wait_turn(3).await });
+        let w4 = tokio::spawn(async move { t4.wait_turn(4).await });
+        tokio::task::yield_now().await;
+        // 2 waited out a lock: both later ones yield, an earlier one would not.
+        t.ask_to_yield(2);
+        assert_eq!(w3.await.unwrap(), Err(NotYourTurn::Yield));
+        assert_eq!(w4.await.unwrap(), Err(NotYourTurn::Yield));
+        assert_eq!(t.wait_turn(2).await, Ok(()));
+        // Until 2 commits, a later turn yields at once; after, turns are taken in order.
+        assert_eq!(t.wait_turn(3).await, Err(NotYourTurn::Yield));
+        t.done(2);
+        assert_eq!(t.wait_turn(3).await, Ok(()));
+        let t4 = t.clone();
+        let w4 = tokio::spawn(async move { t4.wait_turn(4).await });
+        tokio::task::yield_now().await;
+        // A request from 5 does not concern 4; one from 3 (the first since 2 committed) does.
+        t.ask_to_yield(5);
+        t.done(3);
+        assert_eq!(w4.await.unwrap(), Ok(()));
+        t.ask_to_yield(4);
+        assert_eq!(t.wait_turn(6).await, Err(NotYourTurn::Yield));
+        t.abort();
+        assert_eq!(t.wait_turn(9).await, Err(NotYourTurn::Aborted));
     }
 }
