@@ -1185,6 +1185,81 @@ fn row_err(label: &str, spec: &TableSpec, detail: String) -> ApplyError {
     }
 }
 
+/// What every row of one rows event shares: the columns each image carries and how a row is
+/// found on the target.
+struct RowsShape {
+    /// Stored columns of the before image (for an insert: of the row).
+    present_before: Vec<usize>,
+    /// Stored columns of the after image of an update.
+    present_after: Vec<usize>,
+    /// The columns that find a row: the primary key first when the image has it, then every
+    /// other column the image holds (a row the target changed since is a conflict, never
+    /// overwritten); without the key, every column.
+    where_cols: Vec<usize>,
+    /// How many of `where_cols` are the primary key (0: none, `LIMIT 1`).
+    key: usize,
+    /// The before image lacks a stored column (binlog_row_image MINIMAL or NOBLOB): what the
+    /// target changed in a missing column cannot be seen.
+    partial_before: bool,
+}
+
+impl RowsShape {
+    fn of(spec: &TableSpec, rows: &RowsEvent<'_>) -> RowsShape {
+        let present_before: Vec<usize> = rows
+            .columns_before
+            .ones()
+            .filter(|&i| !spec.columns[i].generated)
+            .collect();
+        let present_after: Vec<usize> = rows
+            .columns_after
+            .map(|b| b.ones().filter(|&i| !spec.columns[i].generated).collect())
+            .unwrap_or_default();
+        let (where_cols, key) = match &spec.primary_key {
+            Some(pk) if pk.iter().all(|k| rows.columns_before.get(*k)) => {
+                let mut cols = pk.clone();
+                cols.extend(present_before.iter().filter(|&&i| !pk.contains(&i)));
+                (cols, pk.len())
+            }
+            _ => (present_before.clone(), 0),
+        };
+        let partial_before = (0..spec.columns.len())
+            .any(|i| !spec.columns[i].generated && !rows.columns_before.get(i));
+        RowsShape {
+            present_before,
+            present_after,
+            where_cols,
+            key,
+            partial_before,
+        }
+    }
+
+    fn row_match(&self) -> RowMatch<'_> {
+        RowMatch {
+            cols: &self.where_cols,
+            key: self.key,
+        }
+    }
+}
+
+/// The table and transaction a row belongs to, for its statements and their errors.
+#[derive(Clone, Copy)]
+struct RowCx<'s> {
+    spec: &'s Arc<TableSpec>,
+    label: &'s str,
+}
+
+impl RowCx<'_> {
+    fn err(&self, detail: String) -> ApplyError {
+        row_err(self.label, self.spec, detail)
+    }
+
+    fn col_err(&self, i: usize, detail: String) -> ApplyError {
+        self.err(format!("column {}: {detail}", self.spec.columns[i].name))
+    }
+}
+
+/// Apply every row of one rows event: inserts join the multi-row INSERT batch, updates and
+/// deletes run one statement a row, found by key (see [`RowsShape`]).
 #[allow(clippy::too_many_arguments)]
 async fn apply_rows<'a>(
     session: &mut Session,
@@ -1203,40 +1278,12 @@ async fn apply_rows<'a>(
     let slot = touched.as_deref_mut().map(|t| t.table_slot(spec, base));
     let mut row_index = 0u32;
     let mut it = rows.rows(spec.decoder(&mapped.decoder));
-    let present_before: Vec<usize> = rows
-        .columns_before
-        .ones()
-        .filter(|&i| !spec.columns[i].generated)
-        .collect();
-    let present_after: Vec<usize> = rows
-        .columns_after
-        .map(|b| b.ones().filter(|&i| !spec.columns[i].generated).collect())
-        .unwrap_or_default();
-    // Find rows by primary key when the before image has it, and compare every other column
-    // the image holds (a full image: a row the target changed since is a conflict, never
-    // overwritten); without the key, by every column.
-    let (where_cols, key) = match &spec.primary_key {
-        Some(pk) if pk.iter().all(|k| rows.columns_before.get(*k)) => {
-            let mut cols = pk.clone();
-            cols.extend(present_before.iter().filter(|&&i| !pk.contains(&i)));
-            (cols, pk.len())
-        }
-        _ => (present_before.clone(), 0),
-    };
-    let row_match = RowMatch {
-        cols: &where_cols,
-        key,
-    };
-    // A before image without every (stored) column (binlog_row_image MINIMAL or NOBLOB):
-    // what the target changed in a missing column cannot be seen.
-    let partial_before =
-        (0..spec.columns.len()).any(|i| !spec.columns[i].generated && !rows.columns_before.get(i));
-    // For an insert, the before bitmap is the image's.
-    let partial_insert = rows.kind == RowsKind::Write && partial_before;
+    let shape = RowsShape::of(spec, rows);
+    let cx = RowCx { spec, label };
     loop {
         let more = it
             .next_row(before, after)
-            .map_err(|e| row_err(label, spec, e.to_string()))?;
+            .map_err(|e| cx.err(e.to_string()))?;
         if !more {
             break;
         }
@@ -1253,117 +1300,148 @@ async fn apply_rows<'a>(
             // Only what the rows leave is wanted: no statement is built.
             continue;
         }
+        if rows.kind == RowsKind::Write {
+            insert_row(session, shared, cx, &shape, batch, after).await?;
+            continue;
+        }
+        flush_batch(session, batch, label).await?;
+        stats.rows_partial_match += shape.partial_before as u64;
         match rows.kind {
-            RowsKind::Write => {
-                let same = batch.spec.as_ref().is_some_and(|s| Arc::ptr_eq(s, spec))
-                    && batch.cols == present_before;
-                if !same {
-                    flush_batch(session, batch, label).await?;
-                    batch.spec = Some(spec.clone());
-                    batch.cols = present_before.clone();
-                    batch.relaxed = partial_insert;
-                }
-                for &i in &present_before {
-                    batch.relaxed |= needs_relaxed(&after[i]);
-                    let from = batch.params.len();
-                    let e =
-                        bind_col(&after[i], spec, i, false, &mut batch.params).map_err(|d| {
-                            row_err(label, spec, format!("column {}: {d}", spec.columns[i].name))
-                        })?;
-                    batch.bytes += batch.params[from..].iter().map(param_len).sum::<usize>();
-                    if let Some(e) = e {
-                        batch.exprs.push((batch.rows, e));
-                    }
-                }
-                batch.rows += 1;
-                if batch.rows >= shared.insert_rows
-                    || batch.bytes >= shared.insert_bytes
-                    || batch.params.len() + present_before.len() > 60_000
-                {
-                    flush_batch(session, batch, label).await?;
-                }
-            }
             RowsKind::Update | RowsKind::PartialUpdate => {
-                flush_batch(session, batch, label).await?;
-                stats.rows_partial_match += partial_before as u64;
-                let mut set = Vec::with_capacity(present_after.len());
-                let mut params = Vec::with_capacity(present_after.len() + where_cols.len());
-                let mut relaxed = false;
-                for &i in &present_after {
-                    relaxed |= needs_relaxed(&after[i]);
-                    match after[i] {
-                        Value::JsonDiff(d) => {
-                            let mut shapes = Vec::new();
-                            for diff in json_diffs(d) {
-                                let diff = diff.map_err(|e| row_err(label, spec, e.to_string()))?;
-                                params.push(Param::Bytes(diff.path.to_vec()));
-                                let mut value_expr = None;
-                                if let Some(v) = diff.value {
-                                    match json_expr(v)
-                                        .map_err(|e| row_err(label, spec, e.to_string()))?
-                                    {
-                                        Some(e) => {
-                                            params.extend(e.params);
-                                            value_expr = Some(e.sql);
-                                        }
-                                        None => {
-                                            let mut t = String::new();
-                                            write_json_text(v, &mut t)
-                                                .map_err(|e| row_err(label, spec, e.to_string()))?;
-                                            params.push(Param::Bytes(t.into_bytes()));
-                                        }
-                                    }
-                                }
-                                shapes.push(DiffShape {
-                                    function: diff.function_name(),
-                                    has_value: diff.value.is_some(),
-                                    value_expr,
-                                });
-                            }
-                            set.push(SetShape::JsonDiff(i, shapes));
-                        }
-                        ref v => {
-                            let e = bind_col(v, spec, i, false, &mut params).map_err(|d| {
-                                row_err(
-                                    label,
-                                    spec,
-                                    format!("column {}: {d}", spec.columns[i].name),
-                                )
-                            })?;
-                            set.push(match e {
-                                Some(e) => SetShape::Expr(e),
-                                None => SetShape::Value(i),
-                            });
-                        }
-                    }
-                }
-                if set.is_empty() {
-                    continue;
-                }
-                let where_exprs =
-                    bind_where(spec, row_match, before, &mut params).map_err(|(i, d)| {
-                        row_err(label, spec, format!("column {}: {d}", spec.columns[i].name))
-                    })?;
-                let sql = update_sql(spec, &set, row_match, &where_exprs);
-                session.want("@@session.sql_mode", row_sql_mode(relaxed));
-                if run_keyed(session, &sql, params, label).await? == 0 {
-                    return Err(row_not_found(session, spec, row_match, before, &sql, label).await);
+                update_row(session, cx, &shape, before, after).await?
+            }
+            _ => delete_row(session, cx, &shape, before).await?,
+        }
+    }
+    Ok(())
+}
+
+/// Add the row `after` to the INSERT batch (flushing it first when it holds another table or
+/// other columns, after when it is full).
+async fn insert_row(
+    session: &mut Session,
+    shared: &Shared,
+    cx: RowCx<'_>,
+    shape: &RowsShape,
+    batch: &mut InsertBatch,
+    after: &[Value<'_>],
+) -> Result<(), ApplyError> {
+    let spec = cx.spec;
+    let same = batch.spec.as_ref().is_some_and(|s| Arc::ptr_eq(s, spec))
+        && batch.cols == shape.present_before;
+    if !same {
+        flush_batch(session, batch, cx.label).await?;
+        batch.spec = Some(spec.clone());
+        batch.cols = shape.present_before.clone();
+        // For an insert, the before bitmap is the image's.
+        batch.relaxed = shape.partial_before;
+    }
+    for &i in &shape.present_before {
+        batch.relaxed |= needs_relaxed(&after[i]);
+        let from = batch.params.len();
+        let e =
+            bind_col(&after[i], spec, i, false, &mut batch.params).map_err(|d| cx.col_err(i, d))?;
+        batch.bytes += batch.params[from..].iter().map(param_len).sum::<usize>();
+        if let Some(e) = e {
+            batch.exprs.push((batch.rows, e));
+        }
+    }
+    batch.rows += 1;
+    if batch.rows >= shared.insert_rows
+        || batch.bytes >= shared.insert_bytes
+        || batch.params.len() + shape.present_before.len() > 60_000
+    {
+        flush_batch(session, batch, cx.label).await?;
+    }
+    Ok(())
+}
+
+/// One UPDATE: the after image's columns set (a partial JSON update as its diffs), the row
+/// found by the before image; no row found is a conflict.
+async fn update_row(
+    session: &mut Session,
+    cx: RowCx<'_>,
+    shape: &RowsShape,
+    before: &[Value<'_>],
+    after: &[Value<'_>],
+) -> Result<(), ApplyError> {
+    let mut params = Vec::with_capacity(shape.present_after.len() + shape.where_cols.len());
+    let mut set = Vec::with_capacity(shape.present_after.len());
+    let mut relaxed = false;
+    for &i in &shape.present_after {
+        relaxed |= needs_relaxed(&after[i]);
+        set.push(match after[i] {
+            Value::JsonDiff(d) => SetShape::JsonDiff(i, json_diff_shapes(cx, d, &mut params)?),
+            ref v => {
+                match bind_col(v, cx.spec, i, false, &mut params).map_err(|d| cx.col_err(i, d))? {
+                    Some(e) => SetShape::Expr(e),
+                    None => SetShape::Value(i),
                 }
             }
-            RowsKind::Delete => {
-                flush_batch(session, batch, label).await?;
-                stats.rows_partial_match += partial_before as u64;
-                let mut params = Vec::with_capacity(where_cols.len());
-                let where_exprs =
-                    bind_where(spec, row_match, before, &mut params).map_err(|(i, d)| {
-                        row_err(label, spec, format!("column {}: {d}", spec.columns[i].name))
-                    })?;
-                let sql = delete_sql(spec, row_match, &where_exprs);
-                if run_keyed(session, &sql, params, label).await? == 0 {
-                    return Err(row_not_found(session, spec, row_match, before, &sql, label).await);
+        });
+    }
+    if set.is_empty() {
+        return Ok(());
+    }
+    let row_match = shape.row_match();
+    let where_exprs =
+        bind_where(cx.spec, row_match, before, &mut params).map_err(|(i, d)| cx.col_err(i, d))?;
+    let sql = update_sql(cx.spec, &set, row_match, &where_exprs);
+    session.want("@@session.sql_mode", row_sql_mode(relaxed));
+    if run_keyed(session, &sql, params, cx.label).await? == 0 {
+        return Err(row_not_found(session, cx.spec, row_match, before, &sql, cx.label).await);
+    }
+    Ok(())
+}
+
+/// A partial JSON update's diffs as JSON_SET/JSON_REPLACE/JSON_REMOVE shapes, their paths and
+/// values bound onto `params` (a value holding typed scalars as an expression).
+fn json_diff_shapes(
+    cx: RowCx<'_>,
+    d: &[u8],
+    params: &mut Vec<Param>,
+) -> Result<Vec<DiffShape>, ApplyError> {
+    let mut shapes = Vec::new();
+    for diff in json_diffs(d) {
+        let diff = diff.map_err(|e| cx.err(e.to_string()))?;
+        params.push(Param::Bytes(diff.path.to_vec()));
+        let mut value_expr = None;
+        if let Some(v) = diff.value {
+            match json_expr(v).map_err(|e| cx.err(e.to_string()))? {
+                Some(e) => {
+                    params.extend(e.params);
+                    value_expr = Some(e.sql);
+                }
+                None => {
+                    let mut t = String::new();
+                    write_json_text(v, &mut t).map_err(|e| cx.err(e.to_string()))?;
+                    params.push(Param::Bytes(t.into_bytes()));
                 }
             }
         }
+        shapes.push(DiffShape {
+            function: diff.function_name(),
+            has_value: diff.value.is_some(),
+            value_expr,
+        });
+    }
+    Ok(shapes)
+}
+
+/// One DELETE of the row the before image finds; no row found is a conflict.
+async fn delete_row(
+    session: &mut Session,
+    cx: RowCx<'_>,
+    shape: &RowsShape,
+    before: &[Value<'_>],
+) -> Result<(), ApplyError> {
+    let row_match = shape.row_match();
+    let mut params = Vec::with_capacity(shape.where_cols.len());
+    let where_exprs =
+        bind_where(cx.spec, row_match, before, &mut params).map_err(|(i, d)| cx.col_err(i, d))?;
+    let sql = delete_sql(cx.spec, row_match, &where_exprs);
+    if run_keyed(session, &sql, params, cx.label).await? == 0 {
+        return Err(row_not_found(session, cx.spec, row_match, before, &sql, cx.label).await);
     }
     Ok(())
 }
