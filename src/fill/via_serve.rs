@@ -289,6 +289,87 @@ pub async fn decide(inp: Inputs<'_>, succ: &mut Successor) -> Result<Decision, F
             reason: "dry run: prints the SQL path's statements".into(),
         });
     }
+    let gap = match servable_gap(&inp, succ).await? {
+        Ok(gap) => gap,
+        Err(why) => return Ok(no(why)),
+    };
+    // Writes the successor accepted since its promotion: the successor's applier would
+    // overwrite any row they share with the gap, so no row may be shared.
+    let own_check = match own_writes_verdict(&inp, succ, &gap).await {
+        OwnWrites::Clear(summary) => summary,
+        OwnWrites::Conflict(reason) => return Ok(Decision::Conflict { reason }),
+        OwnWrites::Unknown(why) => return Ok(no(why)),
+    };
+    let use_gtid = match succ.flavor {
+        ServerFlavor::MySql => None,
+        ServerFlavor::MariaDb => match mariadb_use_gtid(succ, inp.spool, &gap).await? {
+            Ok(u) => Some(u),
+            Err(why) => return Ok(no(why)),
+        },
+    };
+    let bound = match bind_listener(&inp, succ).await? {
+        Ok(b) => b,
+        Err(why) => return Ok(no(why)),
+    };
+    let mut warnings = Vec::new();
+    if inp.serve.tls.is_none() {
+        warnings.push(
+            "served without TLS (no --serve-tls-cert/--serve-tls-key): the gap's rows cross \
+             the network in clear (the one-time password does not: the successor proves it \
+             by scramble)"
+                .to_string(),
+        );
+    }
+    let advertised = join_host_port(&bound.host, bound.port);
+    let how = bound.how;
+    let mut reason = match via {
+        Via::Serve => format!("--via serve, the successor connects to {advertised} ({how})"),
+        _ => format!(
+            "auto: the spool's flavor is the successor's and it connects to {advertised} ({how})"
+        ),
+    };
+    if let Some(c) = own_check {
+        reason.push_str(&format!("; {c}"));
+    }
+    let report = ServeReport {
+        listen: bound.local.to_string(),
+        advertised,
+        tls: inp.serve.tls.is_some(),
+        channel: CHANNEL,
+        use_gtid,
+        gtids: gap.text(),
+        until: gap.until(),
+        transactions: gap.len(),
+        verification: "not run yet".into(),
+        rows_to_verify: None,
+        rows_not_verifiable: None,
+        warnings,
+        ..ServeReport::default()
+    };
+    Ok(Decision::Serve {
+        ready: Box::new(Ready {
+            server: bound.server,
+            flavor: succ.flavor,
+            host: bound.host,
+            port: bound.port,
+            user: bound.user,
+            password: bound.password,
+            gap,
+            use_gtid,
+            report,
+        }),
+        reason,
+    })
+}
+
+/// The gap's GTIDs when the successor's own applier can take it from this node's spool: the
+/// spool's flavor is the successor's, no peer supplies part of it, the spool still names the
+/// plan's transactions, no replication setting would skip an event, and the account may
+/// configure a channel. `Err`: why not.
+async fn servable_gap(
+    inp: &Inputs<'_>,
+    succ: &mut Successor,
+) -> Result<Result<GapGtids, String>, FillError> {
     let mode = inp.spool.status().mode;
     let flavor_ok = matches!(
         (mode, succ.flavor),
@@ -299,13 +380,13 @@ pub async fn decide(inp: Inputs<'_>, succ: &mut Successor) -> Result<Decision, F
             ServerFlavor::MySql => "MySQL",
             ServerFlavor::MariaDb => "MariaDB",
         };
-        return Ok(no(format!(
+        return Ok(Err(format!(
             "the spool is in mode '{mode}' and the successor is {what}: serving needs a spool \
              captured with GTIDs of the successor's flavor"
         )));
     }
     if let Some(p) = &inp.plan.from_peer {
-        return Ok(no(format!(
+        return Ok(Err(format!(
             "{} transactions of the gap come from peer {}; serve serves this node's spool only",
             p.transactions, p.peer
         )));
@@ -313,72 +394,97 @@ pub async fn decide(inp: Inputs<'_>, succ: &mut Successor) -> Result<Decision, F
     let gap = match GapGtids::collect(inp.spool, inp.target) {
         Ok(g) if g.len() == inp.plan.transactions => g,
         Ok(g) => {
-            return Ok(no(format!(
+            return Ok(Err(format!(
                 "the spool now names {} transactions missing, the plan {}",
                 g.len(),
                 inp.plan.transactions
             )));
         }
-        Err(e) => return Ok(no(e)),
+        Err(e) => return Ok(Err(e)),
     };
     let skipping = skipping_settings(succ).await?;
     if !skipping.is_empty() {
-        return Ok(no(format!(
+        return Ok(Err(format!(
             "the successor's replication settings would skip events of the gap ({}); its \
              applier must apply all of them",
             skipping.join("; ")
         )));
     }
     if let Some(missing) = lacking_privilege(succ).await? {
-        return Ok(no(format!(
+        return Ok(Err(format!(
             "the successor's account lacks {missing}, which configuring a replication channel \
              needs"
         )));
     }
-    // Writes the successor accepted since its promotion: the successor's applier would
-    // overwrite any row they share with the gap, so no row may be shared.
-    let mut own_check = None;
-    if let Some(own) = inp.own_writes {
-        let gap_read = ReadOptions {
-            start_position: inp.plan.start_offset,
-            include: gap.selection(),
-            ..ReadOptions::default()
-        };
-        let verdict = own_writes::check(
-            inp.successor,
-            succ.flavor,
-            inp.executed,
-            own,
-            own_writes::Gap {
-                files: &inp.plan.files,
-                read: gap_read,
-            },
-            inp.spool_dir,
-        )
-        .await;
-        match verdict {
-            Verdict::Clear(summary) => {
-                tracing::info!(own, "fill: {summary}");
-                own_check = Some(format!(
-                    "the successor has writes of its own ({own}): {summary}"
-                ));
-            }
-            Verdict::Conflict(reason) => return Ok(Decision::Conflict { reason }),
-            Verdict::Unknown(why) => {
-                return Ok(no(format!(
-                    "the successor has writes of its own ({own}) and {why}; the SQL path \
-                     compares every row against them"
-                )));
-            }
-        }
-    }
-    let use_gtid = match succ.flavor {
-        ServerFlavor::MySql => None,
-        ServerFlavor::MariaDb => match mariadb_use_gtid(succ, inp.spool, &gap).await? {
-            Ok(u) => Some(u),
-            Err(why) => return Ok(no(why)),
-        },
+    Ok(Ok(gap))
+}
+
+/// The successor's own writes against the gap, for the serve path.
+enum OwnWrites {
+    /// No row in common: what the report says of them (`None`: there are none).
+    Clear(Option<String>),
+    /// A row both touch: nothing may be applied.
+    Conflict(String),
+    /// Why serving cannot go on (the SQL path compares every row).
+    Unknown(String),
+}
+
+/// The successor's own writes against the gap's rows (`own_writes::check`).
+async fn own_writes_verdict(inp: &Inputs<'_>, succ: &Successor, gap: &GapGtids) -> OwnWrites {
+    let Some(own) = inp.own_writes else {
+        return OwnWrites::Clear(None);
     };
+    let gap_read = ReadOptions {
+        start_position: inp.plan.start_offset,
+        include: gap.selection(),
+        ..ReadOptions::default()
+    };
+    let verdict = own_writes::check(
+        inp.successor,
+        succ.flavor,
+        inp.executed,
+        own,
+        own_writes::Gap {
+            files: &inp.plan.files,
+            read: gap_read,
+        },
+        inp.spool_dir,
+    )
+    .await;
+    match verdict {
+        Verdict::Clear(summary) => {
+            tracing::info!(own, "fill: {summary}");
+            OwnWrites::Clear(Some(format!(
+                "the successor has writes of its own ({own}): {summary}"
+            )))
+        }
+        Verdict::Conflict(reason) => OwnWrites::Conflict(reason),
+        Verdict::Unknown(why) => OwnWrites::Unknown(format!(
+            "the successor has writes of its own ({own}) and {why}; the SQL path compares \
+             every row against them"
+        )),
+    }
+}
+
+/// The serve listener, bound, and the one-time account the successor will log in with.
+struct Bound {
+    server: Server,
+    local: std::net::SocketAddr,
+    /// What the successor is told to connect to, and where that address came from.
+    host: String,
+    port: u16,
+    how: &'static str,
+    user: String,
+    password: Password,
+}
+
+/// Bind the serve listener (`--serve-listen`, else the advertised address) and pick the
+/// address the successor connects to (`--serve-addr`, else this node's address on the route
+/// to it). `Err`: why serving cannot go on.
+async fn bind_listener(
+    inp: &Inputs<'_>,
+    succ: &Successor,
+) -> Result<Result<Bound, String>, FillError> {
     let (advertised, how) = match &inp.serve.addr {
         Some(a) => (a.clone(), "given by --serve-addr"),
         None => match route_to(&succ.addr).await {
@@ -387,14 +493,14 @@ pub async fn decide(inp: Inputs<'_>, succ: &mut Successor) -> Result<Decision, F
                 "this node's address on the route to the successor",
             ),
             Err(e) => {
-                return Ok(no(format!(
+                return Ok(Err(format!(
                     "no --serve-addr and no route back from the successor to derive one ({e})"
                 )));
             }
         },
     };
     let Some((host, port)) = split_host_port(&advertised) else {
-        return Ok(no(format!("--serve-addr {advertised:?} is not HOST:PORT")));
+        return Ok(Err(format!("--serve-addr {advertised:?} is not HOST:PORT")));
     };
     let listen = inp
         .serve
@@ -413,61 +519,22 @@ pub async fn decide(inp: Inputs<'_>, succ: &mut Successor) -> Result<Decision, F
     cfg.poll_interval = Duration::from_millis(200);
     let server = match Server::bind(cfg).await {
         Ok(s) => s,
-        Err(e) => return Ok(no(format!("cannot serve the spool on {listen}: {e}"))),
+        Err(e) => return Ok(Err(format!("cannot serve the spool on {listen}: {e}"))),
     };
-    let bound = server.local_addr().map_err(|e| FillError::SuccessorState {
+    let local = server.local_addr().map_err(|e| FillError::SuccessorState {
         addr: succ.addr.clone(),
         detail: format!("the serve listener on {listen}: {e}"),
     })?;
-    let port = if port == 0 { bound.port() } else { port };
-    let advertised = join_host_port(&host, port);
-    let mut warnings = Vec::new();
-    if inp.serve.tls.is_none() {
-        warnings.push(
-            "served without TLS (no --serve-tls-cert/--serve-tls-key): the gap's rows cross \
-             the network in clear (the one-time password does not: the successor proves it \
-             by scramble)"
-                .to_string(),
-        );
-    }
-    let mut reason = match via {
-        Via::Serve => format!("--via serve, the successor connects to {advertised} ({how})"),
-        _ => format!(
-            "auto: the spool's flavor is the successor's and it connects to {advertised} ({how})"
-        ),
-    };
-    if let Some(c) = own_check {
-        reason.push_str(&format!("; {c}"));
-    }
-    let report = ServeReport {
-        listen: bound.to_string(),
-        advertised,
-        tls: inp.serve.tls.is_some(),
-        channel: CHANNEL,
-        use_gtid,
-        gtids: gap.text(),
-        until: gap.until(),
-        transactions: gap.len(),
-        verification: "not run yet".into(),
-        rows_to_verify: None,
-        rows_not_verifiable: None,
-        warnings,
-        ..ServeReport::default()
-    };
-    Ok(Decision::Serve {
-        ready: Box::new(Ready {
-            server,
-            flavor: succ.flavor,
-            host,
-            port,
-            user,
-            password,
-            gap,
-            use_gtid,
-            report,
-        }),
-        reason,
-    })
+    let port = if port == 0 { local.port() } else { port };
+    Ok(Ok(Bound {
+        server,
+        local,
+        host,
+        port,
+        how,
+        user,
+        password,
+    }))
 }
 
 /// Why the serve path stopped.
