@@ -382,11 +382,13 @@ impl<'w> TxnWalk<'w> {
         Ok(())
     }
 
-    /// Wait for the commit gate (commit ordering); an aborted run is an error.
+    /// Wait for the commit gate (commit ordering): an aborted run, or a later transaction told
+    /// to yield to an earlier one, is an error (the caller drops the session: it rolls back).
     async fn pass_gate(&mut self) -> Result<(), ApplyError> {
-        wait_gate(&mut self.gate, &self.label)?
-            .await
-            .map_err(|_| aborted(&self.label))
+        match self.gate.take() {
+            Some(gate) => gate.await.map_err(|_| aborted(&self.label)),
+            None => Ok(()),
+        }
     }
 
     /// After an atomic CREATE ... SELECT: a TABLE_MAP or rows event joins the BINLOG statement
@@ -893,13 +895,6 @@ fn aborted(label: &str) -> ApplyError {
     ApplyError::Internal(format!(
         "transaction {label} not committed: another transaction of the run failed"
     ))
-}
-
-fn wait_gate<'a>(
-    gate: &mut Option<CommitGate<'a>>,
-    _label: &str,
-) -> Result<CommitGate<'a>, ApplyError> {
-    Ok(gate.take().unwrap_or_else(|| Box::pin(async { Ok(()) })))
 }
 
 /// Whether statement `q` starts with `p`, ignoring ASCII case and leading whitespace (the one
