@@ -240,13 +240,7 @@ impl Applier {
         let mut rows_buf = std::mem::take(kept_rows_buf);
         let stream = &mut stream.as_mut().expect("stream set above").1;
         for (ei, e) in txn.events.iter().enumerate() {
-            let bytes = txn.event_bytes(e);
-            let ev = if e.inner {
-                stream.decode_inner(bytes)
-            } else {
-                stream.decode(bytes)
-            }
-            .map_err(|err| err.in_file(&*txn.pos.file, e.offset))?;
+            let ev = txn.decode(stream, e)?;
             if walk.collect_for_binlog(stream, &ev, e, &mut rows_buf)? {
                 continue;
             }

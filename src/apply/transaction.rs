@@ -11,10 +11,13 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use crate::binlog::FormatDescription;
+use crate::binlog::error::BinlogError;
+use crate::binlog::event::Event;
 use crate::binlog::gtid_event::LogicalClock;
 use crate::binlog::gtid_set::{Gtid, GtidSet};
 use crate::binlog::mariadb_executed::MariadbExecuted;
 use crate::binlog::mariadb_gtid::{MariadbGtid, MariadbGtidPos};
+use crate::binlog::stream::EventStream;
 
 /// The identity a transaction is replayed with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +128,22 @@ impl Transaction {
 
     pub fn event_bytes(&self, e: &TxnEvent) -> &[u8] {
         &self.data[e.range.clone()]
+    }
+
+    /// Decode event `e` with `stream` (an event out of a TRANSACTION_PAYLOAD has no checksum
+    /// trailer); an error names the file and the event's offset.
+    pub fn decode<'t>(
+        &'t self,
+        stream: &mut EventStream,
+        e: &TxnEvent,
+    ) -> Result<Event<'t>, BinlogError> {
+        let bytes = self.event_bytes(e);
+        if e.inner {
+            stream.decode_inner(bytes)
+        } else {
+            stream.decode(bytes)
+        }
+        .map_err(|err| err.in_file(&*self.pos.file, e.offset))
     }
 }
 

@@ -252,13 +252,7 @@ async fn second_pass(
             if k >= next {
                 break;
             }
-            let bytes = txn.event_bytes(e);
-            let ev = if e.inner {
-                stream.decode_inner(bytes)
-            } else {
-                stream.decode(bytes)
-            }
-            .map_err(|err| err.in_file(&*txn.pos.file, e.offset))?;
+            let ev = txn.decode(stream, e)?;
             let EventBody::Rows(r) = &ev.body else {
                 continue;
             };
