@@ -6,9 +6,11 @@
 //! follows its shape without its session-restoring `SET` boilerplate. Times print in UTC.
 
 use crate::binlog::bitmap::Bitmap;
-use crate::binlog::control::UserVarType;
+use crate::binlog::control::{UserVarEvent, UserVarType, XaPrepareEvent};
 use crate::binlog::event::{Event, EventBody};
 use crate::binlog::event_type::RowsKind;
+use crate::binlog::gtid_event::{GtidEvent, MariadbGtidEvent};
+use crate::binlog::query::QueryEvent;
 use crate::binlog::row_decoder::CompiledColumn;
 use crate::binlog::rows_event::RowsEvent;
 use crate::binlog::stream::MappedTable;
@@ -139,56 +141,8 @@ impl TextRenderer {
                 });
                 out.push(b'\n');
             }
-            EventBody::Gtid(g) => {
-                out.extend_from_slice(if g.is_anonymous() {
-                    b"\tAnonymous_GTID"
-                } else {
-                    b"\tGTID"
-                });
-                if let Some(lc) = &g.logical_clock {
-                    out.extend_from_slice(b"\tlast_committed=");
-                    push_int(out, lc.last_committed);
-                    out.extend_from_slice(b"\tsequence_number=");
-                    push_int(out, lc.sequence_number);
-                }
-                if let Some(l) = g.transaction_length {
-                    out.extend_from_slice(b"\ttransaction_length=");
-                    push_int(out, l);
-                }
-                out.push(b'\n');
-                if let Some(ts) = g.original_commit_timestamp.or(g.immediate_commit_timestamp) {
-                    out.extend_from_slice(b"# original_commit_timestamp=");
-                    push_int(out, ts);
-                    out.extend_from_slice(b" (");
-                    write_micros_time(out, ts);
-                    out.extend_from_slice(b" UTC)\n");
-                }
-                match g.gtid() {
-                    Some(gtid) => {
-                        out.extend_from_slice(b"SET @@SESSION.GTID_NEXT= '");
-                        out.extend_from_slice(gtid.to_string().as_bytes());
-                        out.extend_from_slice(b"'/*!*/;\n");
-                    }
-                    None => out.extend_from_slice(b"SET @@SESSION.GTID_NEXT= 'ANONYMOUS'/*!*/;\n"),
-                }
-            }
-            EventBody::MariadbGtid(g) => {
-                out.extend_from_slice(b"\tGTID ");
-                out.extend_from_slice(g.gtid().to_string().as_bytes());
-                if let Some(c) = g.commit_id {
-                    out.extend_from_slice(b" cid=");
-                    push_int(out, c);
-                }
-                if g.is_ddl() {
-                    out.extend_from_slice(b" ddl");
-                }
-                if g.is_standalone() {
-                    out.extend_from_slice(b" standalone");
-                } else {
-                    out.extend_from_slice(b" trans");
-                }
-                out.push(b'\n');
-            }
+            EventBody::Gtid(g) => write_gtid(out, g),
+            EventBody::MariadbGtid(g) => write_mariadb_gtid(out, g),
             EventBody::MariadbGtidList(l) => {
                 out.extend_from_slice(b"\tGtid list [");
                 for (i, g) in l.gtids.iter().enumerate() {
@@ -199,28 +153,7 @@ impl TextRenderer {
                 }
                 out.extend_from_slice(b"]\n");
             }
-            EventBody::Query(q) => {
-                out.extend_from_slice(b"\tQuery\tthread_id=");
-                push_int(out, q.thread_id);
-                out.extend_from_slice(b"\texec_time=");
-                push_int(out, q.exec_time);
-                out.extend_from_slice(b"\terror_code=");
-                push_int(out, q.error_code);
-                out.push(b'\n');
-                if !q.schema.is_empty() {
-                    out.extend_from_slice(b"use ");
-                    write_identifier(out, q.schema);
-                    out.extend_from_slice(b"/*!*/;\n");
-                }
-                out.extend_from_slice(b"SET TIMESTAMP=");
-                push_int(out, ev.header.timestamp);
-                if let Some(us) = q.status.microseconds.or(q.status.hrnow) {
-                    out.extend_from_slice(format!(".{us:06}").as_bytes());
-                }
-                out.extend_from_slice(b"/*!*/;\n");
-                out.extend_from_slice(&q.query);
-                out.extend_from_slice(b"\n/*!*/;\n");
-            }
+            EventBody::Query(q) => write_query(out, q, ev.header.timestamp),
             EventBody::Xid(x) => {
                 out.extend_from_slice(b"\tXid = ");
                 push_int(out, *x);
@@ -252,25 +185,7 @@ impl TextRenderer {
                 push_int(out, r.seed2);
                 out.extend_from_slice(b"/*!*/;\n");
             }
-            EventBody::UserVar(u) => {
-                out.extend_from_slice(b"\tUser_var\nSET @");
-                write_identifier(out, u.name);
-                out.extend_from_slice(b":=");
-                match &u.value {
-                    None => out.extend_from_slice(b"NULL"),
-                    Some(v) => match (v.kind, <[u8; 8]>::try_from(v.bytes)) {
-                        (UserVarType::Int, Ok(b)) if v.unsigned => {
-                            push_int(out, u64::from_le_bytes(b))
-                        }
-                        (UserVarType::Int, Ok(b)) => push_int(out, i64::from_le_bytes(b)),
-                        (UserVarType::Real, Ok(b)) => {
-                            super::float_format::write_g(out, f64::from_le_bytes(b), 14, 0)
-                        }
-                        _ => super::quote::write_quoted(out, v.bytes),
-                    },
-                }
-                out.extend_from_slice(b"/*!*/;\n");
-            }
+            EventBody::UserVar(u) => write_user_var(out, u),
             EventBody::RowsQuery(q) => {
                 out.extend_from_slice(b"\tRows_query\n# ");
                 out.extend_from_slice(q);
@@ -285,28 +200,7 @@ impl TextRenderer {
                 push_int(out, tm.table_id);
                 out.push(b'\n');
             }
-            EventBody::XaPrepare(x) => {
-                // As the statement the server would replay: XA PREPARE X'gtrid',X'bqual',format.
-                let mut stmt = Vec::new();
-                stmt.extend_from_slice(if x.one_phase {
-                    b"XA COMMIT X'"
-                } else {
-                    b"XA PREPARE X'"
-                });
-                push_hex(&mut stmt, x.gtrid);
-                stmt.extend_from_slice(b"',X'");
-                push_hex(&mut stmt, x.bqual);
-                stmt.extend_from_slice(b"',");
-                push_int(&mut stmt, x.format_id);
-                if x.one_phase {
-                    stmt.extend_from_slice(b" ONE PHASE");
-                }
-                out.push(b'\t');
-                out.extend_from_slice(&stmt);
-                out.push(b'\n');
-                out.extend_from_slice(&stmt);
-                out.extend_from_slice(b"\n/*!*/;\n");
-            }
+            EventBody::XaPrepare(x) => write_xa_prepare(out, x),
             EventBody::TransactionPayload(p) => {
                 out.extend_from_slice(b"\tTransaction_Payload\tpayload_size=");
                 push_int(out, p.payload.len());
@@ -395,6 +289,127 @@ impl TextRenderer {
         }
         Ok(())
     }
+}
+
+/// A MySQL GTID event: its header line, the commit timestamp and `SET @@SESSION.GTID_NEXT`.
+fn write_gtid(out: &mut Vec<u8>, g: &GtidEvent<'_>) {
+    out.extend_from_slice(if g.is_anonymous() {
+        b"\tAnonymous_GTID"
+    } else {
+        b"\tGTID"
+    });
+    if let Some(lc) = &g.logical_clock {
+        out.extend_from_slice(b"\tlast_committed=");
+        push_int(out, lc.last_committed);
+        out.extend_from_slice(b"\tsequence_number=");
+        push_int(out, lc.sequence_number);
+    }
+    if let Some(l) = g.transaction_length {
+        out.extend_from_slice(b"\ttransaction_length=");
+        push_int(out, l);
+    }
+    out.push(b'\n');
+    if let Some(ts) = g.original_commit_timestamp.or(g.immediate_commit_timestamp) {
+        out.extend_from_slice(b"# original_commit_timestamp=");
+        push_int(out, ts);
+        out.extend_from_slice(b" (");
+        write_micros_time(out, ts);
+        out.extend_from_slice(b" UTC)\n");
+    }
+    match g.gtid() {
+        Some(gtid) => {
+            out.extend_from_slice(b"SET @@SESSION.GTID_NEXT= '");
+            out.extend_from_slice(gtid.to_string().as_bytes());
+            out.extend_from_slice(b"'/*!*/;\n");
+        }
+        None => out.extend_from_slice(b"SET @@SESSION.GTID_NEXT= 'ANONYMOUS'/*!*/;\n"),
+    }
+}
+
+/// A MariaDB GTID event: the GTID, its commit id and whether it is DDL, standalone or a transaction.
+fn write_mariadb_gtid(out: &mut Vec<u8>, g: &MariadbGtidEvent) {
+    out.extend_from_slice(b"\tGTID ");
+    out.extend_from_slice(g.gtid().to_string().as_bytes());
+    if let Some(c) = g.commit_id {
+        out.extend_from_slice(b" cid=");
+        push_int(out, c);
+    }
+    if g.is_ddl() {
+        out.extend_from_slice(b" ddl");
+    }
+    if g.is_standalone() {
+        out.extend_from_slice(b" standalone");
+    } else {
+        out.extend_from_slice(b" trans");
+    }
+    out.push(b'\n');
+}
+
+/// A statement with its database and timestamp, as `mysqlbinlog` prints it.
+fn write_query(out: &mut Vec<u8>, q: &QueryEvent<'_>, timestamp: u32) {
+    out.extend_from_slice(b"\tQuery\tthread_id=");
+    push_int(out, q.thread_id);
+    out.extend_from_slice(b"\texec_time=");
+    push_int(out, q.exec_time);
+    out.extend_from_slice(b"\terror_code=");
+    push_int(out, q.error_code);
+    out.push(b'\n');
+    if !q.schema.is_empty() {
+        out.extend_from_slice(b"use ");
+        write_identifier(out, q.schema);
+        out.extend_from_slice(b"/*!*/;\n");
+    }
+    out.extend_from_slice(b"SET TIMESTAMP=");
+    push_int(out, timestamp);
+    if let Some(us) = q.status.microseconds.or(q.status.hrnow) {
+        out.extend_from_slice(format!(".{us:06}").as_bytes());
+    }
+    out.extend_from_slice(b"/*!*/;\n");
+    out.extend_from_slice(&q.query);
+    out.extend_from_slice(b"\n/*!*/;\n");
+}
+
+/// `SET @name:=value` of a USER_VAR event.
+fn write_user_var(out: &mut Vec<u8>, u: &UserVarEvent<'_>) {
+    out.extend_from_slice(b"\tUser_var\nSET @");
+    write_identifier(out, u.name);
+    out.extend_from_slice(b":=");
+    match &u.value {
+        None => out.extend_from_slice(b"NULL"),
+        Some(v) => match (v.kind, <[u8; 8]>::try_from(v.bytes)) {
+            (UserVarType::Int, Ok(b)) if v.unsigned => push_int(out, u64::from_le_bytes(b)),
+            (UserVarType::Int, Ok(b)) => push_int(out, i64::from_le_bytes(b)),
+            (UserVarType::Real, Ok(b)) => {
+                super::float_format::write_g(out, f64::from_le_bytes(b), 14, 0)
+            }
+            _ => super::quote::write_quoted(out, v.bytes),
+        },
+    }
+    out.extend_from_slice(b"/*!*/;\n");
+}
+
+/// XA_PREPARE as the statement the server would replay: `XA PREPARE X'gtrid',X'bqual',format`
+/// (or `XA COMMIT ... ONE PHASE`).
+fn write_xa_prepare(out: &mut Vec<u8>, x: &XaPrepareEvent<'_>) {
+    let mut stmt = Vec::new();
+    stmt.extend_from_slice(if x.one_phase {
+        b"XA COMMIT X'"
+    } else {
+        b"XA PREPARE X'"
+    });
+    push_hex(&mut stmt, x.gtrid);
+    stmt.extend_from_slice(b"',X'");
+    push_hex(&mut stmt, x.bqual);
+    stmt.extend_from_slice(b"',");
+    push_int(&mut stmt, x.format_id);
+    if x.one_phase {
+        stmt.extend_from_slice(b" ONE PHASE");
+    }
+    out.push(b'\t');
+    out.extend_from_slice(&stmt);
+    out.push(b'\n');
+    out.extend_from_slice(&stmt);
+    out.extend_from_slice(b"\n/*!*/;\n");
 }
 
 /// The constant text of a table's row lines, built once per TABLE_MAP: `###   @N=` prefixes and
