@@ -703,22 +703,21 @@ async fn run_one(job: Job) -> (Option<Applier>, TxnDone) {
     }
     let (mut attempt, mut yields) = (0u32, 0u32);
     let r = loop {
-        let yielded = Arc::new(AtomicBool::new(false));
-        let gate: Option<CommitGate<'_>> = if ordered {
-            let (tr, flag) = (tracker.clone(), yielded.clone());
-            Some(Box::pin(async move {
+        // Set when this attempt rolled back for an earlier transaction (ordered commits only).
+        let yielded = ordered.then(|| Arc::new(AtomicBool::new(false)));
+        let gate: Option<CommitGate<'_>> = yielded.clone().map(|flag| {
+            let tr = tracker.clone();
+            Box::pin(async move {
                 tr.wait_turn(ord).await.map_err(|why| {
                     flag.store(why == NotYourTurn::Yield, Ordering::SeqCst);
                 })
-            }))
-        } else {
-            None
-        };
+            }) as CommitGate<'_>
+        });
         let r = applier.apply(&t, &shared, gate).await;
         let Some(target) = shared.target.as_ref() else {
             break r;
         };
-        if r.is_err() && yielded.load(Ordering::SeqCst) {
+        if r.is_err() && yielded.is_some_and(|f| f.load(Ordering::SeqCst)) {
             // Rolled back for an earlier transaction: again, after everything before it.
             tracing::info!(txn = %t.label(), "rolled back to release locks an earlier transaction waits for; running it again after that one");
             applier.session = match target.connect().await {
