@@ -719,8 +719,6 @@ impl<'w> TxnWalk<'w> {
             Err(err) => return Err(err),
         };
         want_row_settings(self.session, rows.flags);
-        let mut before: Vec<Value<'_>> = Vec::new();
-        let mut after: Vec<Value<'_>> = Vec::new();
         apply_rows(
             self.session,
             shared,
@@ -728,8 +726,6 @@ impl<'w> TxnWalk<'w> {
             mapped,
             &rows,
             &mut self.batch,
-            &mut before,
-            &mut after,
             &self.label,
             &mut self.stats,
             self.touched.as_mut(),
@@ -1257,8 +1253,6 @@ async fn apply_rows<'a>(
     mapped: &MappedTable,
     rows: &RowsEvent<'a>,
     batch: &mut InsertBatch,
-    before: &mut Vec<Value<'a>>,
-    after: &mut Vec<Value<'a>>,
     label: &str,
     stats: &mut TxnStats,
     mut touched: Option<&mut Touched>,
@@ -1269,9 +1263,10 @@ async fn apply_rows<'a>(
     let mut it = rows.rows(spec.decoder(&mapped.decoder));
     let shape = RowsShape::of(spec, rows);
     let cx = RowCx { spec, label };
+    let (mut before, mut after): (Vec<Value<'a>>, Vec<Value<'a>>) = (Vec::new(), Vec::new());
     loop {
         let more = it
-            .next_row(before, after)
+            .next_row(&mut before, &mut after)
             .map_err(|e| cx.err(e.to_string()))?;
         if !more {
             break;
@@ -1282,7 +1277,7 @@ async fn apply_rows<'a>(
                 row: row_index,
                 ..base
             };
-            t.row(slot, rows, before, after, loc);
+            t.row(slot, rows, &before, &after, loc);
         }
         row_index = row_index.wrapping_add(1);
         if shared.survey {
@@ -1290,16 +1285,16 @@ async fn apply_rows<'a>(
             continue;
         }
         if rows.kind == RowsKind::Write {
-            insert_row(session, shared, cx, &shape, batch, after).await?;
+            insert_row(session, shared, cx, &shape, batch, &after).await?;
             continue;
         }
         flush_batch(session, batch, label).await?;
         stats.rows_partial_match += shape.partial_before as u64;
         match rows.kind {
             RowsKind::Update | RowsKind::PartialUpdate => {
-                update_row(session, cx, &shape, before, after).await?
+                update_row(session, cx, &shape, &before, &after).await?
             }
-            _ => delete_row(session, cx, &shape, before).await?,
+            _ => delete_row(session, cx, &shape, &before).await?,
         }
     }
     Ok(())
